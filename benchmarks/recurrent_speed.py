@@ -1,0 +1,203 @@
+"""Forward+backward training speed of the recurrent layers on CPU.
+
+Compares torch.nn.GRU, torch.nn.LSTM, grutext's GRU (fp32 and bf16 GEMMs), minGRU, LSTM and RNN
+at B=64, T in {50, 200, 400}, H in {128, 256} (input size = H), uni- and bidirectional. All
+models of one configuration are timed interleaved (round robin), repeated, and the median is
+kept, so that ratios come from the same moments of a shared machine. The same run also measures
+fp32 and bf16 GEMM GFLOP/s; each layer's achieved GFLOP/s uses analytic FLOP counts.
+
+    python benchmarks/recurrent_speed.py                 # full run (~10 min on 2 cores)
+    python benchmarks/recurrent_speed.py --quick         # T=200 only, fewer repeats
+    python benchmarks/recurrent_speed.py --out DIR       # JSON + markdown into DIR (default benchmarks/out)
+    python benchmarks/recurrent_speed.py --results       # also write benchmarks/results/recurrent_speed.{md,json}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from grutext.nn import fused  # noqa: E402
+from grutext.nn.cells import LSTM, RNN, MinGRU  # noqa: E402
+from grutext.nn.gru import GRU  # noqa: E402
+
+B = 64
+MODELS = ["torch_gru", "torch_lstm", "gru_fp32", "gru_bf16", "mingru", "lstm", "rnn"]
+GATES = {"torch_gru": 3, "torch_lstm": 4, "gru_fp32": 3, "gru_bf16": 3, "lstm": 4, "rnn": 1}
+
+
+def layer_flops(model: str, T: int, H: int, In: int, D: int) -> float:
+    """Forward+backward FLOPs of one layer: forward GEMMs, then dx/dh and dW (2x forward)."""
+    if model == "mingru":
+        return 3 * 2 * T * B * In * 2 * H * D  # one (In -> 2H) projection, the scan is O(T*B*H)
+    g = GATES[model]
+    return 3 * 2 * T * B * g * H * (In + H) * D
+
+
+def build(model: str, H: int, bi: bool) -> torch.nn.Module:
+    kw: dict[str, Any] = {"batch_first": True, "bidirectional": bi}
+    if model == "torch_gru":
+        return torch.nn.GRU(H, H, **kw)
+    if model == "torch_lstm":
+        return torch.nn.LSTM(H, H, **kw)
+    if model == "gru_fp32":
+        return GRU(H, H, impl="fused", **kw)
+    if model == "gru_bf16":
+        return GRU(H, H, impl="fused", compute_dtype=torch.bfloat16, **kw)
+    if model == "mingru":
+        return MinGRU(H, H, **kw)
+    if model == "lstm":
+        return LSTM(H, H, **kw)
+    if model == "rnn":
+        return RNN(H, H, **kw)
+    raise ValueError(model)
+
+
+def step_fn(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        module.zero_grad(set_to_none=True)
+        out, h_n = module(x)[:2]
+        h = h_n[0] if isinstance(h_n, tuple) else h_n
+        loss = out.float().square().mean() + h.float().square().mean()
+        loss.backward()
+
+    return run
+
+
+def gemm_gflops(dtype: torch.dtype, m: int, k: int, n: int, reps: int) -> float:
+    a = torch.randn(m, k).to(dtype)
+    b = torch.randn(k, n).to(dtype)
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * m * k * n / statistics.median(times) / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="T=200 only, 3 repeats")
+    ap.add_argument("--repeats", type=int, default=None, help="timed repeats per model (default 5, quick 3)")
+    ap.add_argument("--T", type=int, nargs="*", default=None, help="sequence lengths (default 50 200 400)")
+    ap.add_argument("--H", type=int, nargs="*", default=None, help="hidden sizes (default 128 256)")
+    ap.add_argument("--models", nargs="*", default=MODELS, choices=MODELS)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    ap.add_argument("--results", action="store_true", help="also write benchmarks/results/recurrent_speed.{md,json}")
+    args = ap.parse_args()
+    Ts = args.T or ([200] if args.quick else [50, 200, 400])
+    Hs = args.H or [128, 256]
+    reps = args.repeats or (3 if args.quick else 5)
+    torch.manual_seed(0)
+    fused.extension_available()  # compile outside the timings
+
+    gemm = {
+        "fp32_2048": gemm_gflops(torch.float32, 2048, 2048, 2048, reps),
+        "bf16_2048": gemm_gflops(torch.bfloat16, 2048, 2048, 2048, reps),
+        "fp32_step_64x256x768": gemm_gflops(torch.float32, 64, 256, 768, 50),
+        "bf16_step_64x256x768": gemm_gflops(torch.bfloat16, 64, 256, 768, 50),
+    }
+    print("GEMM GFLOP/s:", {k: round(v, 1) for k, v in gemm.items()}, flush=True)
+
+    rows = []
+    t_start = time.time()
+    for T in Ts:
+        for H in Hs:
+            for bi in (False, True):
+                D = 2 if bi else 1
+                x = torch.randn(B, T, H, requires_grad=True)
+                fns = {m: step_fn(build(m, H, bi), x) for m in args.models}
+                for fn in fns.values():  # warm-up
+                    fn()
+                times: dict[str, list[float]] = {m: [] for m in fns}
+                for _ in range(reps):
+                    for m, fn in fns.items():  # interleaved: every model once per round
+                        t0 = time.perf_counter()
+                        fn()
+                        times[m].append(time.perf_counter() - t0)
+                row: dict[str, Any] = {"T": T, "H": H, "dir": "bi" if bi else "uni", "models": {}}
+                for m, ts in times.items():
+                    med = statistics.median(ts)
+                    row["models"][m] = {
+                        "median_s": med,
+                        "tokens_per_s": B * T / med,
+                        "gflops": layer_flops(m, T, H, H, D) / med / 1e9,
+                        "times_s": ts,
+                    }
+                rows.append(row)
+                print(_row_line(row), flush=True)
+    result = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "cpp_extension": fused.extension_available()},
+        "batch": B, "repeats": reps, "gemm_gflops": gemm, "rows": rows,
+        "wall_s": time.time() - t_start,
+        "command": "python " + " ".join(sys.argv),
+    }
+    md = markdown(result)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "recurrent_speed.json").write_text(json.dumps(result, indent=1))
+    (args.out / "recurrent_speed.md").write_text(md)
+    if args.results:
+        res = ROOT / "benchmarks" / "results"
+        res.mkdir(parents=True, exist_ok=True)
+        (res / "recurrent_speed.json").write_text(json.dumps(result, indent=1))
+        (res / "recurrent_speed.md").write_text(md)
+    print(md)
+
+
+def _row_line(row: dict[str, Any]) -> str:
+    ms = row["models"]
+    return f"T={row['T']} H={row['H']} {row['dir']}: " + ", ".join(
+        f"{m} {v['tokens_per_s']:.0f} tok/s" for m, v in ms.items())
+
+
+def _ratio(ms: dict[str, Any], a: str, b: str) -> str:
+    if a in ms and b in ms:
+        return f"{ms[a]['tokens_per_s'] / ms[b]['tokens_per_s']:.2f}"
+    return "-"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    g = result["gemm_gflops"]
+    lines = [
+        "# Recurrent layer speed (forward + backward, CPU)",
+        "",
+        f"B={result['batch']}, input size = H, medians of {result['repeats']} interleaved repeats; "
+        f"torch {result['machine']['torch']}, {result['machine']['threads']} threads, "
+        f"C++ loop: {result['machine']['cpp_extension']}.",
+        "",
+        f"GEMM GFLOP/s in this run: fp32 2048³ {g['fp32_2048']:.0f}, bf16 2048³ {g['bf16_2048']:.0f}; "
+        f"per-step shape 64×256×768: fp32 {g['fp32_step_64x256x768']:.0f}, bf16 {g['bf16_step_64x256x768']:.0f}.",
+        "",
+        "Tokens/s (thousands), achieved GFLOP/s in brackets:",
+        "",
+    ]
+    models = list(result["rows"][0]["models"]) if result["rows"] else []
+    lines.append("| T | H | dir | " + " | ".join(models) + " | gru/torch_gru | gru/torch_lstm | bf16/torch_gru | mingru/gru |")
+    lines.append("|---" * (3 + len(models) + 4) + "|")
+    for row in result["rows"]:
+        ms = row["models"]
+        cells = [f"{ms[m]['tokens_per_s'] / 1e3:.1f} ({ms[m]['gflops']:.0f})" for m in models]
+        lines.append(f"| {row['T']} | {row['H']} | {row['dir']} | " + " | ".join(cells) + " | "
+                     + " | ".join([_ratio(ms, "gru_fp32", "torch_gru"), _ratio(ms, "gru_fp32", "torch_lstm"),
+                                   _ratio(ms, "gru_bf16", "torch_gru"), _ratio(ms, "mingru", "gru_fp32")]) + " |")
+    lines += ["", f"Command: `{result['command']}`; wall time {result['wall_s']:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""grutext: raw text to a trained, explained and deployable GRU model.
+
+The public API is re-exported here; heavy pieces load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Config": "grutext.config", "DataConfig": "grutext.config", "ModelConfig": "grutext.config",
+    "TrainConfig": "grutext.config", "load_config": "grutext.config",
+    "GrutextError": "grutext.errors", "DataError": "grutext.errors", "ConfigError": "grutext.errors",
+    "ArtifactError": "grutext.errors", "NotFittedError": "grutext.errors",
+    "TextDataset": "grutext.data.readers", "read_dataset": "grutext.data.readers",
+    "load_named": "grutext.data.readers", "Tokenizer": "grutext.data.tokenizers",
+    "GRU": "grutext.nn.gru", "make_encoder": "grutext.nn.cells",
+    "TextClassifier": "grutext.models.classifier",
+    "fit": "grutext.train.loop",
+    "train_classifier": "grutext.pipeline", "evaluate_classifier": "grutext.pipeline",
+    "save_model": "grutext.artifact", "load_model": "grutext.artifact",
+    "Predictor": "grutext.infer.predict",
+    "model_summary": "grutext.summary", "pipeline_trace": "grutext.summary",
+    "GRUTextClassifier": "grutext.estimator",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'grutext' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

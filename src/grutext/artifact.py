@@ -1,0 +1,237 @@
+"""The model directory: everything needed to rebuild a trained model, and nothing executable.
+
+```
+MODEL_DIR/
+  config.json        format + versions, kind, the run's Config, labels
+  tokenizer.json     the tokenizer (HF `tokenizers` format plus grutext's settings)
+  model.safetensors  the weights
+  labels.json        class names, index order (classifiers)
+  metrics.json       epoch trace, validation and test metrics (when known)
+  *.png              curves / confusion matrix (optional)
+```
+
+`save_model` writes into a temporary sibling folder and renames it into place, so a crash
+never leaves a half-written directory. `load_model` rebuilds the model from the directory
+alone, checks the format version, every file, every tensor name and shape; it loads no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from grutext.config import Config
+from grutext.errors import ArtifactError, ConfigError, GrutextError
+
+FORMAT = "grutext-model"
+FORMAT_VERSION = 1
+REQUIRED = ("config.json", "tokenizer.json", "model.safetensors")
+
+# kind -> builder(config: Config, meta: dict) -> nn.Module; language models register theirs.
+BUILDERS: dict[str, Callable[[Config, dict[str, Any]], torch.nn.Module]] = {}
+
+
+def register_builder(kind: str):
+    """Decorator: how to rebuild a model of `kind` from its saved config."""
+
+    def wrap(fn):
+        BUILDERS[kind] = fn
+        return fn
+
+    return wrap
+
+
+@register_builder("classifier")
+def _build_classifier(cfg: Config, meta: dict[str, Any]) -> torch.nn.Module:
+    from grutext.models.classifier import TextClassifier
+
+    return TextClassifier.from_config(cfg.model)
+
+
+@dataclass
+class LoadedModel:
+    """A model directory, loaded: the module (eval mode), its tokenizer, config and labels."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    config: Config
+    kind: str
+    labels: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def _version() -> str:
+    from grutext import __version__
+
+    return __version__
+
+
+def save_model(directory: str | Path, model: torch.nn.Module, tokenizer: Any, config: Config, *,
+               kind: str = "classifier", labels: list[str] | None = None,
+               metrics: dict[str, Any] | None = None,
+               extra: dict[str, Callable[[Path], Any]] | None = None) -> Path:
+    """Write a model directory atomically.
+
+    Args:
+        directory: target folder (replaced if it exists).
+        model: the trained module.
+        tokenizer: a `grutext.data.tokenizers.Tokenizer`.
+        config: the run's `Config` (model fields filled in).
+        kind: "classifier" or "language_model".
+        labels: class names in index order.
+        metrics: JSON-ready metrics (history, test scores).
+        extra: `{filename: writer(path)}` for extra files such as PNGs.
+
+    Returns:
+        The directory path.
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        meta = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "grutext_version": _version(),
+            "torch_version": torch.__version__, "kind": kind, "config": config.to_dict(),
+            "labels": list(labels or []),
+        }
+        (tmp / "config.json").write_text(json.dumps(meta, indent=2))
+        tokenizer.save(tmp / "tokenizer.json")
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        _untie(state)
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "kind": kind})
+        if labels is not None:
+            (tmp / "labels.json").write_text(json.dumps(list(labels), indent=1))
+        if metrics is not None:
+            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable))
+        for name, writer in (extra or {}).items():
+            writer(tmp / name)
+        old = None
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def _untie(state: dict[str, torch.Tensor]) -> None:
+    """safetensors refuses shared storage (tied weights): keep separate copies on disk."""
+    seen: dict[int, str] = {}
+    for k, v in state.items():
+        ptr = v.data_ptr()
+        if ptr in seen and v.numel():
+            state[k] = v.clone()
+        seen[ptr] = k
+
+
+def _jsonable(x: Any) -> Any:
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    return str(x)
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    """Read and check `config.json` of a model directory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: model directory not found")
+    missing = [n for n in REQUIRED if not (directory / n).is_file()]
+    if missing:
+        raise ArtifactError(f"{directory}: incomplete model directory, missing {', '.join(missing)}")
+    try:
+        meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{directory / 'config.json'}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ArtifactError(f"{directory / 'config.json'}: not a grutext model (expected format {FORMAT!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ArtifactError(f"{directory / 'config.json'}: format_version {version!r} is newer than this "
+                            f"grutext ({_version()}) reads (<= {FORMAT_VERSION}); upgrade grutext")
+    if meta.get("kind") not in BUILDERS:
+        _load_builders()
+    if meta.get("kind") not in BUILDERS:
+        raise ArtifactError(f"{directory / 'config.json'}: unknown model kind {meta.get('kind')!r}; "
+                            f"expected one of {', '.join(sorted(BUILDERS))}")
+    return meta
+
+
+def _load_builders() -> None:
+    try:  # language models register their builder on import
+        import grutext.models.language_model  # noqa: F401
+    except ImportError:
+        pass
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild a trained model from its directory alone.
+
+    Args:
+        directory: a folder written by `save_model`.
+        device: where to put the model.
+
+    Returns:
+        LoadedModel with the module in eval mode.
+
+    Raises:
+        ArtifactError: missing/corrupt files, newer format, or weights that do not fit the config.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from grutext.data.tokenizers import Tokenizer
+
+    directory = Path(directory)
+    meta = read_meta(directory)
+    try:
+        cfg = Config.from_dict(meta.get("config", {}), source=str(directory / "config.json"))
+    except ConfigError as exc:
+        raise ArtifactError(str(exc)) from None
+    try:
+        tokenizer = Tokenizer.load(directory / "tokenizer.json")
+    except GrutextError as exc:
+        raise ArtifactError(f"{directory / 'tokenizer.json'}: {exc}") from None
+    except Exception as exc:  # the Rust library raises its own exception types
+        raise ArtifactError(f"{directory / 'tokenizer.json'}: unreadable tokenizer ({exc})") from None
+    if tokenizer.vocab_size != cfg.model.vocab_size:
+        raise ArtifactError(f"{directory}: tokenizer has {tokenizer.vocab_size} tokens but the model "
+                            f"expects vocab_size {cfg.model.vocab_size}")
+    model = BUILDERS[meta["kind"]](cfg, meta)
+    try:
+        state = load_file(str(directory / "model.safetensors"))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{directory / 'model.safetensors'}: corrupt or truncated ({exc})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ArtifactError(f"{directory / 'model.safetensors'}: weights do not match the config "
+                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ArtifactError(f"{directory / 'model.safetensors'}: {name} has shape {tuple(tensor.shape)}, "
+                                f"config says {tuple(expected[name].shape)}")
+    model.load_state_dict(state)
+    model.to(device).eval()
+    metrics = {}
+    if (directory / "metrics.json").is_file():
+        try:
+            metrics = json.loads((directory / "metrics.json").read_text())
+        except ValueError:
+            metrics = {}
+    return LoadedModel(model=model, tokenizer=tokenizer, config=cfg, kind=meta["kind"],
+                       labels=list(meta.get("labels", [])), metrics=metrics, path=directory)

@@ -1,0 +1,256 @@
+"""Run configuration: three plain dataclasses, loaded from TOML or JSON, validated at once.
+
+A config file has up to three tables whose keys are the dataclass fields::
+
+    [data]
+    train = "data/train.csv"
+    tokenizer = "word"
+
+    [model]
+    hidden_size = 128
+    bidirectional = true
+
+    [train]
+    epochs = 5
+
+`validate()` collects every problem and raises one `ConfigError` listing them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from grutext.errors import ConfigError
+
+TOKENIZERS = ("word", "char", "bpe")
+TRUNCATIONS = ("head", "tail", "head+tail")
+TASKS = ("auto", "binary", "multiclass", "multilabel")
+CELLS = ("gru", "lstm", "rnn", "mingru", "lngru")
+POOLINGS = ("last", "mean", "max", "attention")
+SCHEDULES = ("linear", "cosine", "constant")
+MONITORS = ("val_accuracy", "val_loss", "val_macro_f1")
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it becomes ids.
+
+    `train` is a file path, a folder (one sub-folder per class) or a named dataset
+    (`bbc-news`, `sst2`, `sst5`, `trec6`, `imdb`, `hf:NAME`).
+    """
+
+    train: str | None = None
+    valid: str | None = None
+    test: str | None = None
+    format: str | None = None
+    text_col: str | None = None
+    label_col: str | None = None
+    tokenizer: str = "word"
+    lowercase: bool = True
+    strip_html: bool = True
+    min_freq: int = 2
+    max_vocab: int | None = 30000
+    bpe_vocab_size: int = 8000
+    max_len: int = 400
+    truncation: str = "head"
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    data_root: str | None = None
+
+
+@dataclass
+class ModelConfig:
+    """The network: embedding -> recurrent stack -> pooling -> head."""
+
+    task: str = "auto"
+    cell: str = "gru"
+    embed_dim: int = 100
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    embed_dropout: float = 0.1
+    pooling: str = "max"
+    pretrained: str | None = None
+    freeze_embeddings: bool = False
+    vocab_size: int = 0
+    num_classes: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation: AdamW, warm-up then decay, clipping, early stopping."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05
+    schedule: str = "linear"
+    clip: float = 1.0
+    patience: int = 3
+    monitor: str = "val_accuracy"
+    seed: int = 0
+    threads: int | None = None
+    max_minutes: float | None = None
+    device: str = "auto"
+    out: str = "runs/model"
+
+
+@dataclass
+class Config:
+    """The whole run: `data`, `model`, `train`."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "Config":
+        """Build from nested dicts; unknown tables and keys are reported together."""
+        problems: list[str] = []
+        sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+        built: dict[str, Any] = {}
+        for name in raw:
+            if name not in sections:
+                problems.append(_unknown(source, name, list(sections), what="table"))
+        for name, klass in sections.items():
+            table = raw.get(name, {}) or {}
+            if not isinstance(table, dict):
+                problems.append(f"{source}: [{name}] must be a table, got {type(table).__name__}")
+                table = {}
+            known = {f.name for f in fields(klass)}
+            good = {}
+            for key, value in table.items():
+                if key not in known:
+                    problems.append(_unknown(source, f"{name}.{key}", [f"{name}.{k}" for k in known]))
+                else:
+                    good[key] = value
+            built[name] = klass(**good)
+        cfg = cls(**built)
+        problems.extend(cfg.problems(source))
+        if problems:
+            raise ConfigError(_join(problems))
+        return cfg
+
+    def problems(self, source: str = "config") -> list[str]:
+        """Every problem found, one string each (empty when valid)."""
+        out: list[str] = []
+        d, m, t = self.data, self.model, self.train
+
+        def choice(path: str, value: Any, options: tuple[str, ...]) -> None:
+            if value not in options:
+                out.append(f"{source}: {path} must be one of {', '.join(options)}; got {value!r}")
+
+        def number(path: str, value: Any, lo: float, hi: float | None = None, integer: bool = False,
+                   lo_open: bool = False, optional: bool = False) -> None:
+            if value is None and optional:
+                return
+            kind = int if integer else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kind):
+                out.append(f"{source}: {path} must be {'an integer' if integer else 'a number'}; got {value!r}")
+                return
+            bad_lo = value <= lo if lo_open else value < lo
+            if bad_lo or (hi is not None and value > hi):
+                rng = f"{'>' if lo_open else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
+                out.append(f"{source}: {path} must be {rng}; got {value!r}")
+
+        def flag(path: str, value: Any) -> None:
+            if not isinstance(value, bool):
+                out.append(f"{source}: {path} must be true or false; got {value!r}")
+
+        choice("data.tokenizer", d.tokenizer, TOKENIZERS)
+        choice("data.truncation", d.truncation, TRUNCATIONS)
+        flag("data.lowercase", d.lowercase)
+        flag("data.strip_html", d.strip_html)
+        number("data.min_freq", d.min_freq, 1, integer=True)
+        number("data.max_vocab", d.max_vocab, 5, integer=True, optional=True)
+        number("data.bpe_vocab_size", d.bpe_vocab_size, 10, integer=True)
+        number("data.max_len", d.max_len, 1, integer=True)
+        number("data.valid_fraction", d.valid_fraction, 0.0, 0.9, lo_open=True)
+        number("data.test_fraction", d.test_fraction, 0.0, 0.9, lo_open=True)
+        choice("model.task", m.task, TASKS)
+        choice("model.cell", m.cell, CELLS)
+        choice("model.pooling", m.pooling, POOLINGS)
+        number("model.embed_dim", m.embed_dim, 1, integer=True)
+        number("model.hidden_size", m.hidden_size, 1, integer=True)
+        number("model.num_layers", m.num_layers, 1, 16, integer=True)
+        flag("model.bidirectional", m.bidirectional)
+        flag("model.freeze_embeddings", m.freeze_embeddings)
+        number("model.dropout", m.dropout, 0.0, 0.95)
+        number("model.embed_dropout", m.embed_dropout, 0.0, 0.95)
+        number("train.epochs", t.epochs, 1, integer=True)
+        number("train.batch_size", t.batch_size, 1, integer=True)
+        number("train.lr", t.lr, 0.0, 10.0, lo_open=True)
+        number("train.weight_decay", t.weight_decay, 0.0)
+        number("train.warmup", t.warmup, 0.0, 0.9)
+        choice("train.schedule", t.schedule, SCHEDULES)
+        number("train.clip", t.clip, 0.0)
+        number("train.patience", t.patience, 0, integer=True)
+        choice("train.monitor", t.monitor, MONITORS)
+        number("train.seed", t.seed, 0, integer=True)
+        number("train.threads", t.threads, 1, integer=True, optional=True)
+        number("train.max_minutes", t.max_minutes, 0.0, lo_open=True, optional=True)
+        if t.device not in ("auto", "cpu") and not str(t.device).startswith("cuda"):
+            out.append(f"{source}: train.device must be auto, cpu or cuda[:N]; got {t.device!r}")
+        if m.pooling == "last" and m.cell == "mingru" and m.bidirectional:
+            pass  # fine: every encoder returns per-direction final states
+        return out
+
+    def validate(self, source: str = "config") -> "Config":
+        problems = self.problems(source)
+        if problems:
+            raise ConfigError(_join(problems))
+        return self
+
+
+def _unknown(source: str, key: str, known: list[str], what: str = "key") -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{source}: unknown {what} {key!r}{hint}"
+
+
+def _join(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems: " + "; ".join(problems)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a TOML (`.toml`) or JSON (`.json`) config file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        A validated `Config`.
+
+    Raises:
+        ConfigError: file missing, unparsable, unknown keys or bad values (all listed at once).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".json":
+            raw = json.loads(text)
+        else:
+            import tomllib
+
+            raw = tomllib.loads(text)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: expected tables [data], [model], [train]; got {type(raw).__name__}")
+    return Config.from_dict(raw, source=str(p))
+
+
+__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "load_config"]

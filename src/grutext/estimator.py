@@ -1,0 +1,193 @@
+"""GRUTextClassifier: the pipeline as a scikit-learn estimator.
+
+It follows scikit-learn's contract (`__init__` only stores its arguments, `fit` returns self,
+learned attributes end in `_`, `predict` before `fit` raises `NotFittedError`), and works in a
+`Pipeline` or `GridSearchCV` when scikit-learn is installed, without requiring it: when it is
+importable the class also inherits its `ClassifierMixin`/`BaseEstimator` so that tags, `clone`
+and `score` behave exactly as for a native estimator.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields
+from typing import Any, Sequence
+
+import numpy as np
+
+from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
+from grutext.errors import DataError, NotFittedError
+
+try:  # optional: richer integration when scikit-learn is there
+    from sklearn.base import BaseEstimator as _Base
+    from sklearn.base import ClassifierMixin as _Mixin
+
+    _BASES: tuple[type, ...] = (_Mixin, _Base)
+except ImportError:  # pragma: no cover - exercised when sklearn is absent
+    _BASES = ()
+
+
+class _ParamsMixin:
+    """get_params / set_params from the `__init__` signature, as scikit-learn does it."""
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> "_ParamsMixin":
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"invalid parameter {key!r} for {type(self).__name__}; valid: {', '.join(valid)}")
+            setattr(self, key, value)
+        return self
+
+
+class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
+    """Text classifier: word tokenizer + embedding + (bi)GRU + pooling + softmax, sklearn-style.
+
+    Args:
+        embed_dim, hidden_size, num_layers, bidirectional, dropout, embed_dropout, pooling, cell:
+            the model (see `ModelConfig`).
+        tokenizer, lowercase, min_freq, max_vocab, max_len, truncation: the text side.
+        epochs, batch_size, lr, weight_decay, patience, valid_fraction: training.
+        pretrained: word vectors ("glove-6b-50d" or a file path), or None.
+        random_state: the seed.
+        verbose: print the epoch table.
+
+    Learned attributes: `classes_`, `tokenizer_`, `model_`, `config_`, `history_`.
+
+    Example:
+        >>> clf = GRUTextClassifier(epochs=2).fit(texts, labels)     # doctest: +SKIP
+        >>> clf.predict(["what a great film"])                          # doctest: +SKIP
+    """
+
+    _estimator_type = "classifier"
+
+    def __init__(self, *, embed_dim: int = 100, hidden_size: int = 128, num_layers: int = 1,
+                 bidirectional: bool = True, dropout: float = 0.3, embed_dropout: float = 0.1,
+                 pooling: str = "max", cell: str = "gru", tokenizer: str = "word", lowercase: bool = True,
+                 min_freq: int = 1, max_vocab: int | None = 30000, max_len: int = 400, truncation: str = "head",
+                 epochs: int = 10, batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.01,
+                 patience: int = 3, valid_fraction: float = 0.1, pretrained: str | None = None,
+                 random_state: int = 0, verbose: bool = False) -> None:
+        self.embed_dim = embed_dim
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.embed_dropout = embed_dropout
+        self.pooling = pooling
+        self.cell = cell
+        self.tokenizer = tokenizer
+        self.lowercase = lowercase
+        self.min_freq = min_freq
+        self.max_vocab = max_vocab
+        self.max_len = max_len
+        self.truncation = truncation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.valid_fraction = valid_fraction
+        self.pretrained = pretrained
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # scikit-learn >= 1.6 reads tags from here; inherit when sklearn is present
+    if _BASES:
+        def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+            tags = super().__sklearn_tags__()
+            tags.input_tags.string = True
+            tags.input_tags.two_d_array = False
+            return tags
+
+    def _config(self) -> Config:
+        p = self.get_params()
+
+        def pick(klass):
+            names = {f.name for f in fields(klass)}
+            return {k: v for k, v in p.items() if k in names}
+
+        data = DataConfig(**pick(DataConfig))
+        model = ModelConfig(**pick(ModelConfig))
+        train = TrainConfig(**pick(TrainConfig), seed=self.random_state)
+        return Config(data, model, train).validate("GRUTextClassifier")
+
+    @staticmethod
+    def _texts(X: Any, name: str = "X") -> list[str]:
+        if hasattr(X, "tolist"):
+            X = X.tolist()
+        texts = list(X)
+        for i, t in enumerate(texts):
+            if isinstance(t, (list, tuple)) and len(t) == 1:
+                texts[i] = t = t[0]
+            if not isinstance(t, str):
+                raise DataError(f"{name}[{i}]: expected a string, got {type(t).__name__}")
+            if not t.strip():
+                raise DataError(f"{name}[{i}]: empty or whitespace-only text")
+        return texts
+
+    def fit(self, X: Sequence[str], y: Sequence[Any]) -> "GRUTextClassifier":
+        """Train on texts `X` with labels `y`; returns self."""
+        from grutext.data.readers import TextDataset, train_test_split
+        from grutext.pipeline import Splits, train_classifier
+
+        texts = self._texts(X)
+        y_list = list(y.tolist() if hasattr(y, "tolist") else y)
+        if len(y_list) != len(texts):
+            raise DataError(f"y: expected {len(texts)} labels (one per text), got {len(y_list)}")
+        for i, lab in enumerate(y_list):
+            if lab is None or (isinstance(lab, float) and np.isnan(lab)):
+                raise DataError(f"y[{i}]: missing label ({lab!r})")
+        self._label_values = {str(v): v for v in y_list}
+        ds = TextDataset(texts, [str(v) for v in y_list], "X")
+        cfg = self._config()
+        train, valid = train_test_split(ds, self.valid_fraction, seed=self.random_state + 1)
+        run = train_classifier(cfg, splits=Splits(train, valid, None), save=False, verbose=self.verbose,
+                               progress=False)
+        self.model_ = run.model.eval()
+        self.tokenizer_ = run.tokenizer
+        self.config_ = run.config
+        self.history_ = run.fit.history
+        self.labels_ = run.labels
+        self.classes_ = np.array([self._label_values[lab] for lab in run.labels])
+        self.n_features_in_ = 1
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
+
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        """`(N, C)` probabilities, columns in `classes_` order."""
+        self._check_fitted()
+        from grutext.artifact import LoadedModel
+        from grutext.infer.predict import Predictor
+
+        loaded = LoadedModel(self.model_, self.tokenizer_, self.config_, "classifier", list(self.labels_))
+        return Predictor(loaded).predict_proba(self._texts(X))
+
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        """`(N,)` predicted labels."""
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+    def score(self, X: Sequence[str], y: Sequence[Any], sample_weight: Any = None) -> float:
+        """Accuracy on `(X, y)`."""
+        pred = self.predict(X)
+        y_arr = np.asarray(list(y))
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        return float(np.average(pred == y_arr, weights=w))
+
+    def save(self, directory: str) -> None:
+        """Write a model directory that `grutext predict` and `Predictor.load` read."""
+        self._check_fitted()
+        from grutext.artifact import save_model
+
+        save_model(directory, self.model_, self.tokenizer_, self.config_, labels=list(self.labels_),
+                   metrics={"history": self.history_})

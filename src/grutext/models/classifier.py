@@ -1,0 +1,164 @@
+"""TextClassifier: embedding -> recurrent stack -> pooling -> dropout -> head, with its own loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from grutext.config import ModelConfig
+from grutext.errors import ConfigError
+from grutext.nn.cells import make_encoder
+from grutext.nn.pooling import Pooling
+
+TASKS = ("binary", "multiclass", "multilabel")
+
+
+class TokenDropout(nn.Module):
+    """Drops whole token embeddings (the same token position across all features), rescaled.
+
+    Gal & Ghahramani (2016) and Merity et al. (2017) drop whole words; this is the batch-local
+    form: a `(B, T, 1)` Bernoulli mask.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = x.new_empty(x.shape[0], x.shape[1], 1).bernoulli_(1.0 - self.p)  # (B, T, 1)
+        return x * keep / (1.0 - self.p)
+
+
+class TextClassifier(nn.Module):
+    """A recurrent text classifier that computes its own loss.
+
+    Args:
+        vocab_size: V, rows of the embedding (id 0 is padding).
+        num_classes: C. For `task="binary"` the head has one logit (sigmoid), as Keras `Dense(1)`.
+        task: "binary", "multiclass" or "multilabel".
+        embed_dim: E.
+        hidden_size: H per direction.
+        num_layers: stacked recurrent layers.
+        bidirectional: D = 2 when true.
+        dropout: between recurrent layers and before the head.
+        embed_dropout: whole-token dropout on the embeddings.
+        pooling: "last", "mean", "max" or "attention".
+        cell: "gru" (default, grutext's own GRU), "lstm", "rnn", "mingru", "lngru".
+        embedding_weights: optional `(V, E)` array of pretrained vectors.
+        freeze_embeddings: keep the pretrained vectors fixed.
+
+    Example:
+        >>> m = TextClassifier(vocab_size=100, num_classes=3, task="multiclass", embed_dim=8, hidden_size=4)
+        >>> logits, loss = m(torch.tensor([[5, 6, 0]]), torch.tensor([2]), torch.tensor([1]))
+        >>> logits.shape
+        torch.Size([1, 3])
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        task: str = "multiclass",
+        embed_dim: int = 100,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+        embed_dropout: float = 0.1,
+        pooling: str = "max",
+        cell: str = "gru",
+        embedding_weights: np.ndarray | torch.Tensor | None = None,
+        freeze_embeddings: bool = False,
+    ) -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
+        if task == "binary" and num_classes != 2:
+            raise ConfigError(f"task 'binary' needs exactly 2 classes; got {num_classes}")
+        if num_classes < 2 and task != "multilabel":
+            raise ConfigError(f"a classifier needs at least 2 classes; got {num_classes}")
+        self.task = task
+        self.cell = cell
+        self.num_classes = num_classes
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        if embedding_weights is not None:
+            w = torch.as_tensor(np.asarray(embedding_weights), dtype=torch.float32)
+            if tuple(w.shape) != (vocab_size, embed_dim):
+                raise ConfigError(
+                    f"embedding_weights must be ({vocab_size}, {embed_dim}); got {tuple(w.shape)}")
+            with torch.no_grad():
+                self.embedding.weight.copy_(w)
+        self.embedding.weight.requires_grad_(not freeze_embeddings)
+        self.embed_dropout = TokenDropout(embed_dropout)
+        self.encoder = make_encoder(cell, embed_dim, hidden_size, num_layers=num_layers,
+                                    bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        feat = self.encoder.output_size
+        self.pooling = Pooling(pooling, feat, num_directions=2 if bidirectional else 1)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(feat, 1 if task == "binary" else num_classes)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, embedding_weights: np.ndarray | None = None) -> "TextClassifier":
+        """Build from a `ModelConfig` whose `vocab_size`, `num_classes` and `task` are filled in."""
+        return cls(
+            vocab_size=cfg.vocab_size, num_classes=cfg.num_classes, task=cfg.task,
+            embed_dim=cfg.embed_dim, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+            bidirectional=cfg.bidirectional, dropout=cfg.dropout, embed_dropout=cfg.embed_dropout,
+            pooling=cfg.pooling, cell=cfg.cell, embedding_weights=embedding_weights,
+            freeze_embeddings=cfg.freeze_embeddings,
+        )
+
+    def encode(self, ids: torch.Tensor, lengths: torch.Tensor, return_gates: bool = False) -> dict[str, Any]:
+        """Every intermediate of the forward pass, for traces and explanations.
+
+        Returns a dict with `embedded (B, T, E)`, `output (B, T, D*H)`, `h_n`, `pooled (B, D*H)`,
+        `attention (B, T) or None`, `logits`, and `gates` when `return_gates`.
+        """
+        embedded = self.embed_dropout(self.embedding(ids))  # (B, T, E)
+        result = self.encoder(embedded, lengths, return_gates=return_gates)
+        output, h_n = result[0], result[1]  # (B, T, D*H), (L*D, B, H)
+        pooled, weights = self.pooling(output, lengths, h_n)  # (B, D*H), (B, T) | None
+        logits = self.head(self.dropout(pooled))  # (B, 1) or (B, C)
+        if self.task == "binary":
+            logits = logits.squeeze(-1)  # (B,)
+        out = {"embedded": embedded, "output": output, "h_n": h_n, "pooled": pooled,
+               "attention": weights, "logits": logits}
+        if return_gates:
+            out["gates"] = result[2]
+        return out
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor,
+                labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Args:
+            ids: `(B, T)` token ids, post-padded with 0.
+            lengths: `(B,)` real lengths.
+            labels: `(B,)` class indices (binary/multiclass) or `(B, C)` multi-hot (multilabel).
+
+        Returns:
+            `(logits, loss)`: logits `(B,)` for binary, else `(B, C)`; loss None without labels.
+        """
+        logits = self.encode(ids, lengths)["logits"]
+        loss = None if labels is None else self.loss(logits, labels)
+        return logits, loss
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.task == "binary":
+            return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        if self.task == "multilabel":
+            return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        return F.cross_entropy(logits, labels)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """`(B, C)` probabilities from logits (binary expands to two columns)."""
+        if self.task == "binary":
+            p = torch.sigmoid(logits)  # (B,)
+            return torch.stack([1 - p, p], dim=-1)  # (B, 2)
+        if self.task == "multilabel":
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=-1)

@@ -1,0 +1,490 @@
+"""Other recurrent cells behind the GRU's encoder interface, and `make_encoder`.
+
+Every encoder here has ``forward(x, lengths=None, h0=None, return_gates=False)`` returning
+``(output, h_n)`` (or ``(output, h_n, gates)``), zeros in the output past each sequence's length,
+and the attributes ``hidden_size``, ``num_layers``, ``num_directions`` and ``output_size``.
+
+- :class:`LSTM`: torch.nn.LSTM parameters (gates i, f, g, o); h_n is ``(h_n, c_n)``.
+- :class:`RNN`: Elman RNN, h' = tanh(W_ih x + b_ih + W_hh h + b_hh).
+- :class:`MinGRU`: Feng et al. 2024, parallel log-space scan for training, ``step()`` for inference.
+- :class:`LayerNormGRU`: GRU with LayerNorm on each gate's input and recurrent projection.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from grutext.errors import ConfigError
+from grutext.nn.gru import (
+    GRU,
+    LengthsLike,
+    check_common_args,
+    check_input,
+    check_lengths,
+    check_state,
+    valid_mask,
+)
+from grutext.nn.init import check_init, init_recurrent_
+
+CELLS = ("gru", "lstm", "rnn", "mingru", "lngru")
+
+# one layer, one direction: (inputs (T, B, In), initial state, reverse) -> (out (T, B, H), final state, gates)
+_DirectionFn = Callable[[Tensor, Any, bool, int, int], tuple[Tensor, Any, dict[str, Tensor] | None]]
+
+
+def _sfx(layer: int, direction: int) -> str:
+    return f"l{layer}" + ("_reverse" if direction == 1 else "")
+
+
+class _Stacked(nn.Module):
+    """Shared driver: layers x directions of a step-by-step cell, lengths-aware."""
+
+    gate_names: tuple[str, ...] = ()
+    state_count = 1  # 2 for LSTM (h, c)
+
+    def _setup(self, input_size: int, hidden_size: int, num_layers: int, batch_first: bool,
+               dropout: float, bidirectional: bool) -> None:
+        check_common_args(input_size, hidden_size, num_layers, dropout)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.output_size = self.num_directions * hidden_size
+
+    def _layer_in(self, layer: int) -> int:
+        return self.input_size if layer == 0 else self.output_size
+
+    def _direction(self, x: Tensor, state: Any, valid: Tensor | None, layer: int, direction: int,
+                   capture: bool) -> tuple[Tensor, Any, dict[str, Tensor] | None]:
+        raise NotImplementedError
+
+    def _run(self, x: Tensor, lengths: LengthsLike, h0: Any, return_gates: bool) -> tuple[Any, ...]:
+        check_input(x, self.input_size)
+        if self.batch_first:
+            x = x.transpose(0, 1)  # (B, T, E) -> (T, B, E)
+        T, B, _ = x.shape
+        lengths_t = check_lengths(lengths, B, T)
+        valid = valid_mask(lengths_t, T, B, x.device)  # (T, B, 1) or None
+        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        shape = (L * D, B, H)
+        if h0 is None:
+            states = [x.new_zeros(shape) for _ in range(self.state_count)]  # each (L*D, B, H)
+        elif self.state_count == 1:
+            check_state(h0, shape)
+            states = [h0]
+        else:
+            if not isinstance(h0, (tuple, list)) or len(h0) != 2:
+                from grutext.errors import DataError
+                raise DataError(f"h0: expected a tuple (h0, c0) of (L*D, B, H) tensors, got {type(h0).__name__}")
+            check_state(h0[0], shape, "h0[0]")
+            check_state(h0[1], shape, "h0[1]")
+            states = list(h0)
+        finals: list[list[Tensor]] = [[] for _ in range(self.state_count)]
+        gates: list[dict[str, Tensor]] | None = [] if return_gates else None
+        layer_in = x
+        for layer in range(L):
+            outs, caps = [], []
+            for d in range(D):
+                s0 = tuple(s[layer * D + d] for s in states)  # each (B, H)
+                out, s_last, cap = self._direction(layer_in, s0, valid, layer, d, return_gates)
+                outs.append(out)
+                caps.append(cap)
+                for i, s in enumerate(s_last):
+                    finals[i].append(s)
+            layer_out = outs[0] if D == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H)
+            if gates is not None:
+                gates.append({k: torch.stack([c[k] for c in caps], dim=2) for k in caps[0]})  # (B, T, D, H)
+            if self.dropout and self.training and layer < L - 1:
+                layer_out = F.dropout(layer_out, self.dropout, True)
+            layer_in = layer_out
+        out = layer_in.transpose(0, 1) if self.batch_first else layer_in  # (T, B, D*H) -> (B, T, D*H)
+        h_n_list = [torch.stack(f, dim=0) for f in finals]  # each (L*D, B, H)
+        h_n: Any = h_n_list[0] if self.state_count == 1 else (h_n_list[0], h_n_list[1])
+        return (out, h_n, gates) if return_gates else (out, h_n)
+
+
+def _loop(x_proj: Tensor, state: tuple[Tensor, ...], valid: Tensor | None, reverse: bool, capture: bool,
+          step: Callable[[Tensor, tuple[Tensor, ...]], tuple[tuple[Tensor, ...], dict[str, Tensor]]],
+          ) -> tuple[Tensor, tuple[Tensor, ...], dict[str, Tensor] | None]:
+    """Step loop shared by the explicit cells: x_proj (T, B, G*H) -> out (T, B, H), final state, gates.
+
+    `step(x_proj_t, state) -> (new_state, gates_t)`; new_state[0] is the output h.
+    """
+    T = x_proj.shape[0]
+    h = state[0]
+    zero = h.new_zeros(())
+    outs: list[Tensor] = [h] * T
+    rec: dict[str, list[Tensor]] = {}
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        new_state, g = step(x_proj[t], state)
+        if valid is not None:
+            m = valid[t]  # (B, 1): True while t < length
+            state = tuple(torch.where(m, n, o) for n, o in zip(new_state, state))  # padding keeps the state
+            out = torch.where(m, new_state[0], zero)
+            if capture:
+                g = {k: torch.where(m, v, zero) for k, v in g.items()}
+        else:
+            state = new_state
+            out = new_state[0]
+        outs[t] = out
+        if capture:
+            g["h"] = out
+            for k, v in g.items():
+                rec.setdefault(k, [h] * T)[t] = v
+    B, H = h.shape
+    output = torch.stack(outs, 0) if T else h.new_zeros(0, B, H)  # (T, B, H)
+    cap = None
+    if capture:
+        cap = {k: torch.stack(v, 1) for k, v in rec.items()} if T else {}  # each (B, T, H)
+    return output, state, cap
+
+
+class LSTM(_Stacked):
+    """Lengths-aware multi-layer LSTM with torch.nn.LSTM's parameters (gates i, f, g, o).
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as torch.nn.LSTM.
+        init: ``"default"`` | ``"orthogonal"`` | ``"xavier"``.
+
+    ``forward(x, lengths=None, h0=None, return_gates=False)``: x (B, T, E) if batch_first else
+    (T, B, E); h0 a tuple (h0, c0) of (L*D, B, H). Returns output (B, T, D*H) (zeros past length)
+    and ``(h_n, c_n)`` each (L*D, B, H); gates (when asked) a list per layer of dicts with keys
+    i, f, g, o, c, h each (B, T, D, H).
+    """
+
+    state_count = 2
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
+                 init: str = "default") -> None:
+        super().__init__()
+        self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
+        self.bias = bool(bias)
+        self.init = check_init(init)
+        H = hidden_size
+        for layer in range(num_layers):
+            for d in range(self.num_directions):
+                s = _sfx(layer, d)
+                self.register_parameter(f"weight_ih_{s}", nn.Parameter(torch.empty(4 * H, self._layer_in(layer))))
+                self.register_parameter(f"weight_hh_{s}", nn.Parameter(torch.empty(4 * H, H)))
+                if self.bias:
+                    self.register_parameter(f"bias_ih_{s}", nn.Parameter(torch.empty(4 * H)))
+                    self.register_parameter(f"bias_hh_{s}", nn.Parameter(torch.empty(4 * H)))
+        init_recurrent_(self, self.init, H)
+
+    def _direction(self, x, state, valid, layer, direction, capture):  # type: ignore[no-untyped-def]
+        s = _sfx(layer, direction)
+        w_hh = getattr(self, f"weight_hh_{s}")
+        b_hh = getattr(self, f"bias_hh_{s}") if self.bias else None
+        x_proj = F.linear(x, getattr(self, f"weight_ih_{s}"), getattr(self, f"bias_ih_{s}") if self.bias else None)  # (T, B, 4H)
+
+        def step(xp: Tensor, st: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], dict[str, Tensor]]:
+            h, c = st
+            gates = xp + F.linear(h, w_hh, b_hh)  # (B, 4H)
+            i, f, g, o = gates.chunk(4, dim=-1)  # 4 x (B, H)
+            i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)  # input, forget, output gates
+            g = torch.tanh(g)  # candidate cell
+            c = f * c + i * g  # forget gate keeps the old cell, input gate writes the new
+            h = o * torch.tanh(c)  # output gate exposes the cell
+            return (h, c), {"i": i, "f": f, "g": g, "o": o, "c": c}
+
+        return _loop(x_proj, state, valid, direction == 1, capture, step)
+
+    def forward(self, x: Tensor, lengths: LengthsLike = None, h0: tuple[Tensor, Tensor] | None = None,
+                return_gates: bool = False) -> tuple[Any, ...]:
+        """See the class docstring."""
+        return self._run(x, lengths, h0, return_gates)
+
+
+class RNN(_Stacked):
+    """Lengths-aware Elman RNN: h' = act(W_ih x + b_ih + W_hh h + b_hh), torch.nn.RNN's parameters.
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as torch.nn.RNN.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+        init: ``"default"`` | ``"orthogonal"`` | ``"xavier"``.
+
+    Returns from forward: output (B, T, D*H) zeros past length, h_n (L*D, B, H) [, gates {"h"}].
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
+                 nonlinearity: str = "tanh", init: str = "default") -> None:
+        super().__init__()
+        self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
+        if nonlinearity not in ("tanh", "relu"):
+            raise ConfigError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        self.bias = bool(bias)
+        self.init = check_init(init)
+        H = hidden_size
+        for layer in range(num_layers):
+            for d in range(self.num_directions):
+                s = _sfx(layer, d)
+                self.register_parameter(f"weight_ih_{s}", nn.Parameter(torch.empty(H, self._layer_in(layer))))
+                self.register_parameter(f"weight_hh_{s}", nn.Parameter(torch.empty(H, H)))
+                if self.bias:
+                    self.register_parameter(f"bias_ih_{s}", nn.Parameter(torch.empty(H)))
+                    self.register_parameter(f"bias_hh_{s}", nn.Parameter(torch.empty(H)))
+        init_recurrent_(self, self.init, H)
+
+    def _direction(self, x, state, valid, layer, direction, capture):  # type: ignore[no-untyped-def]
+        s = _sfx(layer, direction)
+        w_hh = getattr(self, f"weight_hh_{s}")
+        b_hh = getattr(self, f"bias_hh_{s}") if self.bias else None
+        x_proj = F.linear(x, getattr(self, f"weight_ih_{s}"), getattr(self, f"bias_ih_{s}") if self.bias else None)  # (T, B, H)
+        act = torch.tanh if self.nonlinearity == "tanh" else torch.relu
+
+        def step(xp: Tensor, st: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], dict[str, Tensor]]:
+            h = act(xp + F.linear(st[0], w_hh, b_hh))  # (B, H)
+            return (h,), {}
+
+        return _loop(x_proj, state, valid, direction == 1, capture, step)
+
+    def forward(self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None,
+                return_gates: bool = False) -> tuple[Any, ...]:
+        """See the class docstring."""
+        return self._run(x, lengths, h0, return_gates)
+
+
+class LayerNormGRU(_Stacked):
+    """GRU with LayerNorm (Ba et al. 2016) on each gate's input and recurrent projections.
+
+    Per gate block (normalised over H separately for r, z, n)::
+
+        a = LN_ih(W_ih x),  b = LN_hh(W_hh h)          (each LN has gain and bias (3H,))
+        r = σ(a_r + b_r);  z = σ(a_z + b_z);  n = tanh(a_n + r * b_n);  h' = (1 - z) * n + z * h
+
+    Parameters: ``weight_ih_l{k}[_reverse]`` (3H, in), ``weight_hh_l{k}`` (3H, H),
+    ``ln_ih_weight_l{k}``, ``ln_ih_bias_l{k}``, ``ln_hh_weight_l{k}``, ``ln_hh_bias_l{k}`` (3H,).
+    forward as :class:`grutext.nn.gru.GRU` (gates r, z, n, h).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, *, init: str = "orthogonal",
+                 eps: float = 1e-5) -> None:
+        super().__init__()
+        self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
+        self.init = check_init(init)
+        self.eps = float(eps)
+        H = hidden_size
+        for layer in range(num_layers):
+            for d in range(self.num_directions):
+                s = _sfx(layer, d)
+                self.register_parameter(f"weight_ih_{s}", nn.Parameter(torch.empty(3 * H, self._layer_in(layer))))
+                self.register_parameter(f"weight_hh_{s}", nn.Parameter(torch.empty(3 * H, H)))
+                for which in ("ih", "hh"):
+                    self.register_parameter(f"ln_{which}_weight_{s}", nn.Parameter(torch.ones(3 * H)))
+                    self.register_parameter(f"ln_{which}_bias_{s}", nn.Parameter(torch.zeros(3 * H)))
+        init_recurrent_(self, self.init, H)
+
+    def _ln(self, y: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        shape = y.shape
+        y = y.reshape(*shape[:-1], 3, self.hidden_size)  # (..., 3H) -> (..., 3, H)
+        y = F.layer_norm(y, (self.hidden_size,), eps=self.eps)  # each gate normalised on its own
+        return y.reshape(shape) * weight + bias  # (..., 3, H) -> (..., 3H)
+
+    def _direction(self, x, state, valid, layer, direction, capture):  # type: ignore[no-untyped-def]
+        s = _sfx(layer, direction)
+        w_hh = getattr(self, f"weight_hh_{s}")
+        ln_hh = (getattr(self, f"ln_hh_weight_{s}"), getattr(self, f"ln_hh_bias_{s}"))
+        x_proj = self._ln(F.linear(x, getattr(self, f"weight_ih_{s}")),
+                          getattr(self, f"ln_ih_weight_{s}"), getattr(self, f"ln_ih_bias_{s}"))  # (T, B, 3H)
+
+        def step(xp: Tensor, st: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], dict[str, Tensor]]:
+            h = st[0]
+            gh = self._ln(F.linear(h, w_hh), *ln_hh)  # (B, 3H)
+            i_r, i_z, i_n = xp.chunk(3, dim=-1)  # 3 x (B, H)
+            h_r, h_z, h_n = gh.chunk(3, dim=-1)
+            r = torch.sigmoid(i_r + h_r)  # reset gate
+            z = torch.sigmoid(i_z + h_z)  # update gate
+            n = torch.tanh(i_n + r * h_n)  # candidate
+            h = n + z * (h - n)  # = (1 - z) * n + z * h: update gate keeps the past
+            return (h,), {"r": r, "z": z, "n": n}
+
+        return _loop(x_proj, state, valid, direction == 1, capture, step)
+
+    def forward(self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None,
+                return_gates: bool = False) -> tuple[Any, ...]:
+        """See the class docstring."""
+        return self._run(x, lengths, h0, return_gates)
+
+
+# --------------------------------------------------------------------------------------------
+# minGRU
+
+
+def _g(x: Tensor) -> Tensor:
+    """minGRU's positive activation g(x) = x + 0.5 for x >= 0 else σ(x) (continuous at 0)."""
+    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+
+
+def _log_g(x: Tensor) -> Tensor:
+    """log g(x), computed stably on both branches."""
+    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+
+
+_NEG = -1.0e4  # stands for log 0: exp(-1e4) is exactly 0 in fp32/fp64, and its gradients stay finite
+
+
+class MinGRU(_Stacked):
+    """minGRU (Feng et al. 2024, "Were RNNs All We Needed?"), lengths-aware, stacked, bi.
+
+    Per layer and direction (the gates see only x, so the whole sequence is computed at once)::
+
+        z_t = σ(W_z x_t + b_z)                 update gate
+        h̃_t = g(W_h x_t + b_h)                 candidate, g(v) = v + 0.5 if v >= 0 else σ(v)
+        h_t = (1 - z_t) * h_{t-1} + z_t * h̃_t
+
+    g keeps h̃ positive so that training runs the paper's parallel log-space scan
+    (log h_t = logcumsumexp); :meth:`step` runs the same recurrence one token at a time.
+    Parameters: ``weight_l{k}[_reverse]`` (2H, in) and ``bias_l{k}`` (2H,), rows [z; h̃].
+
+    forward(x, lengths=None, h0=None, return_gates=False) -> (output (B, T, D*H) zeros past
+    length, h_n (L*D, B, H)[, gates: per layer {"z", "h_tilde", "h"} each (B, T, D, H)]).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, *, bias: bool = True,
+                 init: str = "xavier") -> None:
+        super().__init__()
+        self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
+        self.bias = bool(bias)
+        self.init = check_init(init)
+        H = hidden_size
+        for layer in range(num_layers):
+            for d in range(self.num_directions):
+                s = _sfx(layer, d)
+                self.register_parameter(f"weight_{s}", nn.Parameter(torch.empty(2 * H, self._layer_in(layer))))
+                if self.bias:
+                    self.register_parameter(f"bias_{s}", nn.Parameter(torch.empty(2 * H)))
+        init_recurrent_(self, self.init, H)
+
+    def _proj(self, x: Tensor, layer: int, direction: int) -> tuple[Tensor, Tensor]:
+        s = _sfx(layer, direction)
+        y = F.linear(x, getattr(self, f"weight_{s}"), getattr(self, f"bias_{s}") if self.bias else None)  # (..., 2H)
+        k, v = y.chunk(2, dim=-1)  # (..., H) each: gate logits, candidate pre-activation
+        return k, v
+
+    def _direction(self, x, state, valid, layer, direction, capture):  # type: ignore[no-untyped-def]
+        T, B, _ = x.shape
+        h0 = state[0]  # (B, H)
+        if direction == 1:
+            x = _reverse_padded(x, valid)  # (T, B, In): each sequence's real tokens reversed in place
+        k, v = self._proj(x, layer, direction)  # (T, B, H) each
+        log_a = -F.softplus(k)  # log(1 - z)
+        log_b = -F.softplus(-k) + _log_g(v)  # log(z * g(v))
+        if valid is not None:
+            log_a = torch.where(valid, log_a, 0.0)  # padding: a = 1, the state is kept
+            log_b = torch.where(valid, log_b, _NEG)  # padding: b = 0
+        a_star = torch.cumsum(log_a, dim=0)  # (T, B, H): log prod_{k<=t} a_k
+        log_h = a_star + torch.logcumsumexp(log_b - a_star, dim=0)  # log sum_k b_k prod_{k<j<=t} a_j
+        h = torch.exp(log_h) + torch.exp(a_star) * h0  # (T, B, H); h0 enters linearly, any sign
+        h_last = h[-1] if T else h0  # padding kept the state, so the last row is each true last state
+        out = h if valid is None else torch.where(valid, h, 0.0)  # zeros past length
+        cap = None
+        if capture:
+            z = torch.sigmoid(k)
+            ht = _g(v)
+            if valid is not None:
+                z, ht = torch.where(valid, z, 0.0), torch.where(valid, ht, 0.0)
+            cap = {"z": z, "h_tilde": ht, "h": out}
+        if direction == 1:
+            out = _reverse_padded(out, valid)
+            if cap is not None:
+                cap = {key: _reverse_padded(val, valid) for key, val in cap.items()}
+        if cap is not None:
+            cap = {key: val.transpose(0, 1) for key, val in cap.items()}  # (T, B, H) -> (B, T, H)
+        return out, (h_last,), cap
+
+    def forward(self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None,
+                return_gates: bool = False) -> tuple[Any, ...]:
+        """See the class docstring."""
+        return self._run(x, lengths, h0, return_gates)
+
+    def step(self, x_t: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One token of the recurrence, for streaming inference (unidirectional only).
+
+        Args:
+            x_t: (B, E) the current token's features.
+            h: (L, B, H) the state after the previous token; zeros when None.
+
+        Returns:
+            (y_t (B, H) the last layer's output, h' (L, B, H)).
+        """
+        if self.bidirectional:
+            raise ConfigError("bidirectional: step() needs a unidirectional MinGRU, got bidirectional=True")
+        B = x_t.shape[0]
+        if h is None:
+            h = x_t.new_zeros(self.num_layers, B, self.hidden_size)  # (L, B, H)
+        new = []
+        inp = x_t
+        for layer in range(self.num_layers):
+            k, v = self._proj(inp, layer, 0)  # (B, H) each
+            z = torch.sigmoid(k)  # update gate
+            h_l = (1 - z) * h[layer] + z * _g(v)  # update gate writes the candidate
+            new.append(h_l)
+            inp = h_l
+        return inp, torch.stack(new, 0)  # (B, H), (L, B, H)
+
+
+def _reverse_padded(x: Tensor, valid: Tensor | None) -> Tensor:
+    """Reverse each sequence's first `length` steps along T, leaving padding where it is. (T, B, ·)."""
+    if valid is None:
+        return x.flip(0)
+    T = x.shape[0]
+    lengths = valid.squeeze(-1).sum(0)  # (B,)
+    t = torch.arange(T, device=x.device).unsqueeze(1)  # (T, 1)
+    idx = torch.where(t < lengths, lengths - 1 - t, t)  # (T, B) source index
+    return torch.gather(x, 0, idx.unsqueeze(-1).expand_as(x))  # (T, B, ·)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def make_encoder(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0, **options: Any) -> nn.Module:
+    """Build a batch-first, lengths-aware recurrent encoder.
+
+    Args:
+        cell: ``"gru"``, ``"lstm"``, ``"rnn"``, ``"mingru"`` or ``"lngru"``.
+        input_size: E.
+        hidden_size: H.
+        num_layers: L.
+        bidirectional: D = 2 when True.
+        dropout: between layers (training only).
+        **options: passed to the cell's class (e.g. ``init="orthogonal"``; for "gru" also
+            ``compute_dtype``, ``recurrent_dropout``, ``weight_drop``, ``impl``).
+
+    Returns:
+        A module with ``forward(x (B, T, E), lengths (B,) | None = None, h0=None,
+        return_gates=False) -> (output (B, T, D*H) zeros past length, h_n)`` and attributes
+        ``hidden_size``, ``num_layers``, ``num_directions``, ``output_size`` (= D*H).
+        h_n is (L*D, B, H), or a tuple (h_n, c_n) for "lstm".
+
+    Example:
+        >>> enc = make_encoder("gru", 32, 64, bidirectional=True)
+        >>> out, h_n = enc(torch.randn(4, 7, 32), torch.tensor([7, 3, 5, 1]))
+        >>> out.shape
+        torch.Size([4, 7, 128])
+    """
+    classes: dict[str, type[nn.Module]] = {"gru": GRU, "lstm": LSTM, "rnn": RNN, "mingru": MinGRU,
+                                           "lngru": LayerNormGRU}
+    if cell not in classes:
+        raise ConfigError(f"cell: expected one of {list(CELLS)}, got {cell!r}")
+    try:
+        return classes[cell](input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                             dropout=dropout, bidirectional=bidirectional, **options)
+    except TypeError as exc:
+        raise ConfigError(f"options: {cell!r} encoder does not accept {sorted(options)}: {exc}") from exc
+
+
+__all__ = ["CELLS", "LSTM", "RNN", "MinGRU", "LayerNormGRU", "make_encoder"]

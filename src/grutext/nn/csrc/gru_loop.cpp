@@ -1,0 +1,197 @@
+// The GRU recurrence loops of grutext.nn.fused, compiled at first use.
+//
+// Only the step loops live here; the GEMMs over all steps (input projections, weight and input
+// gradients) stay in Python as single calls. Per step: one batched GEMM over the D directions
+// (h @ W_hh^T forward, dgates @ W_hh backward) plus one fused elementwise pass.
+//
+// Layouts (T time, B batch, D directions, H hidden, S = T processing steps):
+//   gi, dgi     (T, B, D, 3H)  time order, gates r z n (gi includes b_ih)
+//   out, dout   (T, B, D, H)   time order, zeros past length
+//   hprev       (D, S, B, H)   state before processing step s (direction 1 reads t = T-1-s)
+//   gates       (D, S, B, 4H)  r, z, n, ghn (= W_hn h + b_hn) per step
+//   dgh         (D, S, B, 3H)  gradient of W_hh h + b_hh per step
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <tuple>
+
+namespace {
+
+template <typename T>
+inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+inline int64_t time_of(int64_t d, int64_t s, int64_t T) { return d == 0 ? s : T - 1 - s; }
+
+// h @ W^T for all directions: h (D, B, H), w_t (D, H, 3H) in compute dtype -> out (D, B, 3H) fp32/fp64
+void recurrent_gemm(const at::Tensor& h, const at::Tensor& w_t, at::Tensor& out) {
+  if (w_t.scalar_type() == h.scalar_type()) {
+    at::bmm_out(out, h, w_t);
+  } else {
+    out.copy_(at::bmm(h.to(w_t.scalar_type()), w_t));
+  }
+}
+
+template <typename scalar_t>
+void forward_impl(const at::Tensor& gi, const at::Tensor& w_t, const at::Tensor& b_hh, at::Tensor& hcur,
+                  const int64_t* len, const at::Tensor& rec_mask, bool save, at::Tensor& out,
+                  at::Tensor& hprev, at::Tensor& gates) {
+  const int64_t T = gi.size(0), B = gi.size(1), D = gi.size(2), H = hcur.size(2);
+  auto gh = at::empty({D, B, 3 * H}, hcur.options());  // (D, B, 3H)
+  at::Tensor hin = rec_mask.defined() ? at::empty_like(hcur) : hcur;
+  const scalar_t* gi_p = gi.data_ptr<scalar_t>();
+  const scalar_t* bhh_p = b_hh.data_ptr<scalar_t>();
+  scalar_t* gh_p = gh.data_ptr<scalar_t>();
+  scalar_t* h_p = hcur.data_ptr<scalar_t>();
+  scalar_t* out_p = out.data_ptr<scalar_t>();
+  scalar_t* hprev_p = save ? hprev.data_ptr<scalar_t>() : nullptr;
+  scalar_t* gates_p = save ? gates.data_ptr<scalar_t>() : nullptr;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(H, 1));
+  for (int64_t s = 0; s < T; ++s) {
+    if (rec_mask.defined()) at::mul_out(hin, hcur, rec_mask);  // variational dropout on the recurrent input
+    recurrent_gemm(hin, w_t, gh);  // (D, B, 3H) = h @ W_hh^T, one GEMM for all directions
+    at::parallel_for(0, D * B, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t d = row / B, b = row % B, t = time_of(d, s, T);
+        scalar_t* h = h_p + row * H;
+        scalar_t* o = out_p + ((t * B + b) * D + d) * H;
+        if (save) std::copy(h, h + H, hprev_p + ((d * T + s) * B + b) * H);
+        if (t >= len[b]) {  // padding: the state is kept and the output is zero
+          std::fill(o, o + H, scalar_t(0));
+          continue;
+        }
+        const scalar_t* x = gi_p + ((t * B + b) * D + d) * 3 * H;
+        const scalar_t* g = gh_p + row * 3 * H;
+        const scalar_t* bh = bhh_p + d * 3 * H;
+        scalar_t* sv = save ? gates_p + ((d * T + s) * B + b) * 4 * H : nullptr;
+#pragma GCC ivdep
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t r = sigmoid(x[j] + g[j] + bh[j]);                  // reset gate
+          const scalar_t z = sigmoid(x[H + j] + g[H + j] + bh[H + j]);      // update gate
+          const scalar_t ghn = g[2 * H + j] + bh[2 * H + j];               // W_hn h + b_hn
+          const scalar_t n = std::tanh(x[2 * H + j] + r * ghn);            // candidate, b_hn inside the reset product
+          const scalar_t hn = n + z * (h[j] - n);                          // (1 - z) n + z h: update gate keeps the past
+          h[j] = hn;
+          o[j] = hn;
+          if (save) {
+            sv[j] = r;
+            sv[H + j] = z;
+            sv[2 * H + j] = n;
+            sv[3 * H + j] = ghn;
+          }
+        }
+      }
+    });
+  }
+}
+
+// -> out (T, B, D, H), h_n (D, B, H), hprev (D, S, B, H), gates (D, S, B, 4H) (empty when !save)
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward(
+    const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor& b_hh, const at::Tensor& h0,
+    const at::Tensor& lengths, const c10::optional<at::Tensor>& rec_mask, bool save) {
+  TORCH_CHECK(gi.dim() == 4 && gi.is_contiguous(), "gi must be contiguous (T, B, D, 3H)");
+  const int64_t T = gi.size(0), B = gi.size(1), D = gi.size(2), H = h0.size(2);
+  auto hcur = h0.contiguous().clone();                              // (D, B, H)
+  auto w_t = w_hh.transpose(1, 2);                                  // (D, H, 3H)
+  auto bc = b_hh.contiguous();
+  auto len = lengths.to(at::kLong).contiguous();
+  auto out = at::empty({T, B, D, H}, h0.options());
+  at::Tensor hprev, gates;
+  if (save) {
+    hprev = at::empty({D, T, B, H}, h0.options());
+    gates = at::empty({D, T, B, 4 * H}, h0.options());
+  }
+  at::Tensor rm = rec_mask.has_value() ? rec_mask->contiguous() : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "grutext_gru_forward", [&] {
+    forward_impl<scalar_t>(gi, w_t, bc, hcur, len.data_ptr<int64_t>(), rm, save, out, hprev, gates);
+  });
+  if (!save) {
+    hprev = at::empty({0}, h0.options());
+    gates = at::empty({0}, h0.options());
+  }
+  return {out, hcur, hprev, gates};
+}
+
+template <typename scalar_t>
+void backward_impl(const at::Tensor& dout, at::Tensor& dh, const at::Tensor& w_hh, const at::Tensor& hprev,
+                   const at::Tensor& gates, const int64_t* len, const at::Tensor& rec_mask,
+                   at::Tensor& dgi, at::Tensor& dgh) {
+  const int64_t T = dout.size(0), B = dout.size(1), D = dout.size(2), H = dh.size(2);
+  const scalar_t* dout_p = dout.data_ptr<scalar_t>();
+  const scalar_t* hprev_p = hprev.data_ptr<scalar_t>();
+  const scalar_t* gates_p = gates.data_ptr<scalar_t>();
+  scalar_t* dh_p = dh.data_ptr<scalar_t>();
+  scalar_t* dgi_p = dgi.data_ptr<scalar_t>();
+  scalar_t* dgh_p = dgh.data_ptr<scalar_t>();
+  const bool lowp = w_hh.scalar_type() != dh.scalar_type();
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(H, 1));
+  for (int64_t s = T - 1; s >= 0; --s) {
+    at::parallel_for(0, D * B, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t d = row / B, b = row % B, t = time_of(d, s, T);
+        scalar_t* g = dh_p + row * H;
+        const scalar_t* go = dout_p + ((t * B + b) * D + d) * H;
+        scalar_t* dx = dgi_p + ((t * B + b) * D + d) * 3 * H;
+        scalar_t* dr = dgh_p + ((d * T + s) * B + b) * 3 * H;
+        if (t >= len[b]) {  // padding: no gradient to the gates, dh passes through unchanged
+          std::fill(dx, dx + 3 * H, scalar_t(0));
+          std::fill(dr, dr + 3 * H, scalar_t(0));
+          continue;
+        }
+        const scalar_t* sv = gates_p + ((d * T + s) * B + b) * 4 * H;
+        const scalar_t* hp = hprev_p + ((d * T + s) * B + b) * H;
+#pragma GCC ivdep
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t dht = g[j] + go[j];                     // dL/dh_t (carried + from the output)
+          const scalar_t r = sv[j], z = sv[H + j], n = sv[2 * H + j], ghn = sv[3 * H + j];
+          const scalar_t dn = dht * (scalar_t(1) - z) * (scalar_t(1) - n * n);  // through tanh
+          const scalar_t dz = dht * (hp[j] - n) * z * (scalar_t(1) - z);         // through σ
+          const scalar_t dr_ = dn * ghn * r * (scalar_t(1) - r);                // through σ
+          dx[j] = dr_;
+          dx[H + j] = dz;
+          dx[2 * H + j] = dn;
+          dr[j] = dr_;
+          dr[H + j] = dz;
+          dr[2 * H + j] = dn * r;  // the reset gate scales W_hn h + b_hn
+          g[j] = dht * z;          // direct path of h_{t-1} through the update gate
+        }
+      }
+    });
+    // dh_{t-1} += dgh_s @ W_hh, one batched GEMM over the directions
+    auto dgh_s = dgh.select(1, s);  // (D, B, 3H), batch stride S*B*3H
+    if (!rec_mask.defined() && !lowp) {
+      dh.baddbmm_(dgh_s, w_hh);
+    } else {
+      auto back = lowp ? at::bmm(dgh_s.to(w_hh.scalar_type()), w_hh).to(dh.scalar_type()) : at::bmm(dgh_s, w_hh);
+      if (rec_mask.defined()) dh.addcmul_(back, rec_mask); else dh.add_(back);
+    }
+  }
+  // steps past a sequence's length: dout there is zero by construction of out, nothing to add
+}
+
+// -> dgi (T, B, D, 3H), dgh (D, S, B, 3H), dh0 (D, B, H)
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_backward(
+    const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& w_hh, const at::Tensor& hprev,
+    const at::Tensor& gates, const at::Tensor& lengths, const c10::optional<at::Tensor>& rec_mask) {
+  const int64_t T = dout.size(0), B = dout.size(1), D = dout.size(2), H = dh_n.size(2);
+  auto go = dout.contiguous();
+  auto dh = dh_n.contiguous().clone();
+  auto len = lengths.to(at::kLong).contiguous();
+  auto dgi = at::empty({T, B, D, 3 * H}, dh.options());
+  auto dgh = at::empty({D, T, B, 3 * H}, dh.options());
+  at::Tensor rm = rec_mask.has_value() ? rec_mask->contiguous() : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "grutext_gru_backward", [&] {
+    backward_impl<scalar_t>(go, dh, w_hh.contiguous(), hprev, gates, len.data_ptr<int64_t>(), rm, dgi, dgh);
+  });
+  return {dgi, dgh, dh};
+}
+
+}  // namespace
+
+TORCH_LIBRARY(grutext_gru, m) {
+  m.def("forward(Tensor gi, Tensor w_hh, Tensor b_hh, Tensor h0, Tensor lengths, Tensor? rec_mask, bool save) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("backward(Tensor dout, Tensor dh_n, Tensor w_hh, Tensor hprev, Tensor gates, Tensor lengths, Tensor? rec_mask) -> (Tensor, Tensor, Tensor)");
+  m.impl("forward", c10::DispatchKey::CPU, TORCH_FN(gru_forward));
+  m.impl("backward", c10::DispatchKey::CPU, TORCH_FN(gru_backward));
+}

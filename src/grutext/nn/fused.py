@@ -1,0 +1,338 @@
+"""The fast GRU recurrence, chosen by :class:`grutext.nn.gru.GRU`; models never call it directly.
+
+Per layer (both directions together), a custom ``autograd.Function``:
+
+- forward: the input projections of all steps and both directions in one GEMM
+  ``(T*B, E) @ (E, D*3H)``; then per step one batched GEMM ``h @ W_hh^T`` over the directions and
+  one fused elementwise pass (gates, state update, length mask, output write);
+- backward: the recurrence walked back with one batched GEMM ``dgates @ W_hh`` per step and one
+  fused elementwise pass; then ``dW_hh``, ``dW_ih``, ``dx`` each as ONE GEMM over all steps
+  (``(S*B, 3H)^T @ (S*B, H)`` ...), biases as sums.
+
+The step loops run in a small C++ extension (``csrc/gru_loop.cpp``) compiled at first use with
+torch.utils.cpp_extension (cached under torch's extensions dir); without a compiler it falls
+back, with one warning, to the same loops written in torch ops (:func:`_loops_torch`).
+``compute_dtype=torch.bfloat16`` runs every GEMM in bf16 while the state, the gates and the
+elementwise maths stay fp32. On CUDA the layer dispatches to cuDNN through torch's own GRU
+(same weights, same function; lengths via packing).
+
+Switches and spies:
+    ``FORCE_IMPL``: None | "fused" | "explicit", overrides every GRU's ``impl``.
+    ``BACKEND``: "auto" (C++ if it compiles) | "ext" | "torch".
+    ``COUNTERS``: calls per path: "fused", "fused_ext", "fused_torch", "explicit", "cudnn".
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+FORCE_IMPL: str | None = None
+BACKEND: str = "auto"
+COUNTERS: dict[str, int] = {"fused": 0, "fused_ext": 0, "fused_torch": 0, "explicit": 0, "cudnn": 0}
+
+_CSRC = Path(__file__).with_name("csrc") / "gru_loop.cpp"
+_EXT_LOCK = threading.Lock()
+_EXT_OK: bool | None = None  # None: not tried yet
+_FLOAT_TYPES = (torch.float32, torch.float64)
+
+
+def reset_counters() -> None:
+    """Set every entry of COUNTERS back to 0."""
+    for key in COUNTERS:
+        COUNTERS[key] = 0
+
+
+def extension_available() -> bool:
+    """Compile (first call, then cached) and load the C++ loops; False, after one warning, if that fails."""
+    global _EXT_OK
+    if _EXT_OK is not None:
+        return _EXT_OK
+    with _EXT_LOCK:
+        if _EXT_OK is not None:
+            return _EXT_OK
+        if os.environ.get("GRUTEXT_NO_EXT"):
+            _EXT_OK = False
+            return False
+        try:
+            _EXT_OK = _build_extension()
+        except Exception as exc:  # noqa: BLE001 - any build failure means: use the torch loops
+            warnings.warn(
+                f"grutext: the GRU C++ loop could not be compiled ({type(exc).__name__}: {str(exc)[:200]}); "
+                "using the pure-torch fused path (slower). Install a C++ compiler and `ninja` to enable it.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            _EXT_OK = False
+    return _EXT_OK
+
+
+def _build_extension() -> bool:
+    from torch.utils import cpp_extension
+
+    # ninja may sit in the venv's bin (pip install ninja) without the venv being activated
+    extra_path = [str(Path(sys.executable).parent)]
+    try:
+        import ninja  # type: ignore[import-not-found]
+
+        extra_path.append(ninja.BIN_DIR)
+    except ImportError:
+        pass
+    old_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join(extra_path + [old_path])
+    try:
+        cpp_extension.load(
+            name="grutext_gru_loop",
+            sources=[str(_CSRC)],
+            extra_cflags=["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-fopenmp"],
+            extra_ldflags=["-fopenmp"],
+            is_python_module=False,
+            verbose=False,
+        )
+    finally:
+        os.environ["PATH"] = old_path
+    return hasattr(torch.ops.grutext_gru, "forward")
+
+
+def _use_ext() -> bool:
+    if BACKEND == "torch":
+        return False
+    if BACKEND == "ext":
+        if not extension_available():
+            raise RuntimeError("grutext.nn.fused.BACKEND='ext' but the C++ extension could not be built")
+        return True
+    return extension_available()
+
+
+def fused_applicable(x: Tensor) -> bool:
+    """Whether the fused path can run on `x` (CPU, fp32/fp64)."""
+    return x.device.type == "cpu" and x.dtype in _FLOAT_TYPES
+
+
+# --------------------------------------------------------------------------------------------
+# the step loops in torch ops (fallback; same layouts and maths as csrc/gru_loop.cpp)
+
+
+def _forward_loop_torch(gi: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor, lengths: Tensor,
+                        rec_mask: Tensor | None, save: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    T, B, D, G = gi.shape
+    H = G // 3
+    h = h0.clone()  # (D, B, H)
+    out = gi.new_empty(T, B, D, H)
+    hprev = gi.new_empty(D, T, B, H) if save else gi.new_empty(0)
+    gates = gi.new_empty(D, T, B, 4 * H) if save else gi.new_empty(0)
+    valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
+    w_t = w_hh.transpose(1, 2)  # (D, H, 3H)
+    for s in range(T):
+        if save:
+            hprev[:, s] = h
+        hin = h if rec_mask is None else h * rec_mask
+        gh = torch.bmm(hin.to(w_t.dtype), w_t).to(h.dtype) + b_hh.unsqueeze(1)  # (D, B, 3H)
+        for d in range(D):
+            t = s if d == 0 else T - 1 - s
+            x = gi[t, :, d]  # (B, 3H)
+            rz = torch.sigmoid(x[:, : 2 * H] + gh[d, :, : 2 * H])  # reset and update gates
+            r, z = rz[:, :H], rz[:, H:]
+            ghn = gh[d, :, 2 * H:]  # W_hn h + b_hn
+            n = torch.tanh(torch.addcmul(x[:, 2 * H:], r, ghn))  # candidate, b_hn inside the reset product
+            hn = torch.lerp(n, h[d], z)  # n + z (h - n): update gate keeps the past
+            m = valid[t]  # (B, 1)
+            h[d] = torch.where(m, hn, h[d])
+            out[t, :, d] = torch.where(m, hn, 0.0)
+            if save:
+                gates[d, s] = torch.cat([rz, n, ghn], dim=-1)  # (B, 4H)
+    return out, h, hprev, gates
+
+
+def _backward_loop_torch(dout: Tensor, dh_n: Tensor, w_hh: Tensor, hprev: Tensor, gates: Tensor,
+                         lengths: Tensor, rec_mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    T, B, D, H = dout.shape
+    dh = dh_n.clone()  # (D, B, H)
+    dgi = dout.new_empty(T, B, D, 3 * H)
+    dgh = dout.new_empty(D, T, B, 3 * H)
+    valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
+    for s in range(T - 1, -1, -1):
+        for d in range(D):
+            t = s if d == 0 else T - 1 - s
+            m = valid[t]  # (B, 1)
+            r, z, n, ghn = gates[d, s].split(H, dim=-1)  # 4 x (B, H)
+            dht = dh[d] + dout[t, :, d]
+            dn = dht * (1 - z) * (1 - n * n)  # through h = n + z (h - n), then tanh
+            dz = dht * (hprev[d, s] - n) * z * (1 - z)  # through σ
+            dr = dn * ghn * r * (1 - r)  # through σ
+            dgi[t, :, d] = torch.where(m, torch.cat([dr, dz, dn], -1), 0.0)
+            dgh[d, s] = torch.where(m, torch.cat([dr, dz, dn * r], -1), 0.0)
+            dh[d] = torch.where(m, dht * z, dh[d])  # padding passes dh through unchanged
+        back = torch.bmm(dgh[:, s].to(w_hh.dtype), w_hh).to(dh.dtype)  # (D, B, H)
+        dh = dh + (back if rec_mask is None else back * rec_mask)
+    return dgi, dgh, dh
+
+
+def _loops(use_ext: bool) -> tuple[Any, Any]:
+    if use_ext:
+        return torch.ops.grutext_gru.forward, torch.ops.grutext_gru.backward
+    return _forward_loop_torch, _backward_loop_torch
+
+
+def _mm(a: Tensor, b: Tensor, cd: torch.dtype) -> Tensor:
+    """a @ b with the GEMM in `cd`, result in a's dtype."""
+    if a.dtype == cd:
+        return a @ b
+    return (a.to(cd) @ b.to(cd)).to(a.dtype)
+
+
+class _GRULayerFunction(torch.autograd.Function):
+    """One GRU layer, all directions: (x (T, B, In), h0 (D, B, H), W_ih (D, 3H, In), W_hh (D, 3H, H),
+    b_ih (D, 3H), b_hh (D, 3H)) -> (out (T, B, D*H) zeros past length, h_n (D, B, H))."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor,
+                lengths: Tensor, rec_mask: Tensor | None, compute_dtype: torch.dtype | None,
+                use_ext: bool) -> tuple[Tensor, Tensor]:
+        T, B, In = x.shape
+        D, G, _ = w_ih.shape
+        cd = compute_dtype or x.dtype
+        x2 = x.reshape(T * B, In)  # (T, B, In) -> (T*B, In)
+        w_ih2 = w_ih.reshape(D * G, In)  # (D, 3H, In) -> (D*3H, In)
+        if cd == x.dtype:
+            gi = torch.addmm(b_ih.reshape(D * G), x2, w_ih2.t())  # (T*B, D*3H): all steps, one GEMM
+        else:
+            gi = _mm(x2, w_ih2.t(), cd) + b_ih.reshape(D * G)
+        gi = gi.view(T, B, D, G)  # (T*B, D*3H) -> (T, B, D, 3H)
+        w_hh_c = w_hh.to(cd).contiguous()  # (D, 3H, H) in the compute dtype
+        save = any(ctx.needs_input_grad[:6])
+        fwd, _ = _loops(use_ext)
+        out, h_n, hprev, gates = fwd(gi, w_hh_c, b_hh.contiguous(), h0.contiguous(), lengths, rec_mask, save)
+        ctx.use_ext, ctx.cd = use_ext, cd
+        if save:
+            ctx.save_for_backward(x, w_ih, w_hh_c, hprev, gates, lengths, rec_mask)
+        return out.view(T, B, D * w_hh.shape[2]), h_n  # (T, B, D, H) -> (T, B, D*H)
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor | None, dh_n: Tensor | None) -> tuple[Tensor | None, ...]:
+        x, w_ih, w_hh_c, hprev, gates, lengths, rec_mask = ctx.saved_tensors
+        T, B, In = x.shape
+        D, G, H = w_hh_c.shape
+        cd = ctx.cd
+        dout4 = (dout if dout is not None else x.new_zeros(T, B, D * H)).reshape(T, B, D, H).contiguous()  # (T, B, D, H)
+        dh_n = dh_n if dh_n is not None else x.new_zeros(D, B, H)
+        _, bwd = _loops(ctx.use_ext)
+        dgi, dgh, dh0 = bwd(dout4, dh_n.contiguous(), w_hh_c, hprev, gates, lengths, rec_mask)
+        need = ctx.needs_input_grad
+        dgi2 = dgi.view(T * B, D * G)  # (T, B, D, 3H) -> (T*B, D*3H)
+        dx = _mm(dgi2, w_ih.reshape(D * G, In), cd).view(T, B, In) if need[0] else None  # one GEMM
+        dw_ih = _mm(dgi2.t(), x.reshape(T * B, In), cd).view(D, G, In) if need[2] else None  # one GEMM
+        dw_hh = None
+        if need[3]:
+            hin = hprev if rec_mask is None else hprev * rec_mask.unsqueeze(1)  # (D, S, B, H)
+            # (D, 3H, S*B) @ (D, S*B, H): every step's weight gradient in one GEMM per direction
+            dw_hh = _mm(dgh.view(D, T * B, G).transpose(1, 2), hin.reshape(D, T * B, H), cd)
+        db_ih = dgi2.sum(0).view(D, G) if need[4] else None  # (D, 3H)
+        db_hh = dgh.sum((1, 2)) if need[5] else None  # (D, 3H)
+        return dx, (dh0 if need[1] else None), dw_ih, dw_hh, db_ih, db_hh, None, None, None, None
+
+
+def gru_forward(gru: Any, x: Tensor, lengths: Tensor | None, h0: Tensor,
+                rec_masks: list[Tensor] | None) -> tuple[Tensor, Tensor]:
+    """Fused forward of a whole :class:`~grutext.nn.gru.GRU` stack.
+
+    Args:
+        gru: the module (its parameters and options are read).
+        x: (T, B, E).
+        lengths: (B,) CPU LongTensor or None.
+        h0: (L*D, B, H).
+        rec_masks: per layer a (D, B, H) variational dropout mask, or None.
+
+    Returns:
+        (output (T, B, D*H) zeros past length, h_n (L*D, B, H)).
+    """
+    use_ext = _use_ext()
+    COUNTERS["fused"] += 1
+    COUNTERS["fused_ext" if use_ext else "fused_torch"] += 1
+    T, B, _ = x.shape
+    D, H = gru.num_directions, gru.hidden_size
+    lens = lengths if lengths is not None else torch.full((B,), T, dtype=torch.long)
+    layer_in = x
+    h_n = []
+    for layer in range(gru.num_layers):
+        ws = [gru.layer_weights(layer, d) for d in range(D)]
+        w_ih = torch.stack([w[0] for w in ws])  # (D, 3H, In)
+        w_hh = torch.stack([w[1] for w in ws])  # (D, 3H, H)
+        if gru.bias:
+            b_ih = torch.stack([w[2] for w in ws])  # (D, 3H)
+            b_hh = torch.stack([w[3] for w in ws])  # (D, 3H)
+        else:
+            b_ih = b_hh = x.new_zeros(D, 3 * H)
+        rec_mask = None if rec_masks is None else rec_masks[layer]
+        out, hl = _GRULayerFunction.apply(layer_in, h0[layer * D:(layer + 1) * D], w_ih, w_hh, b_ih, b_hh,
+                                          lens, rec_mask, gru.compute_dtype, use_ext)
+        h_n.append(hl)
+        if gru.dropout and gru.training and layer < gru.num_layers - 1:
+            out = F.dropout(out, gru.dropout, True)
+        layer_in = out
+    return layer_in, torch.cat(h_n, dim=0)  # (T, B, D*H), (L*D, B, H)
+
+
+# --------------------------------------------------------------------------------------------
+# CUDA: cuDNN through torch's GRU with the same weights
+
+
+def cudnn_applicable(gru: Any) -> bool:
+    """Whether cuDNN computes the same function: no recurrent dropout in training, no bf16 GEMMs."""
+    return gru.compute_dtype is None and not (gru.recurrent_dropout and gru.training)
+
+
+def cudnn_gru(gru: Any, x: Tensor, lengths: Tensor | None, h0: Tensor) -> tuple[Tensor, Tensor]:
+    """Run the stack with torch.nn.GRU's kernels (cuDNN on CUDA), sharing `gru`'s parameters.
+
+    x (T, B, E), lengths (B,) | None, h0 (L*D, B, H) -> (output (T, B, D*H), h_n (L*D, B, H)).
+    """
+    from torch.func import functional_call
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    COUNTERS["cudnn"] += 1
+    shell = _shell(gru)
+    params = {}
+    for layer in range(gru.num_layers):
+        for d in range(gru.num_directions):
+            w = gru.layer_weights(layer, d)
+            sfx = f"l{layer}" + ("_reverse" if d else "")
+            params[f"weight_ih_{sfx}"], params[f"weight_hh_{sfx}"] = w[0], w[1]
+            if gru.bias:
+                params[f"bias_ih_{sfx}"], params[f"bias_hh_{sfx}"] = w[2], w[3]
+    shell.train(gru.training)
+    T = x.shape[0]
+    if lengths is None:
+        return functional_call(shell, params, (x, h0))
+    lengths_c = lengths.clamp(min=1)  # packing needs >= 1; length-0 rows are restored below
+    packed = pack_padded_sequence(x, lengths_c, enforce_sorted=False)
+    out_p, h_n = functional_call(shell, params, (packed, h0))
+    out, _ = pad_packed_sequence(out_p, total_length=T)  # (T, B, D*H), zeros past length
+    empty = (lengths == 0).to(x.device)
+    if bool(empty.any()):
+        out = out.masked_fill(empty.view(1, -1, 1), 0.0)
+        h_n = torch.where(empty.view(1, -1, 1), h0, h_n)
+    return out, h_n
+
+
+_SHELLS: dict[tuple[Any, ...], torch.nn.GRU] = {}
+
+
+def _shell(gru: Any) -> torch.nn.GRU:
+    key = (gru.input_size, gru.hidden_size, gru.num_layers, gru.bias, gru.dropout, gru.bidirectional)
+    if key not in _SHELLS:
+        _SHELLS[key] = torch.nn.GRU(gru.input_size, gru.hidden_size, gru.num_layers, bias=gru.bias,
+                                    dropout=gru.dropout, bidirectional=gru.bidirectional, device="meta")
+    return _SHELLS[key]
+
+
+__all__ = ["FORCE_IMPL", "BACKEND", "COUNTERS", "reset_counters", "extension_available", "fused_applicable",
+           "gru_forward", "cudnn_applicable", "cudnn_gru"]

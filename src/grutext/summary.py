@@ -1,0 +1,144 @@
+"""Keras-style model summary (layer, output shape, parameters) and the pipeline trace."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _count(module: nn.Module | None, trainable_only: bool = False) -> int:
+    if module is None:
+        return 0
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def _encoder_rows(encoder: nn.Module, cell: str, T: str) -> list[tuple[str, str, int]]:
+    """One row per recurrent layer, counting parameters named like torch's `*_l{k}[_reverse]`."""
+    per_layer: dict[int, int] = {}
+    other = 0
+    for name, p in encoder.named_parameters():
+        m = re.search(r"_l(\d+)", name) or re.search(r"(?:layers|cells)\.(\d+)\.", name)
+        if m:
+            per_layer[int(m.group(1))] = per_layer.get(int(m.group(1)), 0) + p.numel()
+        else:
+            other += p.numel()
+    D = getattr(encoder, "num_directions", 1)
+    H = getattr(encoder, "hidden_size", 0)
+    kind = cell.upper() if cell != "mingru" else "minGRU"
+    if cell == "lngru":
+        kind = "LayerNormGRU"
+    label = f"Bidirectional({kind})" if D == 2 else kind
+    if not per_layer:
+        return [(f"encoder ({label} x{getattr(encoder, 'num_layers', 1)})", f"(None, {T}, {D * H})", _count(encoder))]
+    rows = [(f"{cell}_{k + 1} ({label})", f"(None, {T}, {D * H})", n) for k, n in sorted(per_layer.items())]
+    if other:
+        rows.append(("encoder extras", "", other))
+    return rows
+
+
+def model_summary(model: nn.Module, seq_len: int | None = None) -> str:
+    """A Keras-style table of a `TextClassifier` or `LanguageModel`: layer, output shape, parameters.
+
+    Parameter counts equal Keras's for the same layers (a GRU counts both bias vectors, as Keras
+    `GRU(reset_after=True)` does): `GRU(32)` on 64 features is 9,408; `Dense(1)` on 32 is 33.
+
+    Args:
+        model: the model.
+        seq_len: shown as T in the output shapes (None = variable).
+    """
+    T = "None" if seq_len is None else str(seq_len)
+    rows: list[tuple[str, str, int]] = []
+    emb: nn.Embedding = model.embedding  # type: ignore[assignment]
+    rows.append(("embedding (Embedding)", f"(None, {T}, {emb.embedding_dim})", emb.weight.numel()))
+    cell = getattr(model, "cell", "gru")
+    rows.extend(_encoder_rows(model.encoder, cell, T))  # type: ignore[arg-type]
+    if hasattr(model, "pooling"):
+        size = model.encoder.output_size  # type: ignore[union-attr]
+        rows.append((f"pooling ({model.pooling.kind})", f"(None, {size})", _count(model.pooling)))
+    for name in ("proj", "projection"):
+        sub = getattr(model, name, None)
+        if isinstance(sub, nn.Module) and _count(sub):
+            rows.append((f"{name} (Dense)", f"(None, {T}, {getattr(sub, 'out_features', '?')})", _count(sub)))
+    head = getattr(model, "head", None) or getattr(model, "decoder", None)
+    if head is not None:
+        shape = f"(None, {head.out_features})" if hasattr(model, "pooling") else f"(None, {T}, {head.out_features})"
+        tied = getattr(model, "tied", False)
+        n = head.bias.numel() if (tied and head.bias is not None) else _count(head)
+        rows.append((f"head (Dense{', tied' if tied else ''})", shape, n))
+    total = _count(model)
+    trainable = _count(model, trainable_only=True)
+    w1 = max(28, max(len(r[0]) for r in rows) + 2)
+    w2 = max(18, max(len(r[1]) for r in rows) + 2)
+    line = "─" * (w1 + w2 + 14)
+    out = [line, f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}{'Param #':>14}", "═" * len(line)]
+    out += [f"{a:<{w1}}{b:<{w2}}{c:>14,}" for a, b, c in rows]
+    out += [line, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}", line]
+    return "\n".join(out)
+
+
+def _peek(t: torch.Tensor | np.ndarray, k: int = 4) -> str:
+    arr = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+    flat = arr.reshape(-1)
+    vals = ", ".join(f"{v:.4f}" if isinstance(v, (float, np.floating)) else str(v) for v in flat[:k])
+    return f"[{vals}{', ...' if flat.size > k else ''}]"
+
+
+def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
+    """Each stage of the pipeline for one text: tokens, ids, padded ids, embeddings, recurrent
+    output, pooled vector, logits, probabilities, with shapes and a few values.
+
+    Args:
+        loaded: a `LoadedModel` classifier.
+        text: the input.
+        pad_to: pad the ids to this length to show padding (default: length + 3).
+    """
+    from grutext.data.batching import pad_batch, truncate
+    from grutext.errors import DataError
+
+    tok = loaded.tokenizer
+    cfg = loaded.config
+    model = loaded.model
+    tokens = tok.tokens(text)
+    ids = tok.encode(text)
+    if not ids:
+        raise DataError(f"text {text!r:.60}: tokenizes to nothing")
+    lines: list[str] = []
+
+    def row(label: str, content: str) -> None:
+        lines.append(f"{label:<22}{content}")
+
+    row("input text", repr(text))
+    row(f"tokens ({len(tokens)})", f"{tokens[:16]}{' ...' if len(tokens) > 16 else ''}")
+    kept = truncate(ids, cfg.data.max_len, cfg.data.truncation)
+    if len(kept) < len(ids):
+        row("truncated", f"{len(ids)} -> {len(kept)} tokens ({cfg.data.truncation}, max_len {cfg.data.max_len})")
+    unk = sum(1 for i in kept if i == tok.unk_id)
+    row(f"ids ({len(kept)})", f"{kept[:16]}{' ...' if len(kept) > 16 else ''}   <unk>: {unk}")
+    pad_len = pad_to or len(kept) + 3
+    padded, lengths = pad_batch([kept], tok.pad_id)  # (1, T), (1,)
+    if padded.shape[1] < pad_len:
+        padded = torch.nn.functional.pad(padded, (0, pad_len - padded.shape[1]), value=tok.pad_id)  # (1, T')
+    row("padded ids", f"shape {tuple(padded.shape)}  {padded[0, -8:].tolist()} (last 8; 0 = <pad>)  "
+                      f"length {int(lengths[0])}")
+    with torch.no_grad():
+        inter = model.encode(padded, lengths, return_gates=True)
+    emb, out = inter["embedded"], inter["output"]  # (1, T', E), (1, T', D*H)
+    row("embeddings", f"shape {tuple(emb.shape)}  first token {_peek(emb[0, 0])}")
+    row("recurrent output", f"shape {tuple(out.shape)}  last real step {_peek(out[0, len(kept) - 1])}  "
+                            f"padding {_peek(out[0, -1], 2)}")
+    for k, layer in enumerate(inter.get("gates") or []):
+        z, r = layer["z"][0, : len(kept)], layer["r"][0, : len(kept)]  # (T, D, H)
+        row(f"  layer {k + 1} gates", f"update z mean {float(z.mean()):.3f}  reset r mean {float(r.mean()):.3f}"
+                                   f"  (z near 1 keeps the past)")
+    row(f"pooled ({model.pooling.kind})", f"shape {tuple(inter['pooled'].shape)}  {_peek(inter['pooled'][0])}")
+    logits = inter["logits"]
+    row("logits", f"shape {tuple(logits.shape)}  {_peek(logits)}")
+    probs = model.probabilities(logits)[0]
+    pairs = sorted(zip(loaded.labels, probs.tolist()), key=lambda x: -x[1])
+    row("probabilities", "  ".join(f"{lab}: {p:.4f}" for lab, p in pairs[:8]))
+    return "\n".join(lines)

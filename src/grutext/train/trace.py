@@ -1,0 +1,153 @@
+"""The epoch trace (a table printed row by row), the live progress line, and curve plots."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+COLUMNS = [
+    ("epoch", "epoch", "{:>5d}"),
+    ("loss", "loss", "{:>8.4f}"),
+    ("accuracy", "acc", "{:>7.4f}"),
+    ("perplexity", "ppl", "{:>9.2f}"),
+    ("bpc", "bpc", "{:>7.4f}"),
+    ("val_loss", "val_loss", "{:>9.4f}"),
+    ("val_accuracy", "val_acc", "{:>8.4f}"),
+    ("val_macro_f1", "val_f1", "{:>7.4f}"),
+    ("val_perplexity", "val_ppl", "{:>9.2f}"),
+    ("val_bpc", "val_bpc", "{:>8.4f}"),
+    ("lr", "lr", "{:>9.2e}"),
+    ("time", "time_s", "{:>7.1f}"),
+    ("tokens_per_s", "tok/s", "{:>8.0f}"),
+]
+
+
+class EpochTable:
+    """Prints the epoch trace as an aligned table, one row per epoch, as the Keras seeds do.
+
+    Only the columns present in the first row are shown.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.cols: list[tuple[str, str, str]] | None = None
+
+    def header(self) -> str:
+        assert self.cols is not None
+        return "  ".join(title.rjust(len(fmt.format(0 if key == "epoch" else 0.0)))
+                         for key, title, fmt in self.cols)
+
+    def row(self, values: dict[str, Any]) -> str:
+        if self.cols is None:
+            self.cols = [c for c in COLUMNS if values.get(c[0]) is not None]
+        cells = []
+        for key, _title, fmt in self.cols:
+            v = values.get(key)
+            width = len(fmt.format(0 if key == "epoch" else 0.0))
+            cells.append(" " * (width - 1) + "-" if v is None or (isinstance(v, float) and math.isnan(v))
+                         else fmt.format(v))
+        return "  ".join(cells)
+
+    def print_row(self, values: dict[str, Any]) -> None:
+        first = self.cols is None
+        line = self.row(values)
+        if first:
+            print(self.header(), file=self.stream)
+        print(line, file=self.stream, flush=True)
+
+
+class Progress:
+    """A live one-line progress bar on stderr (only when it is a terminal, or forced)."""
+
+    def __init__(self, total: int, desc: str = "", enabled: bool | None = None, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.total = max(total, 1)
+        self.desc = desc
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def update(self, done: int, tokens: int, loss: float) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self.last < 0.2 and done < self.total:
+            return
+        self.last = now
+        frac = min(done / self.total, 1.0)
+        bar = "#" * int(frac * 24)
+        rate = tokens / max(now - self.start, 1e-9)
+        eta = (now - self.start) / max(frac, 1e-9) * (1 - frac)
+        self.stream.write(f"\r{self.desc} [{bar:<24}] {done}/{self.total} loss {loss:.4f} "
+                          f"{rate:,.0f} tok/s eta {eta:4.0f}s ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 90 + "\r")
+            self.stream.flush()
+
+
+def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path | None:
+    """Loss and accuracy (or perplexity) curves, train and validation, as a PNG.
+
+    Returns the path, or None when matplotlib is not installed (a note is printed).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib is not installed, no curves PNG (pip install matplotlib)", file=sys.stderr)
+        return None
+    epochs = [h["epoch"] for h in history]
+    second = next((k for k in ("accuracy", "perplexity", "bpc") if history and history[0].get(k) is not None), None)
+    fig, axes = plt.subplots(1, 2 if second else 1, figsize=(10 if second else 5, 3.6))
+    axes = list(axes) if second else [axes]
+    for ax, key, title in zip(axes, ["loss", second], ["loss", second]):
+        ax.plot(epochs, [h.get(key) for h in history], marker="o", label="train")
+        if any(h.get(f"val_{key}") is not None for h in history):
+            ax.plot(epochs, [h.get(f"val_{key}") for h in history], marker="o", label="validation")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(cm: list[list[int]], labels: list[str], path: str | Path) -> Path | None:
+    """The confusion matrix as a PNG heat map with counts; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    import numpy as np
+
+    arr = np.asarray(cm)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * n, 0.8 + 0.6 * n))
+    ax.imshow(arr, cmap="Blues")
+    ax.set_xticks(range(n), [str(x) for x in labels], rotation=45, ha="right")
+    ax.set_yticks(range(n), [str(x) for x in labels])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(arr[i, j]), ha="center", va="center",
+                    color="white" if arr[i, j] > arr.max() / 2 else "black", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -175,6 +175,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
         """`(N,)` predicted labels."""
+        self._check_fitted()
         return self.classes_[self.predict_proba(X).argmax(1)]
 
     def score(self, X: Sequence[str], y: Sequence[Any], sample_weight: Any = None) -> float:

@@ -179,7 +179,7 @@ def load_vectors(
 
     Example:
         >>> words, vecs = load_vectors("glove-6b-50d", limit=1000)  # doctest: +SKIP
-        >>> vecs.shape
+        >>> vecs.shape  # doctest: +SKIP
         (1000, 50)
     """
     if limit is not None and (not isinstance(limit, int) or limit < 1):

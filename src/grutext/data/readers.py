@@ -539,12 +539,15 @@ def read_dataset(
         raise ConfigError(f"fmt: expected one of {list(FORMATS)}, got {fmt!r}{_closest(fmt, FORMATS)}")
     if not p.exists():
         raise DataError(f"{source}: file not found")
-    fmt = fmt or infer_format(p)
-    if fmt == "folder":
+    if fmt is None and (p.is_dir() or _strip_gz(p)[0] in _EXTENSIONS):
+        fmt = infer_format(p)  # from the extension alone
+    if fmt == "folder" or (fmt is None and p.is_dir()):
         if not p.is_dir():
             raise DataError(f"{source}: fmt='folder' expects a folder of class sub-folders, got a file")
         return _read_folder(p, source, encoding)
     raw = _read_bytes(p)
+    if fmt is None:  # sniff the content once it is read, rather than reading the file twice
+        fmt = _sniff_line_format(raw[: 1 << 20].decode("utf-8", errors="replace"))
     kw = dict(text_col=text_col, label_col=label_col, label_sep=label_sep)
     if fmt == "parquet":
         return _read_parquet(raw, source, **kw)

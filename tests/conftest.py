@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny synthetic corpus with planted class words, and the shared data root."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+FILLER = ("the a of movie film story plot actor scene music time people world day way thing "
+          "man woman city night house car road book song game team").split()
+CLASS_WORDS = {"pos": ["great", "wonderful"], "neg": ["awful", "boring"], "mid": ["average", "okay"]}
+
+
+def synthetic(n: int = 300, classes: tuple[str, ...] = ("pos", "neg"), seed: int = 0,
+              min_len: int = 4, max_len: int = 14) -> tuple[list[str], list[str]]:
+    """Texts of filler words with one class word planted at a random position."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        lab = classes[i % len(classes)]
+        words = [rng.choice(FILLER) for _ in range(rng.randint(min_len, max_len))]
+        words.insert(rng.randrange(len(words) + 1), rng.choice(CLASS_WORDS[lab]))
+        texts.append(" ".join(words))
+        labels.append(lab)
+    return texts, labels
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
+
+
+def write_csv(path: Path, texts: list[str], labels: list[str]) -> Path:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        w.writerows(zip(texts, labels))
+    return path

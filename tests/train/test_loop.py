@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from grutext.config import TrainConfig
+from grutext.data.batching import TextBatches
+from grutext.data.tokenizers import Tokenizer
+from grutext.errors import ArtifactError
+from grutext.models.classifier import TextClassifier
+from grutext.train.loop import fit, make_schedule
+from grutext.train.tasks import ClassificationTask
+from tests.conftest import synthetic
+
+
+def _setup(n=240, seed=0):
+    texts, labels = synthetic(n, seed=seed)
+    tok = Tokenizer.train(texts, kind="word")
+    ids = tok.encode_batch(texts)
+    y = torch.tensor([0 if lab == "neg" else 1 for lab in labels])
+    train = TextBatches(ids[:200], y[:200], batch_size=16, shuffle=True, seed=0)
+    valid = TextBatches(ids[200:], y[200:], batch_size=64, shuffle=False)
+    return tok, train, valid
+
+
+def _model(tok):
+    torch.manual_seed(0)
+    return TextClassifier(tok.vocab_size, 2, "binary", embed_dim=16, hidden_size=16, dropout=0.0, embed_dropout=0.0)
+
+
+def test_fit_learns_planted_words(capsys):
+    tok, train, valid = _setup()
+    model = _model(tok)
+    res = fit(model, ClassificationTask("binary", ["neg", "pos"]), train, valid,
+              TrainConfig(epochs=6, lr=1e-2, patience=0, warmup=0.1))
+    assert len(res.history) == 6
+    assert res.history[-1]["val_accuracy"] >= 0.95
+    assert res.history[-1]["loss"] < res.history[0]["loss"]
+    out = capsys.readouterr().out
+    assert "val_acc" in out and "tok/s" in out  # the epoch table was printed
+    assert out.count("\n") >= 7
+
+
+def test_early_stopping_keeps_best_weights():
+    tok, train, valid = _setup()
+    model = _model(tok)
+    seen = []
+    res = fit(model, ClassificationTask("binary", ["neg", "pos"]), train, valid,
+              TrainConfig(epochs=30, lr=5e-2, patience=2, monitor="val_loss"), verbose=False,
+              on_epoch_end=lambda row: seen.append({k: v.clone() for k, v in model.state_dict().items()}))
+    assert res.stopped_early and len(res.history) < 30
+    best = min(range(len(res.history)), key=lambda i: res.history[i]["val_loss"])
+    assert res.best_epoch == best + 1
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, seen[best][k])
+
+
+def test_resume_continues_exactly(tmp_path):
+    tok, train, valid = _setup()
+    cfg = TrainConfig(epochs=4, lr=1e-2, patience=0)
+    task = ClassificationTask("binary", ["neg", "pos"])
+    straight = _model(tok)
+    ref = fit(straight, task, train, valid, cfg, verbose=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(row):
+        if row["epoch"] == 2:
+            raise Stop
+
+    first = _model(tok)
+    with pytest.raises(Stop):
+        fit(first, task, train, valid, cfg, checkpoint_dir=tmp_path / "ck", verbose=False, on_epoch_end=stop_after_two)
+    resumed = _model(tok)
+    res = fit(resumed, task, train, valid, cfg, checkpoint_dir=tmp_path / "ck", resume=True, verbose=False)
+    assert [h["epoch"] for h in res.history] == [1, 2, 3, 4]
+    assert res.history[-1]["loss"] == pytest.approx(ref.history[-1]["loss"], rel=1e-5)
+    for k, v in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_resume_without_checkpoint(tmp_path):
+    tok, train, valid = _setup()
+    with pytest.raises(ArtifactError, match="cannot resume"):
+        fit(_model(tok), ClassificationTask("binary", ["neg", "pos"]), train, valid, TrainConfig(epochs=1),
+            checkpoint_dir=tmp_path / "none", resume=True, verbose=False)
+
+
+def test_schedule_warmup_then_decay():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([p], lr=1.0)
+    sched = make_schedule(opt, total_steps=100, warmup=0.1, kind="linear")
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0)
+    assert lrs.index(max(lrs)) == 9
+    assert lrs[-1] < 0.02

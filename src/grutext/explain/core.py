@@ -1,0 +1,288 @@
+"""One explanation of one text: tokens, prediction, token importance and gate traces.
+
+`explain(loaded, text)` is the entry point for classifiers (`explain_lm` in
+:mod:`grutext.explain.lm` for language models); both return an `Explanation`, which the HTML and
+PNG renderers take and whose `rows()` is a tidy table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from grutext.errors import ArtifactError, ConfigError, DataError
+from grutext.explain.gates import DIRECTIONS, GATE_CELLS, GateTrace, _cell_of, traces_from_gates
+
+METHODS = ("ig", "occlusion", "attention")
+
+
+@dataclass
+class Prepared:
+    """A text as the model reads it: ids after truncation, their surface strings, where they came from."""
+
+    text: str
+    ids: list[int]
+    tokens: list[str]
+    source_positions: list[int]
+    n_original: int
+    unknown: list[bool]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.ids) < self.n_original
+
+    @property
+    def ids_tensor(self) -> torch.Tensor:
+        return torch.tensor([self.ids], dtype=torch.long)  # (1, T)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return torch.tensor([len(self.ids)], dtype=torch.long)  # (1,)
+
+
+def prepare(loaded: Any, text: str, *, truncate_to: int | None = -1, add_bos: bool = False) -> Prepared:
+    """Tokenize `text` as the model's pipeline does, truncating to the model's `data.max_len`.
+
+    Args:
+        loaded: a `LoadedModel`.
+        text: the input.
+        truncate_to: maximum tokens (-1: the config's `data.max_len`; None: no limit).
+        add_bos: prepend ``<bos>`` (language models).
+
+    Returns:
+        A `Prepared` with the kept ids, surface strings (the text's own characters, so
+        out-of-vocabulary words still show), and a note when the text was truncated.
+
+    Raises:
+        DataError: `text` is not a non-empty string, or it tokenizes to nothing.
+    """
+    from grutext.data.batching import truncate
+
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"text: expected a non-empty string, got {text!r:.60}")
+    tok = loaded.tokenizer
+    enc = tok.hf.encode(text, add_special_tokens=False)
+    ids = list(enc.ids)
+    if not ids:
+        raise DataError(f"text {text!r:.60}: tokenizes to nothing, expected at least one token")
+    surface = []
+    for (s, e), t in zip(enc.offsets, enc.tokens):
+        piece = text[s:e] if 0 <= s < e <= len(text) else ""
+        surface.append(piece if piece.strip() else t)
+    n = len(ids)
+    notes: list[str] = []
+    limit = loaded.config.data.max_len if truncate_to == -1 else truncate_to
+    policy = loaded.config.data.truncation
+    keep = list(range(n)) if limit is None else truncate(list(range(n)), int(limit), policy)
+    if len(keep) < n:
+        notes.append(f"truncated: the text has {n} tokens, the model reads at most {limit} "
+                     f"({policy} truncation); {n - len(keep)} tokens were not read")
+    kept_ids = [ids[i] for i in keep]
+    tokens = [surface[i] for i in keep]
+    unknown = [i == tok.unk_id for i in kept_ids]
+    if add_bos:
+        kept_ids = [tok.bos_id] + kept_ids
+        tokens = ["<bos>"] + tokens
+        unknown = [False] + unknown
+        keep = [-1] + keep
+    return Prepared(text, kept_ids, tokens, keep, n, unknown, notes)
+
+
+@dataclass
+class Explanation:
+    """Everything known about how the model read one text.
+
+    Attributes:
+        kind: ``"classifier"`` or ``"language_model"``.
+        text, tokens, ids: the input and its T tokens as read (after truncation).
+        notes: human-readable remarks (truncation, unknown words, missing gates).
+        labels, probabilities, predicted, target: classifier prediction ``(C,)`` and the class explained.
+        method: importance method (``"ig"``, ``"occlusion"``, ``"attention"``; ``"surprisal"`` for LMs).
+        importance: ``(T,)`` the chosen signal per token (None when not computed).
+        gates: the `GateTrace`, or None for cells without GRU gates.
+        details: method details (IG completeness gap, steps, ...).
+        surprisal_nats, surprisal_bits, token_prob: ``(T,)`` language-model views (NaN where undefined).
+        generated: ``(T,)`` bool, tokens the LM generated rather than read.
+    """
+
+    kind: str
+    text: str
+    tokens: list[str]
+    ids: list[int]
+    notes: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    probabilities: np.ndarray | None = None
+    predicted: str | None = None
+    target: str | None = None
+    method: str | None = None
+    importance: np.ndarray | None = None
+    gates: GateTrace | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    unknown: list[bool] = field(default_factory=list)
+    surprisal_nats: np.ndarray | None = None
+    surprisal_bits: np.ndarray | None = None
+    token_prob: np.ndarray | None = None
+    generated: np.ndarray | None = None
+    model_path: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return any(n.startswith("truncated") for n in self.notes)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """A tidy table: one dict per (token, layer, direction).
+
+        Keys: token, position, layer, direction, z_mean, r_mean, n_mean, dh, retention,
+        importance (and surprisal_bits, token_prob, generated for language models). Without gate
+        traces there is one row per token with layer/direction None.
+        """
+        imp = self.importance
+        extra: list[dict[str, Any]] = []
+        for t in range(len(self.tokens)):
+            e: dict[str, Any] = {"importance": None if imp is None else float(imp[t])}
+            if self.surprisal_bits is not None:
+                e["surprisal_bits"] = float(self.surprisal_bits[t])
+                e["token_prob"] = float(self.token_prob[t]) if self.token_prob is not None else None
+                e["generated"] = bool(self.generated[t]) if self.generated is not None else False
+            extra.append(e)
+        if self.gates is None:
+            return [{"token": tok, "position": t, "layer": None, "direction": None, "z_mean": None,
+                     "r_mean": None, "n_mean": None, "dh": None, "retention": None, **extra[t]}
+                    for t, tok in enumerate(self.tokens)]
+        return [{**row, **extra[row["position"]]} for row in self.gates.rows()]
+
+    def summary(self, top: int = 5) -> str:
+        """A few plain-text lines: prediction, then the tokens ranked by the signal."""
+        lines = []
+        if self.kind == "classifier" and self.probabilities is not None:
+            probs = "  ".join(f"{lab}={p:.3f}" for lab, p in sorted(zip(self.labels, self.probabilities),
+                                                                     key=lambda x: -x[1])[:6])
+            lines.append(f"predicted {self.predicted}  ({probs})")
+            lines.append(f"importance for {self.target!r} by {self.method}:")
+        elif self.surprisal_bits is not None:
+            finite = self.surprisal_bits[np.isfinite(self.surprisal_bits)]
+            mean = float(finite.mean()) if finite.size else float("nan")
+            lines.append(f"mean surprisal {mean:.2f} bits/token (perplexity {2 ** mean:.1f})")
+            lines.append("most surprising tokens:")
+        sig = self.importance if self.importance is not None else self.surprisal_bits
+        if sig is not None:
+            order = [i for i in np.argsort(-np.nan_to_num(sig, nan=-np.inf)) if np.isfinite(sig[i])][:top]
+            lines += [f"  {i:>4}  {self.tokens[i]!r:<20} {sig[i]:+.4f}" for i in order]
+        if self.details.get("completeness_gap") is not None:
+            lines.append(f"integrated gradients: {self.details['steps']} steps, completeness gap "
+                         f"{self.details['completeness_gap']:+.2e} (sum {self.details['attribution_sum']:+.4f} "
+                         f"vs f(x)-f(0) {self.details['delta']:+.4f})")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (arrays as lists, gates as unit means ``(L, D, T)``)."""
+        def arr(x):
+            return None if x is None else np.asarray(x).tolist()
+
+        out = {"kind": self.kind, "text": self.text, "tokens": self.tokens, "ids": self.ids, "notes": self.notes,
+               "labels": self.labels, "probabilities": arr(self.probabilities), "predicted": self.predicted,
+               "target": self.target, "method": self.method, "importance": arr(self.importance),
+               "details": self.details, "surprisal_nats": arr(self.surprisal_nats),
+               "surprisal_bits": arr(self.surprisal_bits), "token_prob": arr(self.token_prob),
+               "generated": arr(self.generated)}
+        if self.gates is not None:
+            out["gates"] = {k: self.gates.mean(k).tolist() for k in ("z", "r", "n", "dh", "retention")}
+        return out
+
+
+def resolve_target(labels: list[str], target: str | int | None, predicted: int) -> int:
+    """Index of the class to explain: the predicted one, a label name, or an index.
+
+    Raises:
+        DataError: an unknown class, listing the valid ones.
+    """
+    if target is None:
+        return predicted
+    if isinstance(target, str):
+        if target in labels:
+            return labels.index(target)
+        if target.strip().lstrip("-").isdigit() and 0 <= int(target) < len(labels):
+            return int(target)
+    elif isinstance(target, (int, np.integer)) and not isinstance(target, bool) and 0 <= int(target) < len(labels):
+        return int(target)
+    raise DataError(f"target: expected one of the model's classes {', '.join(map(repr, labels))}; got {target!r}")
+
+
+def check_classifier(loaded: Any) -> None:
+    """Raise ArtifactError unless `loaded` is a loaded classifier with labels."""
+    if getattr(loaded, "kind", None) != "classifier":
+        raise ArtifactError(f"{getattr(loaded, 'path', 'model')}: expected a classifier, got kind "
+                            f"{getattr(loaded, 'kind', None)!r} (use explain_lm for language models)")
+    if not loaded.labels:
+        raise ArtifactError(f"{loaded.path}: labels.json / config labels missing; cannot name the classes")
+
+
+def explain(loaded: Any, text: str, method: str = "ig", target: str | int | None = None,
+            steps: int = 48) -> Explanation:
+    """Explain one prediction of a classifier: prediction, token importance and gate traces.
+
+    Args:
+        loaded: a `LoadedModel` classifier (`grutext.load_model(dir)`).
+        text: the text (tokenized and truncated as in training; truncation is noted).
+        method: ``"ig"`` (integrated gradients, zero-embedding baseline), ``"occlusion"`` (drop
+            each token) or ``"attention"`` (attention pooling weights).
+        target: the class to explain (label name or index); default the predicted class.
+        steps: integration steps for ``"ig"``.
+
+    Returns:
+        An `Explanation`; `importance` is ``(T,)``, `gates` a `GateTrace` (None for LSTM/RNN).
+
+    Example:
+        >>> ex = explain(load_model("runs/sst2"), "a gorgeous , witty film")   # doctest: +SKIP
+        >>> ex.predicted, ex.tokens[int(ex.importance.argmax())]              # doctest: +SKIP
+        ('1', 'gorgeous')
+    """
+    from grutext.explain import importance as imp
+
+    check_classifier(loaded)
+    if method not in METHODS:
+        raise ConfigError(f"method: expected one of {', '.join(METHODS)}; got {method!r}")
+    model = loaded.model
+    was_training = model.training
+    model.eval()
+    try:
+        inp = prepare(loaded, text)
+        notes = list(inp.notes)
+        n_unk = sum(inp.unknown)
+        if n_unk:
+            notes.append(f"{n_unk} of {len(inp.ids)} tokens are not in the vocabulary (read as <unk>)")
+        ids, lengths = inp.ids_tensor, inp.lengths  # (1, T), (1,)
+        cell = _cell_of(model)
+        gates = None
+        with torch.no_grad():
+            enc = model.encode(ids, lengths, return_gates=cell in GATE_CELLS)
+        if cell in GATE_CELLS:
+            gates = traces_from_gates(enc["gates"], lengths, [inp.tokens], cell)[0]
+        else:
+            notes.append(f"no gate traces: the model's cell is {cell!r}, gates need one of {', '.join(GATE_CELLS)}")
+        probs = model.probabilities(enc["logits"])[0].double().cpu().numpy()  # (C,)
+        pred = int(probs.argmax())
+        c = resolve_target(loaded.labels, target, pred)
+        details: dict[str, Any] = {}
+        if method == "attention":
+            scores = imp.attention_importance(model, ids, lengths)
+        elif method == "occlusion":
+            scores = imp.occlusion(model, inp.ids, c, unk_id=loaded.tokenizer.unk_id)
+            details["baseline_probability"] = float(probs[c])
+        else:
+            scores, details = imp.integrated_gradients(model, ids, lengths, c, steps=steps)
+    finally:
+        model.train(was_training)
+    return Explanation(kind="classifier", text=text, tokens=inp.tokens, ids=inp.ids, notes=notes,
+                       labels=list(loaded.labels), probabilities=probs, predicted=loaded.labels[pred],
+                       target=loaded.labels[c], method=method, importance=np.asarray(scores, dtype=np.float64),
+                       gates=gates, details=details, unknown=inp.unknown,
+                       model_path=str(loaded.path) if loaded.path else None)
+
+
+__all__ = ["Explanation", "Prepared", "prepare", "explain", "resolve_target", "METHODS", "DIRECTIONS"]

@@ -1,0 +1,120 @@
+"""Language models: the gates along a prompt (and tokens the model generates after it), and how
+surprised the model was by each token as it read it.
+
+Surprisal of token t is ``−log p(x_t | x_<t)`` in nats (and bits = nats / ln 2), read off the
+model's own next-token distribution at step t − 1. The first token has no context unless a
+``<bos>`` is prepended (the default); the ``<bos>`` itself has no surprisal (NaN).
+
+Works with any module with the `LanguageModel` interface: attributes ``embedding``, ``encoder``
+(``encoder(x (B, T, E), lengths, return_gates=True) -> (output, h_n, gates)``) and
+``forward(ids (B, T), targets=None, state=None) -> (logits (B, T, V), loss, state)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from grutext.errors import ArtifactError, ConfigError
+from grutext.explain.core import Explanation, prepare
+from grutext.explain.gates import GATE_CELLS, _cell_of, traces_from_gates
+
+
+def _check_lm(loaded: Any) -> None:
+    model = getattr(loaded, "model", None)
+    if getattr(loaded, "kind", None) != "language_model" or not all(
+            hasattr(model, a) for a in ("embedding", "encoder")):
+        raise ArtifactError(f"{getattr(loaded, 'path', 'model')}: expected a language model (kind 'language_model' "
+                            f"with embedding and encoder), got kind {getattr(loaded, 'kind', None)!r}")
+
+
+def _generate(model: torch.nn.Module, ids: list[int], steps: int, temperature: float, seed: int,
+              banned: list[int]) -> list[int]:
+    """`steps` tokens after `ids`, greedy (temperature 0) or sampled, carrying the recurrent state."""
+    gen = torch.Generator().manual_seed(seed)
+    out: list[int] = []
+    with torch.no_grad():
+        logits, _, state = model(torch.tensor([ids], dtype=torch.long))  # (1, T, V)
+        for _ in range(steps):
+            last = logits[0, -1].double().clone()  # (V,)
+            last[banned] = -math.inf
+            if temperature <= 0:
+                nxt = int(last.argmax())
+            else:
+                probs = torch.softmax(last / temperature, dim=-1)
+                nxt = int(torch.multinomial(probs, 1, generator=gen))
+            out.append(nxt)
+            logits, _, state = model(torch.tensor([[nxt]], dtype=torch.long), state=state)  # (1, 1, V)
+    return out
+
+
+def explain_lm(loaded: Any, text: str, *, generate: int = 0, temperature: float = 0.0, seed: int = 0,
+               add_bos: bool = True) -> Explanation:
+    """Surprisal and gate traces of a language model reading `text` (and what it writes next).
+
+    Args:
+        loaded: a `LoadedModel` of kind ``"language_model"``.
+        text: the prompt.
+        generate: also generate this many tokens after the prompt and trace them.
+        temperature: 0 = greedy; > 0 samples (seeded by `seed`).
+        seed: sampling seed.
+        add_bos: prepend ``<bos>`` so the first word of the prompt gets a surprisal.
+
+    Returns:
+        An `Explanation` with ``kind="language_model"``, `surprisal_nats`/`surprisal_bits` and
+        `token_prob` ``(T,)`` (NaN at the first position), `generated` ``(T,)`` and `gates`.
+
+    Example:
+        >>> ex = explain_lm(load_model("runs/ptb"), "the stock market fell", generate=5)   # doctest: +SKIP
+        >>> ex.surprisal_bits.round(1)                                                   # doctest: +SKIP
+    """
+    _check_lm(loaded)
+    if not isinstance(generate, int) or generate < 0:
+        raise ConfigError(f"generate: expected an integer >= 0, got {generate!r}")
+    model = loaded.model
+    was_training = model.training
+    model.eval()
+    tok = loaded.tokenizer
+    try:
+        inp = prepare(loaded, text, truncate_to=None, add_bos=add_bos)
+        ids = list(inp.ids)
+        tokens = list(inp.tokens)
+        unknown = list(inp.unknown)
+        new = _generate(model, ids, generate, temperature, seed, [tok.pad_id, tok.bos_id]) if generate else []
+        ids += new
+        tokens += [tok.id_to_token(i) for i in new]
+        unknown += [False] * len(new)
+        generated = np.array([False] * len(inp.ids) + [True] * len(new))
+        x = torch.tensor([ids], dtype=torch.long)  # (1, T)
+        T = x.shape[1]
+        with torch.no_grad():
+            logits = model(x)[0]  # (1, T, V): the model's own forward pass
+            logp = torch.log_softmax(logits[0].double(), dim=-1)  # (T, V)
+            nats = torch.full((T,), float("nan"), dtype=torch.float64)
+            if T > 1:
+                nats[1:] = -logp[:-1].gather(1, x[0, 1:, None]).squeeze(1)  # −log p(x_t | x_<t), t >= 1
+            cell = _cell_of(model)
+            gates = None
+            notes = list(inp.notes)
+            if cell in GATE_CELLS:
+                emb = model.embedding(x)  # (1, T, E)
+                res = model.encoder(emb, torch.tensor([T]), return_gates=True)
+                gates = traces_from_gates(res[2], [T], [tokens], cell)[0]
+            else:
+                notes.append(f"no gate traces: the model's cell is {cell!r}, gates need one of {', '.join(GATE_CELLS)}")
+    finally:
+        model.train(was_training)
+    nats_np = nats.numpy()
+    if new:
+        notes.append(f"{len(new)} tokens generated after the prompt "
+                     f"({'greedy' if temperature <= 0 else f'temperature {temperature}, seed {seed}'})")
+    return Explanation(kind="language_model", text=text, tokens=tokens, ids=ids, notes=notes, method="surprisal",
+                       gates=gates, unknown=unknown, surprisal_nats=nats_np, surprisal_bits=nats_np / math.log(2),
+                       token_prob=np.exp(-nats_np), generated=generated,
+                       model_path=str(loaded.path) if getattr(loaded, "path", None) else None)
+
+
+__all__ = ["explain_lm"]

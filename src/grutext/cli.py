@@ -176,8 +176,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cfg = Config(
         DataConfig(train="bbc-news", tokenizer="word", min_freq=2, max_vocab=20000, max_len=300,
                    valid_fraction=0.1, test_fraction=0.15),
-        ModelConfig(cell="gru", embed_dim=100, hidden_size=64, bidirectional=True, pooling="max",
-                    dropout=0.3, embed_dropout=0.1),
+        ModelConfig(cell="gru", hidden_size=64, bidirectional=True, pooling="max", dropout=0.3,
+                    embed_dropout=0.1, pretrained="glove-6b-50d"),
         TrainConfig(epochs=args.epochs, batch_size=32, lr=3e-3, patience=3, out=args.out, seed=args.seed),
     )
     print("grutext demo: BiGRU text classifier on BBC News (2,225 articles, 5 topics)\n")

@@ -92,8 +92,8 @@ def _build_extension() -> bool:
         cpp_extension.load(
             name="grutext_gru_loop",
             sources=[str(_CSRC)],
-            extra_cflags=["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-fopenmp"],
-            extra_ldflags=["-fopenmp"],
+            extra_cflags=["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only"],
+            extra_ldflags=[],
             is_python_module=False,
             verbose=False,
         )

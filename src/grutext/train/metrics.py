@@ -87,7 +87,7 @@ def bits_per_char(mean_nll: float) -> float:
 
 def format_confusion(cm: list[list[int]], labels: list[str]) -> str:
     """The confusion matrix as an aligned text table (rows true, columns predicted)."""
-    names = [str(n)[:12] for n in labels]
+    names = [str(n)[:14] for n in labels]
     width = max(6, max(len(n) for n in names) + 1, max(len(str(v)) for row in cm for v in row) + 1)
     head = "true\\pred".ljust(width + 2) + "".join(n.rjust(width) for n in names)
     rows = [names[i].ljust(width + 2) + "".join(str(v).rjust(width) for v in row) for i, row in enumerate(cm)]

@@ -1,0 +1,225 @@
+"""The training report: one self-contained HTML page for a model directory.
+
+Sections: the epoch trace, loss/accuracy (or perplexity) curves, validation/test scores, per-class
+metrics, confusion matrix, the most confident validation mistakes with their explanations, the
+model summary and the run's configuration. Images are embedded as base64 data URIs; no scripts.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grutext.errors import DataError, GrutextError
+from grutext.explain.render import _style, page, tokens_html
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "perplexity", "bpc", "val_loss", "val_accuracy", "val_macro_f1",
+                   "val_perplexity", "val_bpc", "lr", "time", "tokens_per_s")
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return "–" if v is None else str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "–"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.2e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}"
+    return html.escape(str(v))
+
+
+def history_html(history: list[dict[str, Any]], best_epoch: int | None = None) -> str:
+    """The epoch trace as an HTML table (the best epoch in bold)."""
+    if not history:
+        return "<p class='meta'>no epoch history in metrics.json</p>"
+    cols = [c for c in HISTORY_COLUMNS if any(h.get(c) is not None for h in history)]
+    cols += [c for c in history[0] if c not in cols and isinstance(history[0][c], (int, float))]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    rows = []
+    for h in history:
+        style = ' style="font-weight:bold"' if best_epoch is not None and h.get("epoch") == best_epoch else ""
+        rows.append(f"<tr{style}>" + "".join(f"<td>{_num(h.get(c))}</td>" for c in cols) + "</tr>")
+    note = f"<p class='meta'>best epoch (bold): {best_epoch}</p>" if best_epoch is not None else ""
+    return f"<div class='scroll'><table><tr>{head}</tr>{''.join(rows)}</table></div>{note}"
+
+
+def confusion_html(cm: list[list[int]], labels: list[str]) -> str:
+    """The confusion matrix (rows true, columns predicted) as a coloured HTML table."""
+    arr = np.asarray(cm)
+    vmax = float(arr.max()) if arr.size else 1.0
+    head = "".join(f"<th>{html.escape(str(lab))}</th>" for lab in labels)
+    rows = []
+    for i, lab in enumerate(labels):
+        cells = "".join(f'<td style="{_style(float(v), vmax, "seq")}">{int(v):,}</td>' for v in arr[i])
+        rows.append(f"<tr><th class='l'>{html.escape(str(lab))}</th>{cells}</tr>")
+    return (f"<table><tr><th class='l'>true ＼ predicted</th>{head}</tr>{''.join(rows)}</table>")
+
+
+def per_class_html(report: dict[str, Any]) -> str:
+    """Precision, recall, F1 and support per class."""
+    rows = []
+    for lab, m in (report.get("per_class") or {}).items():
+        rows.append(f"<tr><td class='l'>{html.escape(str(lab))}</td><td>{_num(m.get('precision'))}</td>"
+                    f"<td>{_num(m.get('recall'))}</td><td>{_num(m.get('f1'))}</td><td>{_num(m.get('support'))}</td></tr>")
+    if not rows:
+        return ""
+    return ("<table><tr><th class='l'>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _scores_html(name: str, rep: dict[str, Any] | None, labels: list[str]) -> str:
+    if not rep:
+        return ""
+    keys = [k for k in ("accuracy", "macro_f1", "loss", "perplexity", "bpc", "n") if rep.get(k) is not None]
+    line = " · ".join(f"{k} <b>{_num(rep[k])}</b>" for k in keys)
+    parts = [f"<h3>{name}</h3><p>{line}</p>", per_class_html(rep)]
+    if rep.get("confusion_matrix"):
+        parts.append(confusion_html(rep["confusion_matrix"], rep.get("labels") or labels))
+    return "\n".join(parts)
+
+
+def validation_data(loaded: Any, data: str | None = None) -> Any:
+    """The validation set of the run (re-read from its config, same seed) or the file `data`."""
+    from grutext.data.readers import read_dataset
+
+    cfg = loaded.config
+    if data:
+        return read_dataset(data, fmt=cfg.data.format, text_col=cfg.data.text_col, label_col=cfg.data.label_col)
+    from grutext.pipeline import load_splits
+
+    return load_splits(cfg.data, seed=cfg.train.seed).valid
+
+
+def confident_mistakes(loaded: Any, ds: Any, k: int = 5, method: str = "ig") -> tuple[list[dict[str, Any]], list[str]]:
+    """The `k` validation mistakes the model was surest of, each with an explanation.
+
+    Returns:
+        ``(mistakes, notes)``: dicts with text, true, predicted, probability, explanation.
+    """
+    from grutext.explain.core import explain
+    from grutext.infer.predict import Predictor
+
+    notes: list[str] = []
+    if ds.labels is None:
+        raise DataError(f"{ds.source}: the report's mistakes need labelled data, found no labels")
+    if loaded.config.model.task == "multilabel":
+        return [], ["mistakes: not shown for multi-label models"]
+    labels = loaded.labels
+    keep = [i for i, lab in enumerate(ds.labels) if str(lab) in labels and ds.texts[i].strip()]
+    if len(keep) < len(ds.labels):
+        notes.append(f"mistakes: {len(ds.labels) - len(keep):,} examples skipped (empty text or a label the model "
+                     f"does not know)")
+    texts = [ds.texts[i] for i in keep]
+    truth = np.array([labels.index(str(ds.labels[i])) for i in keep])
+    if not texts:
+        return [], notes + ["mistakes: no usable validation examples"]
+    probs = Predictor(loaded).predict_proba(texts)  # (N, C)
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != truth)
+    order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:k]
+    out = []
+    for i in order:
+        ex = explain(loaded, texts[i], method=method)
+        out.append({"text": texts[i], "true": labels[truth[i]], "predicted": labels[pred[i]],
+                    "probability": float(probs[i, pred[i]]), "explanation": ex})
+    notes.append(f"validation: {len(wrong):,} mistakes out of {len(texts):,}")
+    return out, notes
+
+
+def _mistakes_html(mistakes: list[dict[str, Any]], method: str) -> str:
+    if not mistakes:
+        return "<p class='meta'>no mistakes to show</p>"
+    name = {"ig": "integrated gradients", "occlusion": "occlusion", "attention": "attention"}.get(method, method)
+    parts = [f"<p class='meta'>tokens coloured by {name} for the (wrong) predicted class: red pushed towards it, "
+             f"blue away from it.</p>"]
+    for m in mistakes:
+        ex = m["explanation"]
+        notes = "".join(f"<div class='note'>{html.escape(n)}</div>" for n in ex.notes if n.startswith("truncated"))
+        parts.append(f"<h3>true {html.escape(m['true'])} · predicted {html.escape(m['predicted'])} "
+                     f"(p={m['probability']:.3f})</h3>{notes}<p class='text'>{tokens_html(ex)}</p>")
+    return "\n".join(parts)
+
+
+def training_report(model_dir: str | Path, out: str | Path | None = None, data: str | None = None,
+                    mistakes: int = 5, method: str = "ig") -> Path:
+    """Write the HTML training report of a model directory.
+
+    Args:
+        model_dir: a directory written by `grutext train`.
+        out: the HTML file (default ``MODEL_DIR/report.html``).
+        data: a labelled file to find mistakes in (default: the run's validation split, re-read
+            from its config with its seed).
+        mistakes: how many confident mistakes to show and explain.
+        method: importance method for the mistakes (``"ig"``, ``"occlusion"``, ``"attention"``).
+
+    Returns:
+        The path of the report.
+
+    Raises:
+        ArtifactError: the directory is not a loadable model.
+        DataError: `data` is given but unreadable.
+    """
+    from grutext.artifact import load_model
+    from grutext.summary import model_summary
+    from grutext.train.trace import plot_curves
+
+    model_dir = Path(model_dir)
+    loaded = load_model(model_dir)
+    out = Path(out) if out else model_dir / "report.html"
+    metrics = loaded.metrics or {}
+    labels = loaded.labels
+    body = [f"<h1>grutext training report</h1><p class='meta'>{html.escape(str(model_dir))} · {loaded.kind} · "
+            f"{html.escape(loaded.config.model.cell)} · {len(labels) or ''} {'classes' if labels else ''}</p>"]
+    if not (model_dir / "metrics.json").is_file():
+        body.append("<div class='note'>metrics.json is missing: no epoch trace or scores</div>")
+    history = metrics.get("history") or []
+    body.append("<h2>Epoch trace</h2>" + history_html(history, metrics.get("best_epoch")))
+    curves = model_dir / "curves.png"
+    with tempfile.TemporaryDirectory() as tmp:
+        if not curves.is_file() and history:
+            curves = plot_curves(history, Path(tmp) / "curves.png") or curves
+        if curves.is_file():
+            body.append("<h2>Curves</h2>" + _img(curves, "training curves"))
+    body.append("<h2>Scores</h2>")
+    body.append(_scores_html("validation", metrics.get("valid"), labels) or "<p class='meta'>no validation scores</p>")
+    body.append(_scores_html("test", metrics.get("test"), labels))
+    if loaded.kind == "classifier":
+        body.append("<h2>Most confident validation mistakes</h2>")
+        try:
+            ds = validation_data(loaded, data)
+            found, notes = confident_mistakes(loaded, ds, k=mistakes, method=method)
+            body += [f"<p class='meta'>{html.escape(n)}</p>" for n in notes]
+            body.append(_mistakes_html(found, method))
+        except (GrutextError, OSError) as exc:
+            if data:
+                raise DataError(f"--data {data}: {exc}") from None
+            body.append(f"<div class='note'>validation data not available ({html.escape(str(exc))}); "
+                        f"pass --data FILE to show mistakes</div>")
+    try:
+        summary = model_summary(loaded.model)
+    except Exception as exc:  # the summary is a nicety; never lose the report over it
+        summary = f"(no summary: {exc})"
+    body.append(f"<h2>Model</h2><pre>{html.escape(summary)}</pre>")
+    body.append(f"<h2>Configuration</h2><pre>{html.escape(json.dumps(loaded.config.to_dict(), indent=2))}</pre>")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page(f"grutext report: {model_dir.name}", "\n".join(body)), encoding="utf-8")
+    return out
+
+
+__all__ = ["training_report", "history_html", "confusion_html", "per_class_html", "confident_mistakes",
+           "validation_data"]

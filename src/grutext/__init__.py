@@ -25,6 +25,7 @@ _EXPORTS = {
     "Predictor": "grutext.infer.predict",
     "model_summary": "grutext.summary", "pipeline_trace": "grutext.summary",
     "GRUTextClassifier": "grutext.estimator",
+    "explain": "grutext.explain", "explain_lm": "grutext.explain", "training_report": "grutext.explain",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -131,10 +131,13 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
     row("embeddings", f"shape {tuple(emb.shape)}  first token {_peek(emb[0, 0])}")
     row("recurrent output", f"shape {tuple(out.shape)}  last real step {_peek(out[0, len(kept) - 1])}  "
                             f"padding {_peek(out[0, -1], 2)}")
-    for k, layer in enumerate(inter.get("gates") or []):
-        z, r = layer["z"][0, : len(kept)], layer["r"][0, : len(kept)]  # (T, D, H)
-        row(f"  layer {k + 1} gates", f"update z mean {float(z.mean()):.3f}  reset r mean {float(r.mean()):.3f}"
-                                   f"  (z near 1 keeps the past)")
+    from grutext.explain.gates import GATE_CELLS, summarize_gates
+
+    if inter.get("gates") and getattr(model, "cell", "gru") in GATE_CELLS:
+        for g in summarize_gates(inter["gates"], len(kept), [tok.id_to_token(i) for i in kept], model.cell):
+            row(f"  layer {g['layer']} {g['direction']}",
+                f"update z {g['z_mean']:.3f}  reset r {g['r_mean']:.3f}  |Δh| {g['dh_mean']:.3f}  "
+                f"most retained {g['most_retained']!r} ({g['retention']:.2f})")
     row(f"pooled ({model.pooling.kind})", f"shape {tuple(inter['pooled'].shape)}  {_peek(inter['pooled'][0])}")
     logits = inter["logits"]
     row("logits", f"shape {tuple(logits.shape)}  {_peek(logits)}")

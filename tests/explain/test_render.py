@@ -77,6 +77,7 @@ def test_html_says_truncated(zebra):
 
 
 def test_png_is_written(zebra, tmp_path):
+    pytest.importorskip("matplotlib")
     ex = explain(zebra, "the movie of a zebra city night", method="ig")
     path = render_png(ex, tmp_path / "x.png")
     data = path.read_bytes()
@@ -84,6 +85,7 @@ def test_png_is_written(zebra, tmp_path):
 
 
 def test_cli_explain(zebra_model_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
     html_path, png_path = tmp_path / "e.html", tmp_path / "e.png"
     rc = main(["explain", str(zebra_model_dir), "a zebra in the city", "--html", str(html_path),
                "--png", str(png_path), "--method", "occlusion", "--target", "yes"])

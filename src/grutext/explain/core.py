@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from grutext.errors import ArtifactError, ConfigError, DataError
-from grutext.explain.gates import DIRECTIONS, GATE_CELLS, GateTrace, _cell_of, traces_from_gates
+from grutext.explain.gates import GATE_CELLS, GateTrace, _cell_of, traces_from_gates
 
 METHODS = ("ig", "occlusion", "attention")
 
@@ -44,14 +44,15 @@ class Prepared:
         return torch.tensor([len(self.ids)], dtype=torch.long)  # (1,)
 
 
-def prepare(loaded: Any, text: str, *, truncate_to: int | None = -1, add_bos: bool = False) -> Prepared:
+def prepare(loaded: Any, text: str, *, truncate_to: int | None = -1,
+            prefix: tuple[int, str] | None = None) -> Prepared:
     """Tokenize `text` as the model's pipeline does, truncating to the model's `data.max_len`.
 
     Args:
         loaded: a `LoadedModel`.
         text: the input.
         truncate_to: maximum tokens (-1: the config's `data.max_len`; None: no limit).
-        add_bos: prepend ``<bos>`` (language models).
+        prefix: ``(id, token string)`` read before the text (``<eos>`` for line-based language models).
 
     Returns:
         A `Prepared` with the kept ids, surface strings (the text's own characters, so
@@ -84,9 +85,9 @@ def prepare(loaded: Any, text: str, *, truncate_to: int | None = -1, add_bos: bo
     kept_ids = [ids[i] for i in keep]
     tokens = [surface[i] for i in keep]
     unknown = [i == tok.unk_id for i in kept_ids]
-    if add_bos:
-        kept_ids = [tok.bos_id] + kept_ids
-        tokens = ["<bos>"] + tokens
+    if prefix is not None:
+        kept_ids = [int(prefix[0])] + kept_ids
+        tokens = [prefix[1]] + tokens
         unknown = [False] + unknown
         keep = [-1] + keep
     return Prepared(text, kept_ids, tokens, keep, n, unknown, notes)
@@ -285,4 +286,4 @@ def explain(loaded: Any, text: str, method: str = "ig", target: str | int | None
                        model_path=str(loaded.path) if loaded.path else None)
 
 
-__all__ = ["Explanation", "Prepared", "prepare", "explain", "resolve_target", "METHODS", "DIRECTIONS"]
+__all__ = ["Explanation", "Prepared", "prepare", "explain", "resolve_target", "check_classifier", "METHODS"]

@@ -2,12 +2,15 @@
 surprised the model was by each token as it read it.
 
 Surprisal of token t is ``−log p(x_t | x_<t)`` in nats (and bits = nats / ln 2), read off the
-model's own next-token distribution at step t − 1. The first token has no context unless a
-``<bos>`` is prepended (the default); the ``<bos>`` itself has no surprisal (NaN).
+model's own next-token distribution at step t − 1. Like `grutext generate`, a line-based model
+(word/BPE, trained with ``<eos>`` ending each line) reads an ``<eos>`` before the prompt, so the
+prompt's first token gets a surprisal too; the ``<eos>`` itself has none (NaN), nor has the
+first character for a character model.
 
-Works with any module with the `LanguageModel` interface: attributes ``embedding``, ``encoder``
-(``encoder(x (B, T, E), lengths, return_gates=True) -> (output, h_n, gates)``) and
-``forward(ids (B, T), targets=None, state=None) -> (logits (B, T, V), loss, state)``.
+Works with any module with the `LanguageModel` interface: ``forward(ids (B, T), targets=None,
+state=None) -> (logits (B, T, V), loss, state)``, ``embedding``, and ``encoder`` either a
+`StackedEncoder` (``encoder.layers[k]`` one-layer GRUs, each run with ``return_gates=True``) or an
+encoder with ``encoder(x (B, T, E), lengths, return_gates=True) -> (output, h_n, gates)``.
 """
 
 from __future__ import annotations
@@ -51,8 +54,30 @@ def _generate(model: torch.nn.Module, ids: list[int], steps: int, temperature: f
     return out
 
 
+def _lm_gates(model: torch.nn.Module, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    """The encoder's gates for embedded ids x (1, T, E), one dict per layer, (1, T, 1, H) each."""
+    enc = model.encoder
+    if hasattr(enc, "layers"):  # StackedEncoder: one-layer encoders, locked dropout (off in eval) between
+        gates: list[dict[str, torch.Tensor]] = []
+        for layer in enc.layers:
+            x, _, g = layer(x, None, None, return_gates=True)  # (1, T, H), h_n, [one dict]
+            gates.extend(g)
+        return gates
+    return enc(x, torch.tensor([x.shape[1]]), return_gates=True)[2]
+
+
+def _starts_after_eos(loaded: Any) -> bool:
+    try:
+        from grutext.lm import lm_settings
+
+        add_eos = lm_settings(loaded).add_eos
+    except (ImportError, ValueError, OSError, TypeError):
+        add_eos = None
+    return loaded.tokenizer.kind != "char" if add_eos is None else bool(add_eos)
+
+
 def explain_lm(loaded: Any, text: str, *, generate: int = 0, temperature: float = 0.0, seed: int = 0,
-               add_bos: bool = True) -> Explanation:
+               add_eos: bool | None = None) -> Explanation:
     """Surprisal and gate traces of a language model reading `text` (and what it writes next).
 
     Args:
@@ -61,7 +86,8 @@ def explain_lm(loaded: Any, text: str, *, generate: int = 0, temperature: float 
         generate: also generate this many tokens after the prompt and trace them.
         temperature: 0 = greedy; > 0 samples (seeded by `seed`).
         seed: sampling seed.
-        add_bos: prepend ``<bos>`` so the first word of the prompt gets a surprisal.
+        add_eos: read ``<eos>`` before the prompt, as the model saw at each line start (None:
+            the model's saved setting; word/BPE yes, char no).
 
     Returns:
         An `Explanation` with ``kind="language_model"``, `surprisal_nats`/`surprisal_bits` and
@@ -79,11 +105,14 @@ def explain_lm(loaded: Any, text: str, *, generate: int = 0, temperature: float 
     model.eval()
     tok = loaded.tokenizer
     try:
-        inp = prepare(loaded, text, truncate_to=None, add_bos=add_bos)
+        if add_eos is None:
+            add_eos = _starts_after_eos(loaded)
+        inp = prepare(loaded, text, truncate_to=None, prefix=(tok.eos_id, "<eos>") if add_eos else None)
         ids = list(inp.ids)
         tokens = list(inp.tokens)
         unknown = list(inp.unknown)
-        new = _generate(model, ids, generate, temperature, seed, [tok.pad_id, tok.bos_id]) if generate else []
+        banned = [tok.pad_id, tok.bos_id] + ([] if add_eos else [tok.eos_id])
+        new = _generate(model, ids, generate, temperature, seed, banned) if generate else []
         ids += new
         tokens += [tok.id_to_token(i) for i in new]
         unknown += [False] * len(new)
@@ -100,9 +129,7 @@ def explain_lm(loaded: Any, text: str, *, generate: int = 0, temperature: float 
             gates = None
             notes = list(inp.notes)
             if cell in GATE_CELLS:
-                emb = model.embedding(x)  # (1, T, E)
-                res = model.encoder(emb, torch.tensor([T]), return_gates=True)
-                gates = traces_from_gates(res[2], [T], [tokens], cell)[0]
+                gates = traces_from_gates(_lm_gates(model, model.embedding(x)), [T], [tokens], cell)[0]  # x: (1, T)
             else:
                 notes.append(f"no gate traces: the model's cell is {cell!r}, gates need one of {', '.join(GATE_CELLS)}")
     finally:

@@ -156,6 +156,21 @@ def _lm_table(ex: Explanation) -> str:
             + "</table></div>")
 
 
+def _legend(scale: str, vmax: float, ex: Explanation) -> str:
+    """One line saying what the token colours mean, with swatches."""
+    def swatch(v: float) -> str:
+        return f'<span style="{_style(v, vmax, scale)}"></span>'
+
+    if scale == "div":
+        text = (f"{swatch(-vmax)} against {html.escape(repr(ex.target))} · {swatch(0.0)} neutral · "
+                f"{swatch(vmax)} for {html.escape(repr(ex.target))} (±{vmax:.3g})")
+    else:
+        text = f"{swatch(0.0)} 0 → {swatch(vmax)} {vmax:.3g}"
+    extra = " · dotted underline: not in the vocabulary" if any(ex.unknown) else ""
+    extra += " · dashed outline: generated" if ex.generated is not None and ex.generated.any() else ""
+    return f'<p class="legend meta">{text}{extra} · hover a token for its value</p>'
+
+
 def explanation_body(ex: Explanation, heading: str = "h2") -> str:
     """The HTML fragment of one explanation (notes, prediction, coloured tokens, gate heat maps)."""
     values, name, scale = _signal(ex)
@@ -168,6 +183,7 @@ def explanation_body(ex: Explanation, heading: str = "h2") -> str:
                      f'attributions sum to {d["attribution_sum"]:+.4f}, p(x) − p(baseline) = {d["delta"]:+.4f}, '
                      f'completeness gap {d["completeness_gap"]:+.2e}</p>')
     parts.append(f'<p class="text">{tokens_html(ex, values, scale)}</p>')
+    parts.append(_legend(scale, _vmax(values), ex))
     parts.append(_lm_table(ex))
     parts.append(_gates_html(ex))
     return "\n".join(p for p in parts if p)

@@ -184,6 +184,9 @@ class LanguageModel(nn.Module):
         nn.init.zeros_(self.decoder.bias)
         if self.tied:
             self.decoder.weight = self.embedding.weight  # one tensor: decoder.weight is embedding.weight
+            # state_dicts hold the shared matrix once (safetensors refuses shared storage)
+            self._register_state_dict_hook(_drop_tied)
+            self._register_load_state_dict_pre_hook(_fill_tied)
 
     @classmethod
     def from_config(cls, m: ModelConfig, *, input_dropout: float | None = None,
@@ -232,6 +235,15 @@ class LanguageModel(nn.Module):
                 raise DataError(f"targets: expected shape {tuple(ids.shape)} like ids, got {tuple(targets.shape)}")
             loss = F.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))  # (B*T, V) vs (B*T,)
         return logits, loss, state
+
+
+def _drop_tied(module: nn.Module, state: dict[str, Tensor], prefix: str, local_metadata: Any) -> None:
+    state.pop(prefix + "decoder.weight", None)
+
+
+def _fill_tied(state: dict[str, Tensor], prefix: str, *args: Any) -> None:
+    if prefix + "embedding.weight" in state:
+        state[prefix + "decoder.weight"] = state[prefix + "embedding.weight"]
 
 
 def unigram_perplexity(train_ids: Tensor, eval_ids: Tensor, vocab_size: int) -> float:

@@ -1,0 +1,156 @@
+"""make_encoder and the other cells: contract, padding invariance, parity, minGRU scan vs step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grutext.errors import ConfigError
+from grutext.nn.cells import CELLS, LSTM, RNN, LayerNormGRU, MinGRU, make_encoder
+
+E, H, B, T = 5, 6, 4, 7
+LENGTHS = [7, 3, 1, 5]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bi", [False, True])
+def test_encoder_contract(cell: str, bi: bool) -> None:
+    torch.manual_seed(0)
+    enc = make_encoder(cell, E, H, num_layers=2, bidirectional=bi, dropout=0.1)
+    D = 2 if bi else 1
+    assert (enc.hidden_size, enc.num_layers, enc.num_directions, enc.output_size) == (H, 2, D, D * H)
+    x = torch.randn(B, T, E, requires_grad=True)
+    out, h_n = enc(x, torch.tensor(LENGTHS))
+    assert out.shape == (B, T, D * H)
+    h = h_n[0] if cell == "lstm" else h_n
+    assert h.shape == (2 * D, B, H)
+    for b, n in enumerate(LENGTHS):
+        if n < T:
+            assert out[b, n:].abs().max().item() == 0
+    (out.sum() + h.sum()).backward()
+    assert torch.isfinite(x.grad).all() and x.grad[2, 1:].abs().max() == 0
+    out2, _, gates = enc(x, LENGTHS, return_gates=True)
+    assert len(gates) == 2 and all(v.shape == (B, T, D, H) for v in gates[0].values())
+    enc.eval()
+    torch.testing.assert_close(enc(x, LENGTHS)[0], enc(x, LENGTHS)[0])
+
+
+def test_unknown_cell_and_bad_options() -> None:
+    with pytest.raises(ConfigError, match="cell.*gru.*'transformer'"):
+        make_encoder("transformer", E, H)
+    with pytest.raises(ConfigError, match="options"):
+        make_encoder("lstm", E, H, compute_dtype=torch.bfloat16)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bi", [False, True])
+def test_padding_invariance(cell: str, bi: bool) -> None:
+    """A sequence's output and h_n do not depend on the padding or on its batch mates."""
+    torch.manual_seed(1)
+    enc = make_encoder(cell, E, H, num_layers=2, bidirectional=bi).double().eval()
+    seq = torch.randn(4, E, dtype=torch.float64)  # the sequence of interest, length 4
+    alone_out, alone_h = enc(seq.unsqueeze(0))
+
+    def h_of(h_n):  # (L*D, B, H) or (h, c)
+        return torch.cat(h_n, -1) if isinstance(h_n, tuple) else h_n
+
+    batch = torch.randn(3, 9, E, dtype=torch.float64) * 5  # other sequences, padding = garbage
+    batch[1, :4] = seq
+    out, h_n = enc(batch, [9, 4, 2])
+    assert (out[1, :4] - alone_out[0]).abs().max() < 1e-10
+    assert out[1, 4:].abs().max() == 0
+    assert (h_of(h_n)[:, 1] - h_of(alone_h)[:, 0]).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("bi", [False, True])
+def test_lstm_parity_with_torch(bi: bool) -> None:
+    torch.manual_seed(0)
+    ours = LSTM(E, H, 2, batch_first=True, bidirectional=bi).double()
+    ref = torch.nn.LSTM(E, H, 2, batch_first=True, bidirectional=bi).double()
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    ref.load_state_dict(ours.state_dict())
+    D = 2 if bi else 1
+    x = torch.randn(B, T, E, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2 * D, B, H, dtype=torch.float64)
+    c0 = torch.randn(2 * D, B, H, dtype=torch.float64)
+    out, (h_n, c_n) = ours(x, LENGTHS, (h0, c0))
+    (out.square().sum() + h_n.sum() + c_n.sum()).backward()
+    ref_grads = {n: torch.zeros_like(p) for n, p in ref.named_parameters()}
+    for b, n in enumerate(LENGTHS):
+        xb = x.detach()[b:b + 1, :n].clone().requires_grad_(True)
+        ref.zero_grad()
+        o, (hn, cn) = ref(xb, (h0[:, b:b + 1], c0[:, b:b + 1]))
+        (o.square().sum() + hn.sum() + cn.sum()).backward()
+        assert (out[b, :n] - o[0]).abs().max() < 1e-10
+        assert (h_n[:, b] - hn[:, 0]).abs().max() < 1e-10 and (c_n[:, b] - cn[:, 0]).abs().max() < 1e-10
+        assert (x.grad[b, :n] - xb.grad[0]).abs().max() < 1e-10
+        for name, p in ref.named_parameters():
+            ref_grads[name] += p.grad
+    for name, p in ours.named_parameters():
+        assert (p.grad - ref_grads[name]).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("bi", [False, True])
+def test_rnn_parity_with_torch(bi: bool) -> None:
+    torch.manual_seed(0)
+    ours = RNN(E, H, 2, bidirectional=bi).double()
+    ref = torch.nn.RNN(E, H, 2, bidirectional=bi).double()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(T, B, E, dtype=torch.float64)
+    out, h_n = ours(x)
+    o, hn = ref(x)
+    assert (out - o).abs().max() < 1e-10 and (h_n - hn).abs().max() < 1e-10
+
+
+def test_mingru_scan_equals_step_recurrence() -> None:
+    torch.manual_seed(0)
+    m = MinGRU(E, H, num_layers=3).double()
+    x = torch.randn(T, B, E, dtype=torch.float64) * 3
+    h0 = torch.randn(3, B, H, dtype=torch.float64)  # any sign
+    out, h_n = m(x, h0=h0)
+    h = h0
+    ys = []
+    for t in range(T):
+        y, h = m.step(x[t], h)
+        ys.append(y)
+    assert (torch.stack(ys) - out).abs().max() < 1e-10
+    assert (h - h_n).abs().max() < 1e-10
+    # explicit recurrence from the paper, layer 0, written out
+    k, v = m._proj(x, 0, 0)
+    z = torch.sigmoid(k)
+    ht = torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+    hh = h0[0]
+    for t in range(T):
+        hh = (1 - z[t]) * hh + z[t] * ht[t]
+    first_layer = m(x, h0=h0, return_gates=True)[2][0]["h"]  # (B, T, 1, H)
+    assert (first_layer[:, -1, 0] - hh).abs().max() < 1e-10
+
+
+def test_mingru_fp32_long_sequence_gradients_finite() -> None:
+    torch.manual_seed(0)
+    m = MinGRU(8, 8, bidirectional=True)
+    x = torch.randn(2, 300, 8, requires_grad=True)
+    out, h_n = m.forward(x.transpose(0, 1), [300, 17])
+    (out.sum() + h_n.sum()).backward()
+    assert torch.isfinite(x.grad).all()
+    with pytest.raises(ConfigError, match="bidirectional"):
+        m.step(x[:, 0])
+
+
+def test_layernorm_gru_normalises_gates() -> None:
+    torch.manual_seed(0)
+    m = LayerNormGRU(E, H, batch_first=True)
+    assert m.weight_ih_l0.shape == (3 * H, E) and m.ln_hh_weight_l0.shape == (3 * H,)
+    out, h_n, gates = m(torch.randn(B, T, E) * 100, LENGTHS, return_gates=True)
+    # LayerNorm makes the gates insensitive to the input scale
+    out_small = m(torch.randn(B, T, E) * 100, LENGTHS)[0]
+    assert torch.isfinite(out).all() and torch.isfinite(out_small).all()
+    assert set(gates[0]) == {"r", "z", "n", "h"}
+
+
+def test_cell_init_option() -> None:
+    lstm = make_encoder("lstm", E, 8, init="orthogonal")
+    block = lstm.weight_hh_l0.detach()[:8]
+    torch.testing.assert_close(block @ block.T, torch.eye(8), atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="init"):
+        make_encoder("rnn", E, H, init="zeros")

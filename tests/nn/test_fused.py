@@ -1,0 +1,167 @@
+"""The fast path: it runs when expected, and computes exactly the explicit path's function."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from grutext.nn import fused
+from grutext.nn.gru import GRU
+
+E, H, B, T = 5, 6, 4, 7
+LENGTHS = [7, 3, 1, 5]
+
+
+@pytest.fixture(params=["ext", "torch"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "ext" and not fused.extension_available():
+        pytest.skip("C++ extension unavailable (no compiler)")
+    monkeypatch.setattr(fused, "BACKEND", request.param)
+    return request.param
+
+
+def _run(gru: GRU, impl: str, x: torch.Tensor, h0: torch.Tensor, lengths: list[int] | None):
+    gru.impl = impl
+    gru.zero_grad()
+    xx = x.detach().clone().requires_grad_(True)
+    hh = h0.detach().clone().requires_grad_(True)
+    out, h_n = gru(xx, lengths, hh)
+    g = torch.Generator().manual_seed(5)
+    loss = (out * torch.randn(out.shape, generator=g, dtype=out.dtype)).sum() + (h_n * h_n).sum()
+    loss.backward()
+    return [out.detach(), h_n.detach(), xx.grad, hh.grad] + [p.grad.clone() for p in gru.parameters()]
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("bi", [False, True])
+@pytest.mark.parametrize("lengths", [None, LENGTHS])
+def test_fused_equals_explicit_fp64(backend: str, layers: int, bi: bool, lengths: list[int] | None) -> None:
+    torch.manual_seed(layers)
+    gru = GRU(E, H, layers, batch_first=True, bidirectional=bi).double()
+    x = torch.randn(B, T, E, dtype=torch.float64)
+    h0 = torch.randn(layers * (2 if bi else 1), B, H, dtype=torch.float64)
+    ref = _run(gru, "explicit", x, h0, lengths)
+    got = _run(gru, "fused", x, h0, lengths)
+    for a, b in zip(got, ref):
+        assert (a - b).abs().max().item() <= 1e-10
+
+
+@pytest.mark.parametrize("bi", [False, True])
+def test_fused_equals_explicit_fp32(backend: str, bi: bool) -> None:
+    torch.manual_seed(0)
+    gru = GRU(E, H, 2, batch_first=True, bidirectional=bi, bias=False)
+    x = torch.randn(B, T, E) * 3  # large pre-activations exercise the saturated sigmoid/tanh
+    h0 = torch.randn(2 * (2 if bi else 1), B, H)
+    ref = _run(gru, "explicit", x, h0, LENGTHS)
+    got = _run(gru, "fused", x, h0, LENGTHS)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_spy_fast_path_runs_when_expected() -> None:
+    fused.reset_counters()
+    gru = GRU(E, H, batch_first=True, bidirectional=True)
+    x = torch.randn(B, T, E, requires_grad=True)
+    out, h_n = gru(x, LENGTHS)
+    out.sum().backward()
+    assert fused.COUNTERS["fused"] == 1 and fused.COUNTERS["explicit"] == 0
+    assert gru.last_path == "fused"
+    with torch.no_grad():
+        gru(x)  # inference too
+    assert fused.COUNTERS["fused"] == 2
+    gru(x, LENGTHS, return_gates=True)  # gates need the explicit path
+    assert fused.COUNTERS["fused"] == 2 and fused.COUNTERS["explicit"] == 1
+    assert gru.last_path == "explicit"
+    gru.impl = "explicit"
+    gru(x)
+    assert fused.COUNTERS["explicit"] == 2
+    assert fused.COUNTERS["fused_ext"] + fused.COUNTERS["fused_torch"] == fused.COUNTERS["fused"]
+    fp16 = GRU(E, H).to(torch.float16)  # no fused kernel for fp16 on CPU -> explicit
+    assert fp16._choose_path(False, torch.zeros(1, 1, E, dtype=torch.float16)) == "explicit"
+
+
+def test_spy_extension_used_when_available() -> None:
+    if not fused.extension_available():
+        pytest.skip("C++ extension unavailable")
+    fused.reset_counters()
+    GRU(E, H)(torch.randn(T, B, E))
+    assert fused.COUNTERS["fused_ext"] == 1 and fused.COUNTERS["fused_torch"] == 0
+
+
+def test_no_compiler_falls_back_with_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> bool:
+        raise OSError("no compiler")
+
+    monkeypatch.setattr(fused, "_EXT_OK", None)
+    monkeypatch.setattr(fused, "_build_extension", broken)
+    monkeypatch.setattr(fused, "BACKEND", "auto")
+    fused.reset_counters()
+    gru = GRU(E, H)
+    x = torch.randn(T, B, E)
+    with pytest.warns(RuntimeWarning, match="pure-torch"):
+        out = gru(x)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gru(x)  # no second warning
+    assert fused.COUNTERS["fused_torch"] == 2
+    gru.impl = "explicit"
+    torch.testing.assert_close(gru(x)[0], out, rtol=1e-5, atol=1e-6)
+
+
+def test_no_grad_inference_skips_saving(backend: str) -> None:
+    torch.manual_seed(0)
+    gru = GRU(E, H, 2, bidirectional=True).double()
+    x = torch.randn(T, B, E, dtype=torch.float64)
+    with torch.no_grad():
+        a = gru(x, LENGTHS)
+    gru.impl = "explicit"
+    b = gru(x, LENGTHS)
+    assert (a[0] - b[0]).abs().max() < 1e-12 and (a[1] - b[1]).abs().max() < 1e-12
+
+
+def test_bf16_backends_agree() -> None:
+    if not fused.extension_available():
+        pytest.skip("C++ extension unavailable")
+    torch.manual_seed(0)
+    gru = GRU(E, 16, bidirectional=True, compute_dtype=torch.bfloat16)
+    x = torch.randn(T, B, E)
+    results = []
+    for backend in ("ext", "torch"):
+        fused.BACKEND = backend
+        try:
+            gru.zero_grad()
+            out, h_n = gru(x, LENGTHS)
+            out.sum().backward()
+            results.append([out.detach()] + [p.grad.clone() for p in gru.parameters()])
+        finally:
+            fused.BACKEND = "auto"
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("lengths", [None, [7, 3, 0, 5]])
+def test_cudnn_dispatch_function_matches(lengths: list[int] | None) -> None:
+    """The CUDA dispatch goes through torch's GRU with our weights; check that function on CPU."""
+    torch.manual_seed(0)
+    gru = GRU(E, H, 2, bidirectional=True).double()
+    x = torch.randn(T, B, E, dtype=torch.float64)
+    h0 = torch.randn(4, B, H, dtype=torch.float64)
+    lt = None if lengths is None else torch.tensor(lengths)
+    out, h_n = fused.cudnn_gru(gru, x, lt, h0)
+    gru.impl = "explicit"
+    ref_out, ref_h = gru(x, lengths, h0)
+    assert (out - ref_out).abs().max() < 1e-10 and (h_n - ref_h).abs().max() < 1e-10
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_dispatches_to_cudnn() -> None:
+    fused.reset_counters()
+    gru = GRU(E, H, bidirectional=True).cuda().double()
+    x = torch.randn(T, B, E, device="cuda", dtype=torch.float64)
+    out, h_n = gru(x, LENGTHS)
+    assert fused.COUNTERS["cudnn"] == 1 and gru.last_path == "cudnn"
+    gru.impl = "explicit"
+    ref, ref_h = gru(x, LENGTHS)
+    assert (out - ref).abs().max() < 1e-10 and (h_n - ref_h).abs().max() < 1e-10

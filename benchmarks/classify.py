@@ -36,13 +36,13 @@ RECIPES: dict[str, Config] = {
         DataConfig(train="sst2", max_len=64, min_freq=1),
         ModelConfig(hidden_size=128, bidirectional=True, pooling="max", dropout=0.5, embed_dropout=0.1,
                     pretrained="glove-6b-50d"),
-        TrainConfig(epochs=10, batch_size=32, lr=2e-3, patience=3),
+        TrainConfig(epochs=10, batch_size=64, lr=3e-3, weight_decay=0.1, patience=3),
     ),
     "sst5": Config(
         DataConfig(train="sst5", max_len=64, min_freq=1),
         ModelConfig(hidden_size=128, bidirectional=True, pooling="max", dropout=0.5, embed_dropout=0.1,
                     pretrained="glove-6b-50d"),
-        TrainConfig(epochs=10, batch_size=32, lr=2e-3, patience=3),
+        TrainConfig(epochs=10, batch_size=64, lr=3e-3, weight_decay=0.1, patience=3),
     ),
     "trec6": Config(
         DataConfig(train="trec6", max_len=40, min_freq=1, valid_fraction=0.1),

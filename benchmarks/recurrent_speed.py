@@ -33,13 +33,13 @@ from grutext.nn.cells import LSTM, RNN, MinGRU  # noqa: E402
 from grutext.nn.gru import GRU  # noqa: E402
 
 B = 64
-MODELS = ["torch_gru", "torch_lstm", "gru_fp32", "gru_bf16", "mingru", "lstm", "rnn"]
+MODELS = ["torch_gru", "torch_lstm", "gru_fp32", "gru_bf16", "mingru", "mingru_seq", "lstm", "rnn"]
 GATES = {"torch_gru": 3, "torch_lstm": 4, "gru_fp32": 3, "gru_bf16": 3, "lstm": 4, "rnn": 1}
 
 
 def layer_flops(model: str, T: int, H: int, In: int, D: int) -> float:
     """Forward+backward FLOPs of one layer: forward GEMMs, then dx/dh and dW (2x forward)."""
-    if model == "mingru":
+    if model.startswith("mingru"):
         return 3 * 2 * T * B * In * 2 * H * D  # one (In -> 2H) projection, the scan is O(T*B*H)
     g = GATES[model]
     return 3 * 2 * T * B * g * H * (In + H) * D
@@ -56,7 +56,9 @@ def build(model: str, H: int, bi: bool) -> torch.nn.Module:
     if model == "gru_bf16":
         return GRU(H, H, impl="fused", compute_dtype=torch.bfloat16, **kw)
     if model == "mingru":
-        return MinGRU(H, H, **kw)
+        return MinGRU(H, H, **kw)  # the paper's log-space parallel scan
+    if model == "mingru_seq":
+        return MinGRU(H, H, scan="sequential", **kw)
     if model == "lstm":
         return LSTM(H, H, **kw)
     if model == "rnn":
@@ -183,18 +185,20 @@ def markdown(result: dict[str, Any]) -> str:
         f"GEMM GFLOP/s in this run: fp32 2048³ {g['fp32_2048']:.0f}, bf16 2048³ {g['bf16_2048']:.0f}; "
         f"per-step shape 64×256×768: fp32 {g['fp32_step_64x256x768']:.0f}, bf16 {g['bf16_step_64x256x768']:.0f}.",
         "",
-        "Tokens/s (thousands), achieved GFLOP/s in brackets:",
+        "Tokens/s (thousands), achieved GFLOP/s in brackets (analytic FLOPs: 3 x forward GEMM FLOPs per layer). "
+        "gru_* = grutext GRU fused path; mingru = log-space scan, mingru_seq = sequential scan; lstm/rnn = grutext explicit loops.",
         "",
     ]
     models = list(result["rows"][0]["models"]) if result["rows"] else []
-    lines.append("| T | H | dir | " + " | ".join(models) + " | gru/torch_gru | gru/torch_lstm | bf16/torch_gru | mingru/gru |")
-    lines.append("|---" * (3 + len(models) + 4) + "|")
+    lines.append("| T | H | dir | " + " | ".join(models) + " | gru/torch_gru | gru/torch_lstm | bf16/torch_gru | mingru/gru | mingru_seq/gru |")
+    lines.append("|---" * (3 + len(models) + 5) + "|")
     for row in result["rows"]:
         ms = row["models"]
         cells = [f"{ms[m]['tokens_per_s'] / 1e3:.1f} ({ms[m]['gflops']:.0f})" for m in models]
         lines.append(f"| {row['T']} | {row['H']} | {row['dir']} | " + " | ".join(cells) + " | "
                      + " | ".join([_ratio(ms, "gru_fp32", "torch_gru"), _ratio(ms, "gru_fp32", "torch_lstm"),
-                                   _ratio(ms, "gru_bf16", "torch_gru"), _ratio(ms, "mingru", "gru_fp32")]) + " |")
+                                   _ratio(ms, "gru_bf16", "torch_gru"), _ratio(ms, "mingru", "gru_fp32"),
+                                   _ratio(ms, "mingru_seq", "gru_fp32")]) + " |")
     lines += ["", f"Command: `{result['command']}`; wall time {result['wall_s']:.0f} s.", ""]
     return "\n".join(lines)
 

@@ -433,7 +433,8 @@ def train_language_model(cfg: Config, *, lm: LMConfig | None = None, resume: boo
     train_b = LMBatches(train_ids, bs, lm.bptt, vary_length=lm.vary_length, seed=cfg.train.seed,
                         epoch_tokens=lm.epoch_tokens, source=str(d.train or "train_lines"))
     eval_bs = max(1, min(lm.eval_batch_size, valid_ids.numel() // (lm.bptt + 1)))
-    valid_b = LMBatches(valid_ids, eval_bs, lm.bptt, source=str(d.valid or "validation stream"))
+    eval_bptt = max(1, min(lm.bptt, valid_ids.numel() // eval_bs - 1))  # a short validation text still scores
+    valid_b = LMBatches(valid_ids, eval_bs, eval_bptt, source=str(d.valid or "validation stream"))
     log(f"model: {model_cfg.cell} x{model_cfg.num_layers}, hidden {model_cfg.hidden_size}, embed {model_cfg.embed_dim}"
         f"{', tied' if model.tied else ''}, {sum(p.numel() for p in model.parameters()):,} parameters; "
         f"batch {bs} x bptt {lm.bptt}")
@@ -442,7 +443,7 @@ def train_language_model(cfg: Config, *, lm: LMConfig | None = None, resume: boo
     ckpt = out.with_name(out.name + ".ckpt") if out is not None else None
     result = fit(model, task, train_b, valid_b, cfg.train, checkpoint_dir=ckpt, resume=resume,
                  progress=progress, verbose=verbose)
-    valid = score_stream(model, valid_ids, char_level, batch_size=eval_bs, bptt=lm.bptt)
+    valid = score_stream(model, valid_ids, char_level, batch_size=eval_bs, bptt=eval_bptt)
     log(f"\nvalid: {format_scores(valid)}")
     test = None
     if test_lines is not None:

@@ -154,3 +154,24 @@ def test_cell_init_option() -> None:
     torch.testing.assert_close(block @ block.T, torch.eye(8), atol=1e-5, rtol=0)
     with pytest.raises(ConfigError, match="init"):
         make_encoder("rnn", E, H, init="zeros")
+
+
+@pytest.mark.parametrize("bi", [False, True])
+def test_mingru_sequential_scan_equals_log_scan(bi: bool) -> None:
+    torch.manual_seed(0)
+    log = MinGRU(E, H, 2, bidirectional=bi).double()
+    seq = MinGRU(E, H, 2, bidirectional=bi, scan="sequential").double()
+    seq.load_state_dict(log.state_dict())
+    x = torch.randn(T, B, E, dtype=torch.float64)
+    h0 = torch.randn(2 * (2 if bi else 1), B, H, dtype=torch.float64)
+    grads = []
+    for m in (log, seq):
+        xx = x.clone().requires_grad_(True)
+        hh = h0.clone().requires_grad_(True)
+        out, h_n = m(xx, LENGTHS, hh)
+        (out.square().sum() + h_n.sum()).backward()
+        grads.append([out, h_n, xx.grad, hh.grad] + [p.grad for p in m.parameters()])
+    for a, b in zip(*grads):
+        assert (a - b).abs().max() < 1e-10
+    with pytest.raises(ConfigError, match="scan"):
+        MinGRU(E, H, scan="parallel")

@@ -67,6 +67,8 @@ class Suggester:
             # what each token adds to the text, and which tokens start a new word
             self._pieces = ["" if i in specials else tokenizer.decode([i]) for i in range(V)]
             starts = [bool(p) and (p[0] in BOUNDARY) for p in self._pieces]
+            self._inword = torch.tensor([bool(p) and not any(c in BOUNDARY for c in p) for p in self._pieces])
+            self._masks: dict[tuple[str, bool, str], torch.Tensor] = {}
             self._starts_boundary = torch.tensor(starts) | torch.tensor(
                 [i == tokenizer.eos_id for i in range(V)])  # (V,)
 
@@ -156,6 +158,27 @@ class Suggester:
         top = torch.topk(probs, min(k, int((probs > 0).sum())))
         return [(self._words[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
 
+    def _allowed(self, text: str, need: str, lead: str) -> torch.Tensor:
+        """(V,) bool: pieces that may follow `text` inside the word that must start with `need`."""
+        if len(text) >= len(need) and text:
+            return self._inword
+        rem = need[len(text):]
+        key = (rem, bool(text), lead)
+        mask = self._masks.get(key)
+        if mask is None:
+            ok = []
+            for p in self._pieces:
+                if not p or not (p.startswith(rem) or rem.startswith(p)):
+                    ok.append(False)
+                    continue
+                body = p[len(lead):] if not text and lead else p
+                ok.append(bool(body) and not any(c in BOUNDARY for c in body) and bool(text or not lead or p.startswith(lead)))
+            mask = torch.tensor(ok)
+            if len(self._masks) > 256:
+                self._masks.clear()
+            self._masks[key] = mask
+        return mask
+
     @torch.no_grad()
     def _search(self, context: str, k: int, prefix: str) -> list[tuple[str, float]]:
         """Beam search over char/BPE pieces until a word boundary."""
@@ -179,18 +202,13 @@ class Suggester:
                     end = float(torch.logsumexp(lp[self._starts_boundary], 0))
                     word = text[len(lead):]
                     found[word] = max(found.get(word, float("-inf")), score + end)
-                top = torch.topk(lp, min(V, 4 * self.beam))
+                allowed = self._allowed(text, need, lead)  # (V,) pieces that keep the word consistent
+                masked = torch.where(allowed, lp, torch.full_like(lp, float("-inf")))
+                top = torch.topk(masked, min(V, self.beam))
                 for v, t in zip(top.values.tolist(), top.indices.tolist()):
-                    piece = self._pieces[t]
-                    if not piece:
-                        continue
-                    new = text + piece
-                    body = new[len(lead):] if new.startswith(lead) else None
-                    if body is None or any(c in BOUNDARY for c in body):
-                        continue  # would cross a word boundary
-                    if not (new.startswith(need) or need.startswith(new)):
-                        continue  # not consistent with what was typed
-                    cands.append((score + v, r, t, new))
+                    if v == float("-inf"):
+                        break
+                    cands.append((score + v, r, t, text + self._pieces[t]))
             if not cands:
                 break
             cands.sort(key=lambda c: -c[0])

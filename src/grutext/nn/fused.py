@@ -11,7 +11,7 @@ Per layer (both directions together), a custom ``autograd.Function``:
 
 The step loops run in a small C++ extension (``csrc/gru_loop.cpp``) compiled at first use with
 torch.utils.cpp_extension (cached under torch's extensions dir); without a compiler it falls
-back, with one warning, to the same loops written in torch ops (:func:`_loops_torch`).
+back, with one warning, to the same loops written in torch ops (:func:`_forward_loop_torch`, :func:`_backward_loop_torch`).
 ``compute_dtype=torch.bfloat16`` runs every GEMM in bf16 while the state, the gates and the
 elementwise maths stay fp32. On CUDA the layer dispatches to cuDNN through torch's own GRU
 (same weights, same function; lengths via packing).

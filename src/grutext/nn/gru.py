@@ -11,7 +11,6 @@ Two paths compute the same function:
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import torch
@@ -205,6 +204,9 @@ class GRU(nn.Module):
                 for name, shape in zip(names, shapes):
                     self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
         self.reset_parameters()
+
+    def flatten_parameters(self) -> None:
+        """No-op, for code written against torch.nn.GRU (our weights need no flat buffer)."""
 
     def reset_parameters(self) -> None:
         """Re-initialise all parameters with the ``init`` scheme."""

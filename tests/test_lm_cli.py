@@ -120,12 +120,12 @@ def test_real_ptb_slice_beats_unigram(shared_data):
 
     train = (shared_data / "ptb" / "ptb.train.txt").read_text().splitlines()[:2500]
     valid = (shared_data / "ptb" / "ptb.valid.txt").read_text().splitlines()[:250]
-    cfg = Config(DataConfig(tokenizer="word", min_freq=2, max_vocab=None),
+    cfg = Config(DataConfig(tokenizer="word", min_freq=1, max_vocab=2000),
                  ModelConfig(embed_dim=64, hidden_size=64, num_layers=1, dropout=0.1, embed_dropout=0.0),
-                 TrainConfig(epochs=3, batch_size=16, lr=5e-3, warmup=0.0, out="unused", threads=2))
-    res = train_language_model(cfg, lm=LMConfig(bptt=35, word_split="whitespace"), train_lines=train,
+                 TrainConfig(epochs=3, batch_size=8, lr=5e-3, warmup=0.0, out="unused", threads=2))
+    res = train_language_model(cfg, lm=LMConfig(bptt=20, word_split="whitespace"), train_lines=train,
                                valid_lines=valid, save=False, verbose=False)
     tok = res.tokenizer
     uni = unigram_perplexity(encode_stream(tok, train), encode_stream(tok, valid), tok.vocab_size)
     assert uni == pytest.approx(res.unigram_valid_perplexity)
-    assert res.valid["perplexity"] < 0.8 * uni, (res.valid, uni)
+    assert res.valid["perplexity"] < 0.75 * uni, (res.valid, uni)  # well below the unigram baseline

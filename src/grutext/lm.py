@@ -584,7 +584,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.beam:
         for text, score in gen.beam_search(args.prompt, beam=args.beam, max_tokens=args.max_tokens,
                                            n_best=args.n_best or args.beam, stop=args.stop):
-            print(f"{score:9.3f}  {args.prompt}{text}")
+            shown = (args.prompt + text).replace("\n", "\\n")  # one line per continuation
+            print(f"{score:9.3f}  {shown}")
         return 0
     opts = dict(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                 greedy=args.greedy, repetition_penalty=args.repetition_penalty, stop=args.stop, seed=args.seed)

@@ -113,6 +113,22 @@ def _is_plain(path: Path) -> bool:
     return Path(name).suffix.lower() in PLAIN_SUFFIXES
 
 
+NAMED_CORPORA = ("ptb",)
+
+
+def named_corpus(spec: Any, split: str = "train") -> list[str] | None:
+    """Lines of a named corpus split (``"ptb"``: train / valid (dev) / test), or None if `spec` is no name."""
+    if not isinstance(spec, str) or spec.lower() not in NAMED_CORPORA or Path(spec).exists():
+        return None
+    from grutext.data.readers import load_named
+
+    parts = load_named(spec)
+    key = {"valid": "dev", "validation": "dev"}.get(split, split)
+    if key not in parts:
+        raise DataError(f"{spec}: no split {split!r}, expected one of {sorted(parts)}")
+    return list(parts[key].texts)
+
+
 def read_corpus(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, fmt: str | None = None,
                 text_col: str | None = None) -> list[str]:
     """Read one or many corpus files as a list of lines (newlines kept off).
@@ -124,6 +140,9 @@ def read_corpus(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     Raises:
         DataError: missing files, undecodable files, or a corpus with no text at all.
     """
+    named = named_corpus(spec)
+    if named is not None:
+        return named
     lines: list[str] = []
     for path in expand_paths(spec):
         if fmt in (None, "txt", "text") and _is_plain(path):
@@ -403,6 +422,9 @@ def train_language_model(cfg: Config, *, lm: LMConfig | None = None, resume: boo
         valid_lines = read_corpus(d.valid, fmt=d.format, text_col=d.text_col)
     if test_lines is None and d.test:
         test_lines = read_corpus(d.test, fmt=d.format, text_col=d.text_col)
+    if named_corpus(d.train, "train") is not None:  # a named corpus brings its own splits
+        valid_lines = valid_lines if valid_lines is not None else named_corpus(d.train, "valid")
+        test_lines = test_lines if test_lines is not None else named_corpus(d.train, "test")
     t0 = time.perf_counter()
     kind = d.tokenizer
     lowercase = d.lowercase if kind != "char" else False  # char models keep case
@@ -561,7 +583,9 @@ def check_language_model(loaded: Any, command: str = "this operation") -> None:
 
 def evaluate_language_model_cli(loaded: LoadedModel, args: argparse.Namespace) -> int:
     """`grutext evaluate MODEL FILE` for language models: prints the scores (or JSON)."""
-    rep = evaluate_language_model(loaded, args.data, fmt=getattr(args, "format", None),
+    data: Any = args.data
+    named = named_corpus(data, getattr(args, "split", None) or "test")
+    rep = evaluate_language_model(loaded, named if named is not None else data, fmt=getattr(args, "format", None),
                                   text_col=getattr(args, "text_col", None))
     if getattr(args, "json", False):
         print(json.dumps(rep))

@@ -110,8 +110,8 @@ def run_one(name: str, quick: bool, out_dir: Path) -> dict:
 
 def markdown(results: list[dict], meta: dict) -> str:
     lines = [
-        f"Measured {meta['date']} on {meta['cpu']} ({meta['threads']} threads), torch {meta['torch']}, "
-        f"command `{meta['command']}`.", "",
+        f"Measured {meta['date']} on {meta['cpu']} ({meta['threads']} threads), torch {meta['torch']}. "
+        "Commands: " + ", ".join(sorted({f"`{r.get('command', meta['command'])}`" for r in results})) + ".", "",
         "| corpus | grutext test acc | target | TF-IDF+LR test acc | gap vs TF-IDF | macro-F1 | epochs | train time | train tokens/s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -148,11 +148,17 @@ def main() -> int:
         meta["cpu"] = cpu.split(":", 1)[1].strip()
     except (OSError, IndexError):
         pass
-    results = []
+    stem = "classify-quick" if args.quick else "classify"
+    path = out / f"{stem}.json"
+    # results of earlier invocations (other corpora) are kept; each corpus is replaced by its newest run
+    previous = json.loads(path.read_text())["results"] if path.is_file() else []
+    results = [r for r in previous if r["dataset"] not in names]
     for name in names:
-        results.append(run_one(name, args.quick, work))
-        stem = "classify-quick" if args.quick else "classify"
-        (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+        r = run_one(name, args.quick, work)
+        r["command"] = meta["command"]
+        results = [x for x in results if x["dataset"] != name] + [r]
+        results.sort(key=lambda x: list(RECIPES).index(x["dataset"]))
+        path.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
         (out / f"{stem}.md").write_text(markdown(results, meta))
     print("\n" + markdown(results, meta))
     return 0

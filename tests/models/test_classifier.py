@@ -82,3 +82,22 @@ def test_bad_arguments():
         _model(task="binary", num_classes=3)
     with pytest.raises(ConfigError, match="embedding_weights must be"):
         TextClassifier(vocab_size=5, num_classes=2, task="binary", embed_dim=4, embedding_weights=torch.zeros(5, 3).numpy())
+
+
+def test_summary_counts_equal_a_real_keras_model():
+    """The same layers built in Keras 3 (torch backend) count the same parameters, layer by layer."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    cases = [(5000, 64, 64, False), (10, 64, 32, False), (10, 64, 32, True)]
+    for vocab, emb, hid, bi in cases:
+        rnn = keras.layers.GRU(hid, reset_after=True)
+        km = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab, emb),
+                               keras.layers.Bidirectional(rnn) if bi else rnn, keras.layers.Dense(1)])
+        ours = TextClassifier(vocab_size=vocab, num_classes=2, task="binary", embed_dim=emb, hidden_size=hid,
+                              bidirectional=bi, pooling="last")
+        text = model_summary(ours)
+        for layer in km.layers:
+            assert f"{layer.count_params():,}" in text, (layer.name, layer.count_params(), text)
+        assert f"Total params: {km.count_params():,}" in text

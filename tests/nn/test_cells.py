@@ -157,21 +157,50 @@ def test_cell_init_option() -> None:
 
 
 @pytest.mark.parametrize("bi", [False, True])
-def test_mingru_sequential_scan_equals_log_scan(bi: bool) -> None:
+def test_mingru_sequential_scan_equals_log_scan(bi: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log-space scan, the compiled sequential scan and the torch sequential scan: one function."""
+    from grutext.nn import fused
+
     torch.manual_seed(0)
-    log = MinGRU(E, H, 2, bidirectional=bi).double()
+    log = MinGRU(E, H, 2, bidirectional=bi, scan="log").double()
     seq = MinGRU(E, H, 2, bidirectional=bi, scan="sequential").double()
     seq.load_state_dict(log.state_dict())
     x = torch.randn(T, B, E, dtype=torch.float64)
     h0 = torch.randn(2 * (2 if bi else 1), B, H, dtype=torch.float64)
-    grads = []
-    for m in (log, seq):
+
+    def run(m: MinGRU) -> list[torch.Tensor]:
         xx = x.clone().requires_grad_(True)
         hh = h0.clone().requires_grad_(True)
         out, h_n = m(xx, LENGTHS, hh)
         (out.square().sum() + h_n.sum()).backward()
-        grads.append([out, h_n, xx.grad, hh.grad] + [p.grad for p in m.parameters()])
-    for a, b in zip(*grads):
-        assert (a - b).abs().max() < 1e-10
+        res = [out, h_n, xx.grad, hh.grad] + [p.grad.clone() for p in m.parameters()]
+        m.zero_grad()
+        return res
+
+    reference = run(log)
+    fused.reset_counters()
+    compiled = run(seq)
+    assert fused.COUNTERS["mingru_ext"] == (4 if bi else 2) or not fused.extension_available()
+    monkeypatch.setattr(fused, "BACKEND", "torch")  # the torch-ops sequential scan
+    fused.reset_counters()
+    torch_seq = run(seq)
+    assert fused.COUNTERS["mingru_ext"] == 0
+    for other in (compiled, torch_seq):
+        for a, b in zip(reference, other):
+            assert (a - b).abs().max() < 1e-10
+
+
+def test_mingru_auto_scan_on_cpu_is_the_compiled_one() -> None:
+    from grutext.nn import fused
+
+    if not fused.extension_available():
+        pytest.skip("no C++ compiler: the compiled scan is not built")
+    m = MinGRU(E, H, bidirectional=True)
+    fused.reset_counters()
+    m(torch.randn(T, B, E), LENGTHS)
+    assert fused.COUNTERS["mingru_ext"] == 2
+    fused.reset_counters()
+    m(torch.randn(T, B, E), LENGTHS, return_gates=True)  # gate capture takes the explicit maths
+    assert fused.COUNTERS["mingru_ext"] == 0
     with pytest.raises(ConfigError, match="scan"):
         MinGRU(E, H, scan="parallel")

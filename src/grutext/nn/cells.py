@@ -355,6 +355,40 @@ class _LinearScan(torch.autograd.Function):
         return db * h_prev, db, carry
 
 
+class _CompiledMinGRUScan(torch.autograd.Function):
+    """minGRU's gates and recurrence in one compiled pass (``csrc/gru_loop.cpp``), forward and backward.
+
+    y (T, B, 2H) = [k | v] projections, h0 (B, H), lengths (B,) -> out (T, B, H) zeros past length,
+    h_last (B, H). ``reverse`` reads each sequence from its last real token, in place (no gather).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, y: Tensor, h0: Tensor, lengths: Tensor, reverse: bool) -> tuple[Tensor, Tensor]:
+        from grutext.nn import fused
+
+        fused.COUNTERS["mingru_ext"] += 1
+        out, h_last = torch.ops.grutext_gru.mingru_forward(y, h0, lengths, reverse)
+        ctx.save_for_backward(y, out, h0, lengths)
+        ctx.reverse = reverse
+        return out, h_last
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor | None, dh_last: Tensor | None) -> tuple[Tensor | None, ...]:
+        y, out, h0, lengths = ctx.saved_tensors
+        dout = torch.zeros_like(out) if dout is None else dout
+        dh_last = torch.zeros_like(h0) if dh_last is None else dh_last
+        dy, dh0 = torch.ops.grutext_gru.mingru_backward(dout, dh_last, y, out, h0, lengths, ctx.reverse)
+        return dy, dh0, None, None
+
+
+def _compiled_scan_available(x: Tensor) -> bool:
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return False
+    from grutext.nn import fused
+
+    return fused._use_ext() and hasattr(torch.ops.grutext_gru, "mingru_forward")
+
+
 _NEG = -1.0e4  # stands for log 0: exp(-1e4) is exactly 0 in fp32/fp64, and its gradients stay finite
 
 
@@ -368,9 +402,12 @@ class MinGRU(_Stacked):
         h_t = (1 - z_t) * h_{t-1} + z_t * h̃_t
 
     g keeps h̃ positive so that training can run the paper's parallel log-space scan
-    (``scan="log"``: log h_t = logcumsumexp, the default); ``scan="sequential"`` runs the same
-    linear recurrence as a fused sequential scan (custom autograd, 2 ops per step), which is the
-    faster one on a few CPU cores. :meth:`step` runs the recurrence one token at a time.
+    (``scan="log"``: log h_t = logcumsumexp, the choice for wide parallel hardware);
+    ``scan="sequential"`` runs the same linear recurrence step by step: on CPU as one compiled pass
+    (gates, recurrence and their gradients fused, batch rows split across threads), else as
+    torch ops (2 per step). ``scan="auto"`` (default) takes "sequential" on CPU and "log"
+    elsewhere. Measured on 2 CPU cores (B=64, T=400, H=256, forward+backward): the compiled scan
+    is about 5x faster than the log-space scan. :meth:`step` runs the recurrence one token at a time.
     Parameters: ``weight_l{k}[_reverse]`` (2H, in) and ``bias_l{k}`` (2H,), rows [z; h̃].
 
     forward(x, lengths=None, h0=None, return_gates=False) -> (output (B, T, D*H) zeros past
@@ -379,11 +416,11 @@ class MinGRU(_Stacked):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, *, bias: bool = True,
-                 init: str = "xavier", scan: str = "log") -> None:
+                 init: str = "xavier", scan: str = "auto") -> None:
         super().__init__()
         self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
-        if scan not in ("log", "sequential"):
-            raise ConfigError(f"scan: expected 'log' or 'sequential', got {scan!r}")
+        if scan not in ("auto", "log", "sequential"):
+            raise ConfigError(f"scan: expected 'auto', 'log' or 'sequential', got {scan!r}")
         self.scan = scan
         self.bias = bool(bias)
         self.init = check_init(init)
@@ -405,10 +442,18 @@ class MinGRU(_Stacked):
     def _direction(self, x, state, valid, layer, direction, capture):  # type: ignore[no-untyped-def]
         T, B, _ = x.shape
         h0 = state[0]  # (B, H)
+        scan = self.scan if self.scan != "auto" else ("sequential" if x.device.type == "cpu" else "log")
+        if scan == "sequential" and not capture and _compiled_scan_available(x):
+            # gates and recurrence in one compiled pass; it reads the reverse direction by lengths itself
+            lengths = valid.squeeze(-1).sum(0) if valid is not None else torch.full((B,), T, dtype=torch.long)
+            s = _sfx(layer, direction)
+            y = F.linear(x, getattr(self, f"weight_{s}"), getattr(self, f"bias_{s}") if self.bias else None)  # (T, B, 2H)
+            out, h_last = _CompiledMinGRUScan.apply(y, h0.contiguous(), lengths, direction == 1)
+            return out, (h_last,), None
         if direction == 1:
             x = _reverse_padded(x, valid)  # (T, B, In): each sequence's real tokens reversed in place
         k, v = self._proj(x, layer, direction)  # (T, B, H) each
-        if self.scan == "sequential":
+        if scan == "sequential":
             a = torch.sigmoid(-k)  # 1 - z: the share of the past that is kept
             b = torch.sigmoid(k) * _g(v)  # z * h̃: what is written
             if valid is not None:

@@ -19,7 +19,8 @@ elementwise maths stay fp32. On CUDA the layer dispatches to cuDNN through torch
 Switches and spies:
     ``FORCE_IMPL``: None | "fused" | "explicit", overrides every GRU's ``impl``.
     ``BACKEND``: "auto" (C++ if it compiles) | "ext" | "torch".
-    ``COUNTERS``: calls per path: "fused", "fused_ext", "fused_torch", "explicit", "cudnn".
+    ``COUNTERS``: calls per path: "fused", "fused_ext", "fused_torch", "explicit", "cudnn", and
+    "mingru_ext" (minGRU's compiled scan, :class:`grutext.nn.cells.MinGRU`, which shares this extension).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from torch import Tensor
 
 FORCE_IMPL: str | None = None
 BACKEND: str = "auto"
-COUNTERS: dict[str, int] = {"fused": 0, "fused_ext": 0, "fused_torch": 0, "explicit": 0, "cudnn": 0}
+COUNTERS: dict[str, int] = {"fused": 0, "fused_ext": 0, "fused_torch": 0, "explicit": 0, "cudnn": 0,
+                            "mingru_ext": 0}
 
 _CSRC = Path(__file__).with_name("csrc") / "gru_loop.cpp"
 _EXT_LOCK = threading.Lock()

@@ -11,6 +11,7 @@
 //   gates       (D, S, B, 4H)  r, z, n, ghn (= W_hn h + b_hn) per step
 //   dgh         (D, S, B, 3H)  gradient of W_hh h + b_hh per step
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -223,11 +224,130 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_backward(
   return {dgi, dgh, dh};
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// minGRU's linear recurrence (Feng et al. 2024), fused with its gate activations:
+//   z_t = σ(k_t), h̃_t = g(v_t) (g(v) = v + 0.5 if v >= 0 else σ(v)), h_t = (1 - z_t) h_{t-1} + z_t h̃_t
+// y (T, B, 2H) holds [k | v] per step (the input projection, one GEMM in Python). Every (b, j)
+// is an independent scalar recurrence, so the batch rows are split across threads once and each
+// walks its own time loop: no synchronisation per step, and the inner loop over j vectorises.
+// reverse: the sequence is read from its last real token (t = len-1) down to t = 0, so the
+// backward direction needs no gather; positions past a length get zeros and keep the state.
+
+template <typename T>
+inline T g_act(T v) { return v >= T(0) ? v + T(0.5) : sigmoid(v); }
+template <typename T>
+inline T g_grad(T v) {
+  if (v >= T(0)) return T(1);
+  const T s = sigmoid(v);
+  return s * (T(1) - s);
+}
+
+template <typename scalar_t>
+void mingru_forward_impl(const scalar_t* y, const scalar_t* h0, const int64_t* len, scalar_t* out,
+                         scalar_t* hlast, int64_t T, int64_t B, int64_t H, bool reverse) {
+  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t L = std::min<int64_t>(std::max<int64_t>(len[b], 0), T);
+      scalar_t* h = hlast + b * H;
+      std::copy(h0 + b * H, h0 + (b + 1) * H, h);
+      for (int64_t s = 0; s < L; ++s) {
+        const int64_t t = reverse ? L - 1 - s : s;
+        const scalar_t* k = y + (t * B + b) * 2 * H;
+        const scalar_t* v = k + H;
+        scalar_t* o = out + (t * B + b) * H;
+#pragma GCC ivdep
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t z = sigmoid(k[j]);            // update gate, from x_t only
+          const scalar_t hn = h[j] + z * (g_act(v[j]) - h[j]);  // (1 - z) h + z h̃
+          h[j] = hn;
+          o[j] = hn;
+        }
+      }
+      for (int64_t t = L; t < T; ++t) std::fill(out + (t * B + b) * H, out + (t * B + b + 1) * H, scalar_t(0));
+    }
+  });
+}
+
+template <typename scalar_t>
+void mingru_backward_impl(const scalar_t* dout, const scalar_t* dhlast, const scalar_t* y, const scalar_t* out,
+                          const scalar_t* h0, const int64_t* len, scalar_t* dy, scalar_t* dh0,
+                          int64_t T, int64_t B, int64_t H, bool reverse) {
+  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t L = std::min<int64_t>(std::max<int64_t>(len[b], 0), T);
+      scalar_t* g = dh0 + b * H;  // the carried dL/dh, ends as dL/dh0
+      std::copy(dhlast + b * H, dhlast + (b + 1) * H, g);
+      for (int64_t t = L; t < T; ++t) std::fill(dy + (t * B + b) * 2 * H, dy + (t * B + b + 1) * 2 * H, scalar_t(0));
+      for (int64_t s = L - 1; s >= 0; --s) {
+        const int64_t t = reverse ? L - 1 - s : s;
+        const int64_t tp = reverse ? t + 1 : t - 1;  // the step processed before t
+        const scalar_t* hp = s == 0 ? h0 + b * H : out + (tp * B + b) * H;
+        const scalar_t* k = y + (t * B + b) * 2 * H;
+        const scalar_t* v = k + H;
+        const scalar_t* go = dout + (t * B + b) * H;
+        scalar_t* dk = dy + (t * B + b) * 2 * H;
+        scalar_t* dv = dk + H;
+#pragma GCC ivdep
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t dh = g[j] + go[j];  // dL/dh_t: carried + from the output
+          const scalar_t z = sigmoid(k[j]);
+          dk[j] = dh * (g_act(v[j]) - hp[j]) * z * (scalar_t(1) - z);  // through σ
+          dv[j] = dh * z * g_grad(v[j]);
+          g[j] = dh * (scalar_t(1) - z);  // h_{t-1} reaches h_t through 1 - z
+        }
+      }
+    }
+  });
+}
+
+// -> out (T, B, H) zeros past length, h_last (B, H)
+std::tuple<at::Tensor, at::Tensor> mingru_forward(const at::Tensor& y, const at::Tensor& h0, const at::Tensor& lengths,
+                                                  bool reverse) {
+  TORCH_CHECK(y.dim() == 3 && y.size(2) == 2 * h0.size(1), "y must be (T, B, 2H)");
+  const int64_t T = y.size(0), B = y.size(1), H = h0.size(1);
+  auto yc = y.contiguous();
+  auto hc = h0.contiguous();
+  auto len = lengths.to(at::kLong).contiguous();
+  auto out = at::empty({T, B, H}, y.options());
+  auto hlast = at::empty({B, H}, y.options());
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "grutext_mingru_forward", [&] {
+    mingru_forward_impl<scalar_t>(yc.data_ptr<scalar_t>(), hc.data_ptr<scalar_t>(), len.data_ptr<int64_t>(),
+                                  out.data_ptr<scalar_t>(), hlast.data_ptr<scalar_t>(), T, B, H, reverse);
+  });
+  return {out, hlast};
+}
+
+// -> dy (T, B, 2H), dh0 (B, H)
+std::tuple<at::Tensor, at::Tensor> mingru_backward(const at::Tensor& dout, const at::Tensor& dhlast, const at::Tensor& y,
+                                                   const at::Tensor& out, const at::Tensor& h0,
+                                                   const at::Tensor& lengths, bool reverse) {
+  const int64_t T = y.size(0), B = y.size(1), H = h0.size(1);
+  auto go = dout.contiguous();
+  auto gl = dhlast.contiguous();
+  auto yc = y.contiguous();
+  auto oc = out.contiguous();
+  auto hc = h0.contiguous();
+  auto len = lengths.to(at::kLong).contiguous();
+  auto dy = at::empty({T, B, 2 * H}, y.options());
+  auto dh0 = at::empty({B, H}, y.options());
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "grutext_mingru_backward", [&] {
+    mingru_backward_impl<scalar_t>(go.data_ptr<scalar_t>(), gl.data_ptr<scalar_t>(), yc.data_ptr<scalar_t>(),
+                                   oc.data_ptr<scalar_t>(), hc.data_ptr<scalar_t>(), len.data_ptr<int64_t>(),
+                                   dy.data_ptr<scalar_t>(), dh0.data_ptr<scalar_t>(), T, B, H, reverse);
+  });
+  return {dy, dh0};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(grutext_gru, m) {
   m.def("forward(Tensor gi, Tensor w_hh, Tensor b_hh, Tensor h0, Tensor lengths, Tensor? rec_mask, bool save) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("backward(Tensor dout, Tensor dh_n, Tensor w_hh, Tensor hprev, Tensor gates, Tensor lengths, Tensor? rec_mask) -> (Tensor, Tensor, Tensor)");
+  m.def("mingru_forward(Tensor y, Tensor h0, Tensor lengths, bool reverse) -> (Tensor, Tensor)");
+  m.def("mingru_backward(Tensor dout, Tensor dh_last, Tensor y, Tensor out, Tensor h0, Tensor lengths, bool reverse) -> (Tensor, Tensor)");
   m.impl("forward", c10::DispatchKey::CPU, TORCH_FN(gru_forward));
+  m.impl("mingru_forward", c10::DispatchKey::CPU, TORCH_FN(mingru_forward));
+  m.impl("mingru_backward", c10::DispatchKey::CPU, TORCH_FN(mingru_backward));
   m.impl("backward", c10::DispatchKey::CPU, TORCH_FN(gru_backward));
 }

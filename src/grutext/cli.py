@@ -199,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         doc = (fn.__doc__ or "").strip()
-        p = sub.add_parser(name, help=doc.splitlines()[0], description=doc,
+        first = " ".join(doc.split("\n\n")[0].split())  # the docstring's first sentence is the one-line help
+        p = sub.add_parser(name, help=first.split(". ")[0].rstrip("."), description=doc,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=fn)
         return p

@@ -31,7 +31,7 @@ TRUNCATIONS = ("head", "tail", "head+tail")
 TASKS = ("auto", "binary", "multiclass", "multilabel")
 CELLS = ("gru", "lstm", "rnn", "mingru", "lngru")
 POOLINGS = ("last", "mean", "max", "attention")
-SCHEDULES = ("linear", "cosine", "constant")
+SCHEDULES = ("linear", "cosine", "constant", "plateau")
 MONITORS = ("val_accuracy", "val_loss", "val_macro_f1")
 
 
@@ -83,14 +83,21 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """The optimisation: AdamW, warm-up then decay, clipping, early stopping."""
+    """The optimisation: AdamW, warm-up then decay, clipping, early stopping.
+
+    ``schedule="plateau"`` keeps the learning rate constant after warm-up and multiplies it by
+    ``plateau_factor`` each time the monitored validation value has not improved for
+    ``plateau_patience`` epochs (as torch's ReduceLROnPlateau; the classic LM recipe).
+    """
 
     epochs: int = 10
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
     warmup: float = 0.05
-    schedule: str = "linear"
+    schedule: str = "linear"  # linear | cosine | constant | plateau (decay when the monitor stalls)
+    plateau_factor: float = 0.25
+    plateau_patience: int = 1
     clip: float = 1.0
     patience: int = 3
     monitor: str = "val_accuracy"
@@ -192,6 +199,8 @@ class Config:
         number("train.weight_decay", t.weight_decay, 0.0)
         number("train.warmup", t.warmup, 0.0, 0.9)
         choice("train.schedule", t.schedule, SCHEDULES)
+        number("train.plateau_factor", t.plateau_factor, 0.0, 1.0, lo_open=True)
+        number("train.plateau_patience", t.plateau_patience, 1, integer=True)
         number("train.clip", t.clip, 0.0)
         number("train.patience", t.patience, 0, integer=True)
         choice("train.monitor", t.monitor, MONITORS)

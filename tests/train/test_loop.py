@@ -97,3 +97,33 @@ def test_schedule_warmup_then_decay():
     assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0)
     assert lrs.index(max(lrs)) == 9
     assert lrs[-1] < 0.02
+
+
+class _ScriptedValidation(ClassificationTask):
+    """The real classification step, with validation losses read from a script."""
+
+    def __init__(self, losses):
+        super().__init__("binary", ["neg", "pos"])
+        self.losses = list(losses)
+
+    def evaluate(self, model, batches):
+        return {"val_loss": self.losses.pop(0)}
+
+
+@pytest.mark.parametrize("patience", [1, 2])
+def test_plateau_schedule_decays_when_the_monitor_stalls(patience, tmp_path):
+    tok, train, valid = _setup()
+    losses = [1.0, 0.9, 0.95, 0.97, 0.8, 0.85, 0.86]
+    cfg = TrainConfig(epochs=7, lr=1e-3, warmup=0.0, schedule="plateau", plateau_factor=0.5,
+                      plateau_patience=patience, patience=0, monitor="val_loss")
+    res = fit(_model(tok), _ScriptedValidation(losses), train, valid, cfg, verbose=False,
+              checkpoint_dir=tmp_path / "ck")
+    lrs = [h["lr"] for h in res.history]  # the rate in force during each epoch
+    # stalls after epochs 3, 4 (two in a row), 6 and 7 (two in a row)
+    expected = {1: [1e-3, 1e-3, 1e-3, 5e-4, 2.5e-4, 2.5e-4, 1.25e-4],
+                2: [1e-3, 1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4]}[patience]
+    assert lrs == pytest.approx(expected)
+    import json
+
+    state = json.loads((tmp_path / "ck" / "state.json").read_text())  # kept for --resume
+    assert state["lr_scale"] == pytest.approx({1: 0.0625, 2: 0.25}[patience])

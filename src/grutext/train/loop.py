@@ -1,6 +1,6 @@
 """fit(): one plain training loop for every grutext model.
 
-AdamW, linear warm-up then linear/cosine decay, gradient clipping, early stopping on a
+AdamW, linear warm-up then linear/cosine decay (or decay on a validation plateau), gradient clipping, early stopping on a
 validation metric, the best weights kept, checkpoint + resume, seeding, a live progress line
 and an epoch trace. What differs between tasks (how a batch becomes a loss, how validation is
 scored) sits in a small `Task` object with two methods; the loop itself never learns the task.
@@ -66,20 +66,36 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, kind: str):
-    """LambdaLR: linear warm-up over `warmup * total_steps`, then linear/cosine decay or constant."""
+    """LambdaLR: linear warm-up over `warmup * total_steps`, then linear/cosine decay or constant.
+
+    Every factor is multiplied by ``scheduler.lr_scale[0]`` (1.0 at first), which the loop lowers
+    on a plateau (``kind="plateau"``: constant after warm-up, decayed by the loop).
+    """
     warm = max(int(round(warmup * total_steps)), 0)
+    lr_scale = [1.0]
 
     def factor(step: int) -> float:
+        return lr_scale[0] * _shape(step)
+
+    def _shape(step: int) -> float:
         if warm and step < warm:
             return (step + 1) / warm
-        if kind == "constant":
+        if kind in ("constant", "plateau"):
             return 1.0
         progress = min((step - warm) / max(total_steps - warm, 1), 1.0)
         if kind == "cosine":
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         return max(1.0 - progress, 0.0)
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    scheduler.lr_scale = lr_scale  # type: ignore[attr-defined]
+    return scheduler
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, scheduler) -> None:
+    """The learning rate in force, recomputed from the schedule at its current step."""
+    for group, base, lam in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group["lr"] = base * lam(scheduler.last_epoch)
 
 
 def better(monitor: str, new: float, best: float | None) -> bool:
@@ -108,7 +124,8 @@ def save_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.op
         tmp = directory / (name + ".tmp")
         save_file(data, str(tmp))
         os.replace(tmp, directory / name)
-    payload = dict(state, optimizer=meta, scheduler=scheduler.state_dict()["last_epoch"])
+    payload = dict(state, optimizer=meta, scheduler=scheduler.state_dict()["last_epoch"],
+                   lr_scale=scheduler.lr_scale[0])
     tmp = directory / "state.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, directory / "state.json")
@@ -129,9 +146,8 @@ def load_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.op
     except (ValueError, RuntimeError, KeyError) as exc:
         raise ArtifactError(f"{directory}: checkpoint does not match this model: {str(exc).splitlines()[0]}") from None
     scheduler.last_epoch = state["scheduler"]
-    # the learning rate in force is recomputed from the schedule at the restored step
-    for group, base, lam in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
-        group["lr"] = base * lam(scheduler.last_epoch)
+    scheduler.lr_scale[0] = float(state.get("lr_scale", 1.0))
+    _set_lr(optimizer, scheduler)
     best = load_file(str(directory / "best.safetensors")) if (directory / "best.safetensors").is_file() else None
     return state, best
 
@@ -290,6 +306,12 @@ def fit(
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
+            if cfg.schedule == "plateau" and bad_epochs % cfg.plateau_patience == 0:
+                scheduler.lr_scale[0] *= cfg.plateau_factor  # the monitor stalled: decay the learning rate
+                _set_lr(optimizer, scheduler)
+                if verbose:
+                    print(f"{monitor} has not improved for {bad_epochs} epoch(s): learning rate x{cfg.plateau_factor} "
+                          f"-> {optimizer.param_groups[0]['lr']:.2e}")
         finished = out_of_time or (cfg.patience and bad_epochs >= cfg.patience) or epoch == cfg.epochs
         if ckpt is not None:
             save_checkpoint(ckpt, model, optimizer, scheduler, {

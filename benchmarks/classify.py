@@ -48,7 +48,7 @@ RECIPES: dict[str, Config] = {
         DataConfig(train="trec6", max_len=40, min_freq=1, valid_fraction=0.1),
         ModelConfig(hidden_size=128, bidirectional=True, pooling="max", dropout=0.4, embed_dropout=0.05,
                     pretrained="glove-6b-50d"),
-        TrainConfig(epochs=15, batch_size=32, lr=3e-3, patience=4),
+        TrainConfig(epochs=15, batch_size=64, lr=3e-3, patience=4),
     ),
     "bbc-news": Config(
         DataConfig(train="bbc-news", max_len=400, min_freq=2, max_vocab=30000, valid_fraction=0.1, test_fraction=0.15),

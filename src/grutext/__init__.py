@@ -26,6 +26,10 @@ _EXPORTS = {
     "model_summary": "grutext.summary", "pipeline_trace": "grutext.summary",
     "GRUTextClassifier": "grutext.estimator",
     "explain": "grutext.explain", "explain_lm": "grutext.explain", "training_report": "grutext.explain",
+    "LanguageModel": "grutext.models.language_model", "LMConfig": "grutext.lm",
+    "train_language_model": "grutext.lm", "evaluate_language_model": "grutext.lm",
+    "Generator": "grutext.infer.generate", "generate": "grutext.infer.generate",
+    "Suggester": "grutext.infer.suggest", "next_words": "grutext.infer.suggest",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

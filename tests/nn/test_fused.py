@@ -165,3 +165,16 @@ def test_cuda_dispatches_to_cudnn() -> None:
     gru.impl = "explicit"
     ref, ref_h = gru(x, LENGTHS)
     assert (out - ref).abs().max() < 1e-10 and (h_n - ref_h).abs().max() < 1e-10
+
+
+def test_allocator_tuning_is_opt_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+    import sys
+
+    monkeypatch.setattr(fused, "_ALLOCATOR_TUNED", False)
+    monkeypatch.setenv("GRUTEXT_MALLOC_TUNING", "0")
+    assert fused.tune_allocator() is False
+    monkeypatch.delenv("GRUTEXT_MALLOC_TUNING")
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert fused.tune_allocator() is glibc
+    assert fused.tune_allocator() is glibc  # once per process, then a no-op

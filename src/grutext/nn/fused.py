@@ -61,6 +61,7 @@ def extension_available() -> bool:
     with _EXT_LOCK:
         if _EXT_OK is not None:
             return _EXT_OK
+        tune_allocator()
         if os.environ.get("GRUTEXT_NO_EXT"):
             _EXT_OK = False
             return False
@@ -75,6 +76,40 @@ def extension_available() -> bool:
             )
             _EXT_OK = False
     return _EXT_OK
+
+
+_ALLOCATOR_TUNED = False
+
+
+def tune_allocator() -> bool:
+    """Keep freed memory in the process (glibc malloc) instead of unmapping it; once per process.
+
+    glibc serves blocks above its mmap threshold (at most 32 MB) with fresh ``mmap`` pages and
+    unmaps them on free, so every large activation (gate buffers, logits) pays one page fault
+    per 4 KB again at each step. ``M_MMAP_MAX = 0`` and a 1 GB trim threshold keep that memory
+    for reuse. Measured on 2 CPU cores (B=64, T=200, forward+backward): grutext's GRU 1.4-1.8x
+    faster, torch.nn.LSTM up to 2.2x; the process keeps its peak heap instead of returning it.
+    The same effect as running under jemalloc/tcmalloc, which PyTorch's CPU tuning guide
+    recommends. Set ``GRUTEXT_MALLOC_TUNING=0`` to leave malloc alone. Returns whether it applied.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return True
+    if os.environ.get("GRUTEXT_MALLOC_TUNING", "1") in ("0", "false", "no") or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # malloc.h
+    ok = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    _ALLOCATOR_TUNED = ok
+    return ok
 
 
 def _build_extension() -> bool:
@@ -337,4 +372,5 @@ def _shell(gru: Any) -> torch.nn.GRU:
 
 
 __all__ = ["FORCE_IMPL", "BACKEND", "COUNTERS", "reset_counters", "extension_available", "fused_applicable",
+           "tune_allocator",
            "gru_forward", "cudnn_applicable", "cudnn_gru"]

@@ -219,6 +219,9 @@ def fit(
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    from grutext.nn.fused import tune_allocator
+
+    tune_allocator()  # large activations reuse freed memory instead of fresh pages each step
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     model.to(device)

@@ -65,9 +65,16 @@ inline void for_rows(int64_t n, const F& f) { f(0, n); }
 inline int64_t time_of(int64_t d, int64_t s, int64_t T) { return d == 0 ? s : T - 1 - s; }
 
 // h @ W^T for all directions: h (D, B, H), w_t (D, H, 3H) in compute dtype -> out (D, B, 3H) fp32/fp64
+// w_t is contiguous: a transposed view would be copied by bmm at every step. One direction uses
+// mm, measured ~30% faster than a batch-of-one bmm at (64, 128) x (128, 384).
 void recurrent_gemm(const at::Tensor& h, const at::Tensor& w_t, at::Tensor& out) {
   if (w_t.scalar_type() == h.scalar_type()) {
-    at::bmm_out(out, h, w_t);
+    if (h.size(0) == 1) {
+      auto o = out.select(0, 0);
+      at::mm_out(o, h.select(0, 0), w_t.select(0, 0));
+    } else {
+      at::bmm_out(out, h, w_t);
+    }
   } else {
     out.copy_(at::bmm(h.to(w_t.scalar_type()), w_t));
   }
@@ -131,7 +138,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward(
   TORCH_CHECK(gi.dim() == 4 && gi.is_contiguous(), "gi must be contiguous (T, B, D, 3H)");
   const int64_t T = gi.size(0), B = gi.size(1), D = gi.size(2), H = h0.size(2);
   auto hcur = h0.contiguous().clone();                              // (D, B, H)
-  auto w_t = w_hh.transpose(1, 2);                                  // (D, H, 3H)
+  auto w_t = w_hh.transpose(1, 2).contiguous();                     // (D, H, 3H), once per call
   auto bc = b_hh.contiguous();
   auto len = lengths.to(at::kLong).contiguous();
   auto out = at::empty({T, B, D, H}, h0.options());

@@ -129,3 +129,30 @@ def test_real_ptb_slice_beats_unigram(shared_data):
     uni = unigram_perplexity(encode_stream(tok, train), encode_stream(tok, valid), tok.vocab_size)
     assert uni == pytest.approx(res.unigram_valid_perplexity)
     assert res.valid["perplexity"] < 0.75 * uni, (res.valid, uni)  # well below the unigram baseline
+
+
+def test_cli_lm_options_from_flags_and_config_table(tmp_path, capsys):
+    train, valid = tmp_path / "train.txt", tmp_path / "valid.txt"
+    train.write_text("\n".join(corpus_lines(300)) + "\n")
+    valid.write_text("\n".join(corpus_lines(40, seed=1)) + "\n")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[model]\nembed_dim = 16\nhidden_size = 16\n[train]\nepochs = 1\nbatch_size = 4\nthreads = 1\n'
+                   '[lm]\nbptt = 12\nweight_drop = 0.2\ntie_weights = false\n')
+    out = tmp_path / "lm"
+    rc = main(["train", "--task", "lm", str(train), "--valid", str(valid), "--config", str(cfg), "--bptt", "9",
+               "--input-dropout", "0.05", "--no-vary-length", "--out", str(out)])
+    assert rc == 0
+    lm = json.loads((out / "config.json").read_text())["lm"]
+    assert lm["bptt"] == 9  # the flag wins over the file
+    assert lm["weight_drop"] == 0.2 and lm["tie_weights"] is False and lm["input_dropout"] == 0.05
+    assert lm["vary_length"] is False
+    capsys.readouterr()
+    # an LM option without --task lm, an unknown [lm] key, a bad value: one-line errors
+    assert main(["train", str(train), "--bptt", "9", "--out", str(tmp_path / "c")]) == 2
+    assert "--bptt" in capsys.readouterr().err
+    cfg.write_text("[lm]\nbpt = 12\n")
+    assert main(["train", "--task", "lm", str(train), "--config", str(cfg), "--out", str(tmp_path / "d")]) == 2
+    assert "bpt" in capsys.readouterr().err
+    assert main(["train", "--task", "lm", str(train), "--bptt", "0", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "bptt" in err and len(err.strip().splitlines()) == 1

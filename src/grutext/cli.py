@@ -22,30 +22,56 @@ def _add_config_flags(p: argparse.ArgumentParser, skip: set[str] = frozenset()) 
     p.add_argument("--config", metavar="FILE", help="TOML or JSON file with [data], [model], [train] tables")
     for section, klass in SECTIONS.items():
         group = p.add_argument_group(f"[{section}] options (also settable in --config)")
-        for f in fields(klass):
-            if f.name in HIDDEN_FIELDS or f.name in skip:
-                continue
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default
-            help_text = f"default: {default!r}"
-            dest = f"{section}.{f.name}"
-            if isinstance(default, bool):
-                group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-            else:
-                typ: Callable[[str], Any] = str
-                ann = str(f.type)
-                if ann.startswith("int"):
-                    typ = int
-                elif ann.startswith("float"):
-                    typ = float
-                group.add_argument(flag, dest=dest, type=typ, default=None, metavar=f.name.upper(), help=help_text)
+        _add_flags(group, section, klass, HIDDEN_FIELDS | set(skip))
+
+
+def _add_flags(group: Any, section: str, klass: Any, skip: set[str] = frozenset()) -> None:
+    for f in fields(klass):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        help_text = f"default: {default!r}"
+        dest = f"{section}.{f.name}"
+        ann = str(f.type)
+        if isinstance(default, bool) or ann.startswith("bool"):
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            typ: Callable[[str], Any] = str
+            if ann.startswith("int"):
+                typ = int
+            elif ann.startswith("float"):
+                typ = float
+            group.add_argument(flag, dest=dest, type=typ, default=None, metavar=f.name.upper(), help=help_text)
+
+
+def _lm_from_args(args: argparse.Namespace) -> Any:
+    """LMConfig from the config file's [lm] table, then the --bptt/--weight-drop/... flags."""
+    from grutext.config import read_config_tables
+    from grutext.errors import ConfigError
+    from grutext.lm import LMConfig
+
+    known = {f.name for f in fields(LMConfig)}
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        table = read_config_tables(args.config).get("lm", {}) or {}
+        if not isinstance(table, dict):
+            raise ConfigError(f"{args.config}: [lm] must be a table, got {type(table).__name__}")
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigError(f"{args.config}: unknown key(s) in [lm]: {', '.join(unknown)}; expected {sorted(known)}")
+        values.update(table)
+    for key, value in vars(args).items():
+        if key.startswith("lm.") and value is not None:
+            values[key[3:]] = value
+    return LMConfig(**values).check()
 
 
 def _config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
     cfg = load_config(args.config) if getattr(args, "config", None) else (base or Config())
     parts = {"data": cfg.data, "model": cfg.model, "train": cfg.train}
     for key, value in vars(args).items():
-        if "." in key and value is not None:
+        if "." in key and value is not None and not key.startswith("lm."):
             section, name = key.split(".", 1)
             parts[section] = replace(parts[section], **{name: value})
     return Config(**parts).validate("command line")
@@ -60,13 +86,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     is_lm = getattr(args, "model.task") == "lm"
     if is_lm:
         setattr(args, "model.task", None)
+    else:
+        used = [k[3:] for k, v in vars(args).items() if k.startswith("lm.") and v is not None]
+        if used:
+            from grutext.errors import ConfigError
+
+            raise ConfigError(f"--{used[0].replace('_', '-')}: a language-model option; add --task lm")
     cfg = _config_from_args(args)
     if args.data:
         cfg = replace(cfg, data=replace(cfg.data, train=args.data))
     if is_lm:
         from grutext.lm import train_language_model  # the language-model pipeline
 
-        train_language_model(cfg, resume=args.resume)
+        train_language_model(cfg, lm=_lm_from_args(args), resume=args.resume)
         return 0
     from grutext.pipeline import train_classifier
 
@@ -211,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None, help="classification head (default: auto, from the labels) or lm for a language model")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     _add_config_flags(p, skip={"task"})
+    from grutext.lm import LMConfig
+
+    _add_flags(p.add_argument_group("[lm] options, with --task lm (also settable in --config)"), "lm", LMConfig)
 
     p = add("evaluate", cmd_evaluate)
     p.add_argument("model", help="model directory")

@@ -33,6 +33,7 @@ CELLS = ("gru", "lstm", "rnn", "mingru", "lngru")
 POOLINGS = ("last", "mean", "max", "attention")
 SCHEDULES = ("linear", "cosine", "constant", "plateau")
 MONITORS = ("val_accuracy", "val_loss", "val_macro_f1")
+EXTRA_TABLES = ("lm",)  # read by the language-model pipeline (grutext.lm.LMConfig), not by Config
 
 
 @dataclass
@@ -126,8 +127,8 @@ class Config:
         sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
         built: dict[str, Any] = {}
         for name in raw:
-            if name not in sections:
-                problems.append(_unknown(source, name, list(sections), what="table"))
+            if name not in sections and name not in EXTRA_TABLES:
+                problems.append(_unknown(source, name, list(sections) + list(EXTRA_TABLES), what="table"))
         for name, klass in sections.items():
             table = raw.get(name, {}) or {}
             if not isinstance(table, dict):
@@ -232,18 +233,8 @@ def _join(problems: list[str]) -> str:
     return f"{len(problems)} problems: " + "; ".join(problems)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read a TOML (`.toml`) or JSON (`.json`) config file.
-
-    Args:
-        path: the file.
-
-    Returns:
-        A validated `Config`.
-
-    Raises:
-        ConfigError: file missing, unparsable, unknown keys or bad values (all listed at once).
-    """
+def read_config_tables(path: str | Path) -> dict[str, Any]:
+    """The raw tables of a TOML/JSON config file (ConfigError if it is missing or unparsable)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
@@ -259,7 +250,22 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: expected tables [data], [model], [train]; got {type(raw).__name__}")
-    return Config.from_dict(raw, source=str(p))
+    return raw
 
 
-__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "load_config"]
+def load_config(path: str | Path) -> Config:
+    """Read a TOML (`.toml`) or JSON (`.json`) config file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        A validated `Config`.
+
+    Raises:
+        ConfigError: file missing, unparsable, unknown keys or bad values (all listed at once).
+    """
+    return Config.from_dict(read_config_tables(path), source=str(Path(path)))
+
+
+__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "load_config", "read_config_tables"]

@@ -144,7 +144,8 @@ def main() -> None:
     result = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "cpp_extension": fused.extension_available()},
+                    "cpp_extension": fused.extension_available(), "malloc_tuned": fused.tune_allocator(),
+                    "cpu": _cpu_name()},
         "batch": B, "repeats": reps, "gemm_gflops": gemm, "rows": rows,
         "wall_s": time.time() - t_start,
         "command": "python " + " ".join(sys.argv),
@@ -159,6 +160,14 @@ def main() -> None:
         (res / "recurrent_speed.json").write_text(json.dumps(result, indent=1))
         (res / "recurrent_speed.md").write_text(md)
     print(md)
+
+
+def _cpu_name() -> str:
+    try:
+        line = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
+        return line.split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def _row_line(row: dict[str, Any]) -> str:
@@ -179,8 +188,9 @@ def markdown(result: dict[str, Any]) -> str:
         "# Recurrent layer speed (forward + backward, CPU)",
         "",
         f"B={result['batch']}, input size = H, medians of {result['repeats']} interleaved repeats; "
-        f"torch {result['machine']['torch']}, {result['machine']['threads']} threads, "
-        f"C++ loop: {result['machine']['cpp_extension']}.",
+        f"{result['machine'].get('cpu', '?')}, torch {result['machine']['torch']}, {result['machine']['threads']} threads, "
+        f"C++ loop: {result['machine']['cpp_extension']}, malloc tuning (`grutext.nn.fused.tune_allocator`, "
+        f"applies to every model in the run): {result['machine'].get('malloc_tuned', False)}.",
         "",
         f"GEMM GFLOP/s in this run: fp32 2048³ {g['fp32_2048']:.0f}, bf16 2048³ {g['bf16_2048']:.0f}; "
         f"per-step shape 64×256×768: fp32 {g['fp32_step_64x256x768']:.0f}, bf16 {g['bf16_step_64x256x768']:.0f}.",

@@ -26,11 +26,14 @@ from grutext.pipeline import load_splits, train_classifier
 
 # The documented recipes. Each is what `grutext train` does with these flags.
 RECIPES: dict[str, Config] = {
+    # chosen on validation accuracy: 0.9090 against 0.9045 for random 100-d embeddings, hidden 96,
+    # max_len 400, dropout 0.4, lr 3e-3 (which scored 88.59% on test)
     "imdb": Config(
-        DataConfig(train="imdb", max_len=400, truncation="head+tail", min_freq=3, max_vocab=40000,
+        DataConfig(train="imdb", max_len=500, truncation="head+tail", min_freq=3, max_vocab=40000,
                    valid_fraction=0.08),
-        ModelConfig(embed_dim=100, hidden_size=96, bidirectional=True, pooling="max", dropout=0.4, embed_dropout=0.1),
-        TrainConfig(epochs=6, batch_size=64, lr=3e-3, patience=2, max_minutes=20.0),
+        ModelConfig(hidden_size=128, bidirectional=True, pooling="max", dropout=0.5, embed_dropout=0.1,
+                    pretrained="glove-6b-50d"),
+        TrainConfig(epochs=8, batch_size=64, lr=2e-3, patience=2, max_minutes=20.0),
     ),
     "sst2": Config(
         DataConfig(train="sst2", max_len=64, min_freq=1),
@@ -81,8 +84,21 @@ def tfidf_baseline(splits) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
-def run_one(name: str, quick: bool, out_dir: Path) -> dict:
-    cfg = RECIPES[name]
+def override(cfg: Config, settings: list[str]) -> Config:
+    """Apply ``--set model.hidden_size=128``-style overrides (values parsed as JSON, else strings)."""
+    for item in settings:
+        key, _, raw = item.partition("=")
+        section, _, field = key.partition(".")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{field: value})})
+    return cfg.validate("--set")
+
+
+def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> dict:
+    cfg = override(RECIPES[name], list(settings))
     if quick:
         cfg = replace(cfg, train=replace(cfg.train, epochs=2, max_minutes=3.0))
     cfg = replace(cfg, train=replace(cfg.train, out=str(out_dir / f"model-{name}")))
@@ -131,6 +147,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, at most 3 minutes each")
     ap.add_argument("--out", default="benchmarks/results", help="where the JSON and markdown go")
     ap.add_argument("--work", default="benchmarks/out", help="where the trained models go")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                    help="override a recipe field for this run, e.g. --set model.hidden_size=128 (repeatable)")
     args = ap.parse_args()
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
@@ -154,7 +172,7 @@ def main() -> int:
     previous = json.loads(path.read_text())["results"] if path.is_file() else []
     results = [r for r in previous if r["dataset"] not in names]
     for name in names:
-        r = run_one(name, args.quick, work)
+        r = run_one(name, args.quick, work, args.set)
         r["command"] = meta["command"]
         results = [x for x in results if x["dataset"] != name] + [r]
         results.sort(key=lambda x: list(RECIPES).index(x["dataset"]))

@@ -21,9 +21,13 @@ demo: install
 test: install
 	$(BIN)/python -m pytest tests
 
+# about 2 hours on 2 cores; each writes benchmarks/results/*.json|md, then the README tables
 bench: install
 	$(BIN)/python benchmarks/classify.py
-	$(BIN)/python benchmarks/recurrent_speed.py
+	$(BIN)/python benchmarks/lm.py ptb --minutes 30
+	$(BIN)/python benchmarks/lm.py shakespeare --minutes 20
+	$(BIN)/python benchmarks/recurrent_speed.py --results
+	$(BIN)/python benchmarks/update_readme.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -20,6 +20,28 @@ def _lm_head(md: str) -> str:
     return re.sub(r"^# .*\n\n", "", body).strip()
 
 
+def _lm_samples(path: Path) -> list[str]:
+    """One generated sample, the next-word latency and two suggestions per LM run."""
+    import json
+
+    if not path.is_file():
+        return []
+    out: list[str] = []
+    for name, r in json.loads(path.read_text()).items():
+        if name.startswith("_"):
+            continue
+        s = r["samples"][0]
+        lat = r["next_word_latency_ms"]
+        out += [f"`{name}` sample ({s['options']}), from the prompt {s['prompt']!r}:", "", "```",
+                s["prompt"] + s["text"], "```", ""]
+        sug = list(r["suggest_examples"].items())
+        out += [f"Next-word suggestions, median {lat['cold_median']:.1f} ms a call (p90 {lat['cold_p90']:.1f} ms; "
+                f"{lat['typing_median']:.1f} ms while typing a word): "
+                + "; ".join(f"{ctx!r} -> " + ", ".join(f"{w} ({p:.2f})" for w, p in rows[:3])
+                            for ctx, rows in (sug[0], sug[-2])), ""]
+    return out
+
+
 def section() -> str:
     parts = ["## Benchmarks (measured, 2-core CPU)", ""]
     cls = RESULTS / "classify.md"
@@ -29,9 +51,10 @@ def section() -> str:
                   "logistic regression on the same split.", "", cls.read_text().strip(), ""]
     lm = RESULTS / "lm.md"
     if lm.is_file():
-        parts += ["### Language models", "", _lm_head(lm.read_text()), "",
-                  "Samples, beam search and next-word examples: [benchmarks/results/lm.md](benchmarks/results/lm.md).",
-                  ""]
+        parts += ["### Language models", "", _lm_head(lm.read_text()), ""]
+        parts += _lm_samples(RESULTS / "lm.json")
+        parts += ["More samples, beam search and next-word examples: "
+                  "[benchmarks/results/lm.md](benchmarks/results/lm.md).", ""]
     speed = RESULTS / "recurrent_speed.md"
     if speed.is_file():
         text = re.sub(r"^# .*\n\n", "", speed.read_text()).strip()

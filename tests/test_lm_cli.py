@@ -156,3 +156,13 @@ def test_cli_lm_options_from_flags_and_config_table(tmp_path, capsys):
     assert main(["train", "--task", "lm", str(train), "--bptt", "0", "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
     assert "bptt" in err and len(err.strip().splitlines()) == 1
+
+
+def test_char_vocabulary_keeps_line_breaks():
+    from grutext.lm import build_lm_tokenizer
+
+    lines = ["First Citizen:", "Before we proceed any further, hear me speak."]
+    tok = build_lm_tokenizer(lines, "char")
+    ids = encode_stream(tok, lines)
+    assert tok.unk_id not in ids.tolist()  # "\n" is a character of the vocabulary, not <unk>
+    assert tok.decode(ids.tolist()) == "\n".join(lines) + "\n"

@@ -187,6 +187,8 @@ def build_lm_tokenizer(lines: list[str], kind: str = "word", *, lowercase: bool 
         hf.train_from_iterator((line.replace(UNK, " ") for line in lines), trainer=trainer, length=len(lines))
         return Tokenizer(hf, "word", {"lowercase": low, "strip_html": False, "min_freq": min_freq,
                                       "max_size": max_size, "bpe_vocab_size": None, "word_split": "whitespace"})
+    if kind == "char":  # the stream keeps the line breaks (encode_stream): "\n" is a character of the vocabulary
+        lines = [line + "\n" for line in lines]
     return Tokenizer.train(lines, kind=kind, lowercase=lowercase, strip_html=False, min_freq=min_freq,
                            max_size=max_size, bpe_vocab_size=bpe_vocab_size)
 

@@ -43,7 +43,9 @@ def _lm_samples(path: Path) -> list[str]:
 
 
 def section() -> str:
-    parts = ["## Benchmarks (measured, 2-core CPU)", ""]
+    parts = ["## Benchmarks (measured, 2-core CPU)", "",
+             "Every figure here was measured on this project's 2-core CPU machine; `make bench` reruns them all "
+             "(about 2 hours) and rewrites this section. Targets that were missed are marked ✗.", ""]
     cls = RESULTS / "classify.md"
     if cls.is_file():
         parts += ["### Text classification", "", "Test accuracy with the documented recipes in "

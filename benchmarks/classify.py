@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
+from _machine import cpu_name
 
 from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
 from grutext.pipeline import load_splits, train_classifier
@@ -158,14 +158,9 @@ def main() -> int:
     if unknown:
         print(f"unknown corpus {unknown}; choose from {list(RECIPES)}", file=sys.stderr)
         return 2
-    meta = {"date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
+    meta = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_name(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "command": "python benchmarks/classify.py " + " ".join(sys.argv[1:])}
-    try:
-        cpu = [l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")][0]
-        meta["cpu"] = cpu.split(":", 1)[1].strip()
-    except (OSError, IndexError):
-        pass
     stem = "classify-quick" if args.quick else "classify"
     path = out / f"{stem}.json"
     # results of earlier invocations (other corpora) are kept; each corpus is replaced by its newest run

@@ -26,6 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from _machine import cpu_name
 
 from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
 from grutext.lm import LMConfig, read_corpus, train_language_model
@@ -203,14 +204,6 @@ def write_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _cpu_name() -> str:
-    try:
-        line = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
-        return line.split(":", 1)[1].strip()
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", choices=["ptb", "shakespeare"])
@@ -232,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "lm.json"
     allres = json.loads(path.read_text()) if path.is_file() else {}
-    allres["_hardware"] = {"cpu": _cpu_name(), "threads": a.threads,
+    allres["_hardware"] = {"cpu": cpu_name(), "threads": a.threads,
                            "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
     allres[name] = res
     path.write_text(json.dumps(allres, indent=1, default=str))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from _machine import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -145,7 +146,7 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "threads": torch.get_num_threads(), "torch": torch.__version__,
                     "cpp_extension": fused.extension_available(), "malloc_tuned": fused.tune_allocator(),
-                    "cpu": _cpu_name()},
+                    "cpu": cpu_name()},
         "batch": B, "repeats": reps, "gemm_gflops": gemm, "rows": rows,
         "wall_s": time.time() - t_start,
         "command": "python " + " ".join(sys.argv),
@@ -160,14 +161,6 @@ def main() -> None:
         (res / "recurrent_speed.json").write_text(json.dumps(result, indent=1))
         (res / "recurrent_speed.md").write_text(md)
     print(md)
-
-
-def _cpu_name() -> str:
-    try:
-        line = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
-        return line.split(":", 1)[1].strip()
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def _row_line(row: dict[str, Any]) -> str:

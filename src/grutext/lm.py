@@ -116,17 +116,25 @@ def _is_plain(path: Path) -> bool:
 NAMED_CORPORA = ("ptb",)
 
 
-def named_corpus(spec: Any, split: str = "train") -> list[str] | None:
-    """Lines of a named corpus split (``"ptb"``: train / valid (dev) / test), or None if `spec` is no name."""
+def named_corpus_splits(spec: Any) -> dict[str, list[str]] | None:
+    """Every split of a named corpus (``"ptb"``: train / valid / test) as lines, read once; None if
+    `spec` is no name."""
     if not isinstance(spec, str) or spec.lower() not in NAMED_CORPORA or Path(spec).exists():
         return None
     from grutext.data.readers import load_named
 
-    parts = load_named(spec)
-    key = {"valid": "dev", "validation": "dev"}.get(split, split)
-    if key not in parts:
-        raise DataError(f"{spec}: no split {split!r}, expected one of {sorted(parts)}")
-    return list(parts[key].texts)
+    return {{"dev": "valid"}.get(key, key): list(part.texts) for key, part in load_named(spec).items()}
+
+
+def named_corpus(spec: Any, split: str = "train") -> list[str] | None:
+    """Lines of one split of a named corpus, or None if `spec` is no name."""
+    splits = named_corpus_splits(spec)
+    if splits is None:
+        return None
+    key = {"dev": "valid", "validation": "valid"}.get(split, split)
+    if key not in splits:
+        raise DataError(f"{spec}: no split {split!r}, expected one of {sorted(splits)}")
+    return splits[key]
 
 
 def read_corpus(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, fmt: str | None = None,
@@ -417,16 +425,19 @@ def train_language_model(cfg: Config, *, lm: LMConfig | None = None, resume: boo
     if train_lines is None:
         if not d.train:
             raise ConfigError("data.train: expected a text file (or files) to train the language model on; got nothing")
-        train_lines = read_corpus(d.train, fmt=d.format, text_col=d.text_col)
+        named = named_corpus_splits(d.train)  # a named corpus brings its own valid and test splits
+        if named is not None:
+            train_lines = named["train"]
+            valid_lines = valid_lines if valid_lines is not None or d.valid else named.get("valid")
+            test_lines = test_lines if test_lines is not None or d.test else named.get("test")
+        else:
+            train_lines = read_corpus(d.train, fmt=d.format, text_col=d.text_col)
     elif not any(t.strip() for t in train_lines):
         raise DataError("train_lines: empty corpus, expected some text")
     if valid_lines is None and d.valid:
         valid_lines = read_corpus(d.valid, fmt=d.format, text_col=d.text_col)
     if test_lines is None and d.test:
         test_lines = read_corpus(d.test, fmt=d.format, text_col=d.text_col)
-    if named_corpus(d.train, "train") is not None:  # a named corpus brings its own splits
-        valid_lines = valid_lines if valid_lines is not None else named_corpus(d.train, "valid")
-        test_lines = test_lines if test_lines is not None else named_corpus(d.train, "test")
     t0 = time.perf_counter()
     kind = d.tokenizer
     lowercase = d.lowercase if kind != "char" else False  # char models keep case

@@ -32,6 +32,7 @@ TASKS = ("auto", "binary", "multiclass", "multilabel")
 CELLS = ("gru", "lstm", "rnn", "mingru", "lngru")
 POOLINGS = ("last", "mean", "max", "attention")
 SCHEDULES = ("linear", "cosine", "constant", "plateau")
+UNFREEZE = ("all", "gradual")
 MONITORS = ("val_accuracy", "val_loss", "val_macro_f1")
 EXTRA_TABLES = ("lm",)  # read by the language-model pipeline (grutext.lm.LMConfig), not by Config
 
@@ -53,6 +54,7 @@ class DataConfig:
     tokenizer: str = "word"
     lowercase: bool = True
     strip_html: bool = True
+    split_contractions: bool = True  # word tokenizer: "doesn't" -> "does n't" (Penn Treebank)
     min_freq: int = 2
     max_vocab: int | None = 30000
     bpe_vocab_size: int = 8000
@@ -78,6 +80,8 @@ class ModelConfig:
     pooling: str = "max"
     pretrained: str | None = None
     freeze_embeddings: bool = False
+    init_from: str | None = None  # a model directory (language model or classifier) to start from
+    keep_head: bool = True  # with init_from a classifier of the same labels: keep its pooling and head too
     vocab_size: int = 0
     num_classes: int = 0
 
@@ -89,6 +93,12 @@ class TrainConfig:
     ``schedule="plateau"`` keeps the learning rate constant after warm-up and multiplies it by
     ``plateau_factor`` each time the monitored validation value has not improved for
     ``plateau_patience`` epochs (as torch's ReduceLROnPlateau; the classic LM recipe).
+
+    For fine-tuning a model started from another (``model.init_from``), ULMFiT's two devices
+    (Howard & Ruder 2018): ``layer_lr_decay`` (discriminative learning rates: the head trains at
+    ``lr``, the layer below at ``lr / layer_lr_decay``, the next at ``lr / layer_lr_decay**2``...,
+    the embedding lowest; the paper uses 2.6) and ``unfreeze="gradual"`` (epoch 1 trains the head
+    only, each later epoch unfreezes the next layer down, the embedding last).
     """
 
     epochs: int = 10
@@ -100,6 +110,8 @@ class TrainConfig:
     plateau_factor: float = 0.25
     plateau_patience: int = 1
     clip: float = 1.0
+    layer_lr_decay: float = 1.0  # discriminative fine-tuning: each layer below the head at lr / decay^depth
+    unfreeze: str = "all"  # all | gradual (the head first, then one more layer each epoch, top down)
     patience: int = 3
     monitor: str = "val_accuracy"
     seed: int = 0
@@ -178,6 +190,7 @@ class Config:
         choice("data.truncation", d.truncation, TRUNCATIONS)
         flag("data.lowercase", d.lowercase)
         flag("data.strip_html", d.strip_html)
+        flag("data.split_contractions", d.split_contractions)
         number("data.min_freq", d.min_freq, 1, integer=True)
         number("data.max_vocab", d.max_vocab, 5, integer=True, optional=True)
         number("data.bpe_vocab_size", d.bpe_vocab_size, 10, integer=True)
@@ -192,6 +205,7 @@ class Config:
         number("model.num_layers", m.num_layers, 1, 16, integer=True)
         flag("model.bidirectional", m.bidirectional)
         flag("model.freeze_embeddings", m.freeze_embeddings)
+        flag("model.keep_head", m.keep_head)
         number("model.dropout", m.dropout, 0.0, 0.95)
         number("model.embed_dropout", m.embed_dropout, 0.0, 0.95)
         number("train.epochs", t.epochs, 1, integer=True)
@@ -203,6 +217,8 @@ class Config:
         number("train.plateau_factor", t.plateau_factor, 0.0, 1.0, lo_open=True)
         number("train.plateau_patience", t.plateau_patience, 1, integer=True)
         number("train.clip", t.clip, 0.0)
+        number("train.layer_lr_decay", t.layer_lr_decay, 1.0)
+        choice("train.unfreeze", t.unfreeze, UNFREEZE)
         number("train.patience", t.patience, 0, integer=True)
         choice("train.monitor", t.monitor, MONITORS)
         number("train.seed", t.seed, 0, integer=True)
@@ -210,8 +226,11 @@ class Config:
         number("train.max_minutes", t.max_minutes, 0.0, lo_open=True, optional=True)
         if t.device not in ("auto", "cpu") and not str(t.device).startswith("cuda"):
             out.append(f"{source}: train.device must be auto, cpu or cuda[:N]; got {t.device!r}")
-        if m.pooling == "last" and m.cell == "mingru" and m.bidirectional:
-            pass  # fine: every encoder returns per-direction final states
+        if m.init_from is not None and not isinstance(m.init_from, str):
+            out.append(f"{source}: model.init_from must be a model directory path; got {m.init_from!r}")
+        if m.init_from and m.pretrained:
+            out.append(f"{source}: model.init_from and model.pretrained both set; the embedding comes from "
+                       f"init_from's model, so drop model.pretrained")
         return out
 
     def validate(self, source: str = "config") -> "Config":

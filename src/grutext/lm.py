@@ -173,7 +173,7 @@ def read_corpus(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
 
 def build_lm_tokenizer(lines: list[str], kind: str = "word", *, lowercase: bool | None = None,
                        min_freq: int = 1, max_size: int | None = None, bpe_vocab_size: int = 8000,
-                       word_split: str = "punct") -> Tokenizer:
+                       word_split: str = "punct", split_contractions: bool = True) -> Tokenizer:
     """Train a tokenizer for language modelling (no HTML stripping; char keeps case unless told).
 
     ``word_split="whitespace"`` builds a word tokenizer that splits on whitespace only, for
@@ -198,7 +198,7 @@ def build_lm_tokenizer(lines: list[str], kind: str = "word", *, lowercase: bool 
     if kind == "char":  # the stream keeps the line breaks (encode_stream): "\n" is a character of the vocabulary
         lines = [line + "\n" for line in lines]
     return Tokenizer.train(lines, kind=kind, lowercase=lowercase, strip_html=False, min_freq=min_freq,
-                           max_size=max_size, bpe_vocab_size=bpe_vocab_size)
+                           max_size=max_size, bpe_vocab_size=bpe_vocab_size, split_contractions=split_contractions)
 
 
 def encode_stream(tokenizer: Tokenizer, lines: list[str], add_eos: bool | None = None,
@@ -442,7 +442,8 @@ def train_language_model(cfg: Config, *, lm: LMConfig | None = None, resume: boo
     kind = d.tokenizer
     lowercase = d.lowercase if kind != "char" else False  # char models keep case
     tokenizer = build_lm_tokenizer(train_lines, kind, lowercase=lowercase, min_freq=d.min_freq,
-                                   max_size=d.max_vocab, bpe_vocab_size=d.bpe_vocab_size, word_split=lm.word_split)
+                                   max_size=d.max_vocab, bpe_vocab_size=d.bpe_vocab_size, word_split=lm.word_split,
+                                   split_contractions=d.split_contractions)
     train_ids = encode_stream(tokenizer, train_lines, lm.add_eos, source=str(d.train or "train_lines"))
     if valid_lines is not None:
         valid_ids = encode_stream(tokenizer, valid_lines, lm.add_eos, source=str(d.valid or "valid_lines"))

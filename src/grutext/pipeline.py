@@ -107,7 +107,8 @@ def label_tensor(ds: TextDataset, labels: list[str], task: str) -> torch.Tensor:
 
 def build_tokenizer(texts: list[str], d: DataConfig) -> Tokenizer:
     return Tokenizer.train(texts, kind=d.tokenizer, lowercase=d.lowercase, strip_html=d.strip_html,
-                           min_freq=d.min_freq, max_size=d.max_vocab, bpe_vocab_size=d.bpe_vocab_size)
+                           min_freq=d.min_freq, max_size=d.max_vocab, bpe_vocab_size=d.bpe_vocab_size,
+                           split_contractions=d.split_contractions)
 
 
 def encode_texts(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
@@ -171,21 +172,33 @@ def train_classifier(cfg: Config, *, splits: Splits | None = None, save: bool = 
     task = infer_task(splits.train, cfg.model.task)
     labels = check_labels(splits.train)
     t0 = time.perf_counter()
-    tokenizer = build_tokenizer(splits.train.texts, cfg.data)
+    source = None
+    if cfg.model.init_from:  # transfer: tokenizer, embedding and encoder from a trained model directory
+        from grutext.models.transfer import load_transfer_source
+
+        source = load_transfer_source(cfg.model.init_from)
+        tokenizer = source.tokenizer
+    else:
+        tokenizer = build_tokenizer(splits.train.texts, cfg.data)
     oov = tokenizer.oov_rate(splits.valid.texts[:2000])
     log(f"data: train {len(splits.train):,}  valid {len(splits.valid):,}  "
         f"test {len(splits.test) if splits.test else 0:,}  classes {len(labels)} ({task})")
     for note in splits.notes:
         log(f"  {note}")
-    log(f"tokenizer: {cfg.data.tokenizer}, vocabulary {tokenizer.vocab_size:,}, validation OOV rate {oov:.2%}, "
+    log(f"tokenizer: {tokenizer.kind if source else cfg.data.tokenizer}{' (from init_from)' if source else ''}, vocabulary {tokenizer.vocab_size:,}, validation OOV rate {oov:.2%}, "
         f"built in {time.perf_counter() - t0:.1f}s")
     model_cfg = replace(cfg.model, task=task, vocab_size=tokenizer.vocab_size, num_classes=len(labels))
     matrix, emb_report = None, None
     if cfg.model.pretrained:
         matrix, emb_report = pretrained_matrix(cfg, tokenizer, log)
         model_cfg = replace(model_cfg, embed_dim=int(matrix.shape[1]))
+    if source is not None:
+        model_cfg = source.shape_config(model_cfg)
     cfg = replace(cfg, model=model_cfg)
     model = TextClassifier.from_config(model_cfg, embedding_weights=matrix)
+    if source is not None:
+        copied = source.copy_into(model, labels if cfg.model.keep_head else None)
+        log(f"{source.describe(copied['head'])}; {copied['parameters']:,} parameters copied")
     bs = cfg.train.batch_size
     train_b = make_batches(tokenizer, splits.train, labels, task, cfg.data, bs, shuffle=True, seed=cfg.train.seed)
     valid_b = make_batches(tokenizer, splits.valid, labels, task, cfg.data, max(bs, 128), shuffle=False)

@@ -158,3 +158,15 @@ def test_word_level_on_sst2_slice() -> None:
     tok = Tokenizer.train(texts[:1500], min_freq=2)
     rate = tok.oov_rate(texts[1500:])
     assert 0.0 < rate < 0.2
+
+
+def test_word_tokenizer_splits_contractions_as_the_treebank():
+    raw = "It doesn't work, it's BAD! Can't, won't; I'm sure we're fine."
+    treebank = "it does n't work , it 's bad ! ca n't , wo n't ; i 'm sure we 're fine ."
+    tok = Tokenizer.train([raw, treebank], kind="word")
+    assert tok.encode(raw) == tok.encode(treebank)  # raw text and Treebank-tokenised text agree
+    assert tok.decode(tok.encode("doesn't")) == "does n't"
+    old = Tokenizer.train([raw], kind="word", split_contractions=False)
+    assert old.decode(old.encode("doesn't")) == "doesn ' t"
+    again = Tokenizer.from_json_str(tok.to_json_str())
+    assert again.encode(raw) == tok.encode(raw) and again.kind == "word"

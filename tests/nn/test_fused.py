@@ -121,11 +121,12 @@ def test_no_grad_inference_skips_saving(backend: str) -> None:
     assert (a[0] - b[0]).abs().max() < 1e-12 and (a[1] - b[1]).abs().max() < 1e-12
 
 
-def test_bf16_backends_agree() -> None:
+@pytest.mark.parametrize("bi", [False, True])
+def test_bf16_backends_agree(bi: bool) -> None:
     if not fused.extension_available():
         pytest.skip("C++ extension unavailable")
     torch.manual_seed(0)
-    gru = GRU(E, 16, bidirectional=True, compute_dtype=torch.bfloat16)
+    gru = GRU(E, 16, bidirectional=bi, compute_dtype=torch.bfloat16)
     x = torch.randn(T, B, E)
     results = []
     for backend in ("ext", "torch"):

@@ -181,14 +181,15 @@ def test_lengths_as_list_equals_tensor_and_input_unchanged() -> None:
     assert torch.equal(x, x_copy)
 
 
-def test_dropout_options_eval_is_deterministic_and_train_paths_agree() -> None:
+@pytest.mark.parametrize("bi", [True, False])
+def test_dropout_options_eval_is_deterministic_and_train_paths_agree(bi: bool) -> None:
     torch.manual_seed(0)
-    gru = GRU(E, H, 2, batch_first=True, bidirectional=True, dropout=0.3, recurrent_dropout=0.25,
+    gru = GRU(E, H, 2, batch_first=True, bidirectional=bi, dropout=0.3, recurrent_dropout=0.25,
               weight_drop=0.2).double()
     x = torch.randn(B, T, E, dtype=torch.float64)
     lengths = [7, 3, 1, 5]
     gru.eval()
-    plain = GRU(E, H, 2, batch_first=True, bidirectional=True).double()
+    plain = GRU(E, H, 2, batch_first=True, bidirectional=bi).double()
     plain.load_state_dict(gru.state_dict())
     torch.testing.assert_close(gru(x, lengths)[0], plain(x, lengths)[0])
     gru.train()

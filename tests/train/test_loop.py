@@ -127,3 +127,34 @@ def test_plateau_schedule_decays_when_the_monitor_stalls(patience, tmp_path):
 
     state = json.loads((tmp_path / "ck" / "state.json").read_text())  # kept for --resume
     assert state["lr_scale"] == pytest.approx({1: 0.0625, 2: 0.25}[patience])
+
+
+def test_discriminative_learning_rates_by_depth():
+    from grutext.train.loop import layer_depths, param_groups
+
+    tok, _, _ = _setup()
+    model = TextClassifier(tok.vocab_size, 2, "binary", embed_dim=8, hidden_size=8, num_layers=2)
+    cfg = TrainConfig(lr=1e-2, layer_lr_decay=2.0)
+    depths = layer_depths(model, cfg)
+    assert [len(d) for d in depths] == [1, 8, 8, 2]  # embedding, layer 0, layer 1 (uni+reverse), head
+    groups = param_groups(depths, cfg)
+    lrs = [g["lr"] for g in groups[::2]]
+    assert lrs == pytest.approx([1e-2 / 8, 1e-2 / 4, 1e-2 / 2, 1e-2])
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    assert len(layer_depths(model, TrainConfig())) == 1  # plain training: one group
+
+
+def test_gradual_unfreezing_trains_the_head_first(capsys):
+    tok, train, valid = _setup()
+    model = _model(tok)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    snaps = []
+    fit(model, ClassificationTask("binary", ["neg", "pos"]), train, valid,
+        TrainConfig(epochs=3, lr=1e-2, patience=0, unfreeze="gradual", monitor="val_loss"),
+        on_epoch_end=lambda row: snaps.append({k: v.clone() for k, v in model.state_dict().items()}))
+    assert "training the top 1 of 3 layer groups" in capsys.readouterr().out
+    changed = [{k for k in before if not torch.equal(before[k], s[k])} for s in snaps]
+    assert changed[0] == {"head.weight", "head.bias"}  # epoch 1: the head only
+    assert "encoder.weight_hh_l0" in changed[1] and "embedding.weight" not in changed[1]  # epoch 2: + the GRU
+    assert "embedding.weight" in changed[2]  # epoch 3: everything
+    assert all(p.requires_grad for p in model.parameters())  # handed back trainable

@@ -21,6 +21,10 @@ KINDS: tuple[str, ...] = ("word", "char", "bpe")
 _FORMAT_VERSION = 1
 _HTML_BREAK = r"<br\s*/?>"  # IMDB's "<br /><br />" line breaks
 _NO_LIMIT = 1 << 30
+# Penn Treebank contractions: "doesn't" -> "does" "n't", "it's" -> "it" "'s"; so raw text and
+# Treebank-tokenised corpora (SST, PTB: "does n't") give the same tokens. Any other mark that is
+# neither a word character nor a space is a token of its own.
+_WORD_PIECES = r"[nN]['’][tT]\b|['’](?:[sSdDmM]|[rR][eE]|[vV][eE]|[lL][lL])\b|[^\w\s]"
 
 
 def _build_normalizer(lowercase: bool, strip_html: bool) -> Any:
@@ -79,6 +83,7 @@ class Tokenizer:
         min_freq: int = 1,
         max_size: int | None = None,
         bpe_vocab_size: int = 8000,
+        split_contractions: bool = True,
     ) -> "Tokenizer":
         """Learn a vocabulary from `texts`.
 
@@ -93,6 +98,10 @@ class Tokenizer:
             min_freq: keep tokens (word/char) or merges (bpe) seen at least this often.
             max_size: total vocabulary size cap, specials included.
             bpe_vocab_size: target vocabulary size for BPE (capped by `max_size`).
+            split_contractions: word tokenizers split English contractions as the Penn Treebank
+                does ("doesn't" -> "does n't", "it's" -> "it 's"), so raw text matches
+                Treebank-tokenised corpora; False splits at every punctuation mark instead
+                ("doesn ' t").
 
         Returns:
             The trained `Tokenizer`.
@@ -134,7 +143,11 @@ class Tokenizer:
         else:
             hf = HFTokenizer(models.WordLevel(unk_token=UNK))
             hf.normalizer = _build_normalizer(lowercase, strip_html)
-            if kind == "word":
+            if kind == "word" and split_contractions:
+                hf.pre_tokenizer = pre_tokenizers.Sequence(
+                    [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(_WORD_PIECES), "isolated")]
+                )
+            elif kind == "word":
                 hf.pre_tokenizer = pre_tokenizers.Sequence(
                     [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")]
                 )
@@ -154,6 +167,7 @@ class Tokenizer:
             "min_freq": min_freq,
             "max_size": max_size,
             "bpe_vocab_size": bpe_vocab_size if kind == "bpe" else None,
+            "split_contractions": bool(split_contractions) if kind == "word" else None,
         }
         return cls(hf, kind, meta)
 
@@ -401,7 +415,7 @@ def _guess_kind(data: dict[str, Any]) -> str:
     if model == "BPE":
         return "bpe"
     pre = json.dumps(data.get("pre_tokenizer"))
-    return "char" if '"Split"' in pre else "word"
+    return "char" if r'[\\s\\S]' in pre else "word"
 
 
 __all__ = ["Tokenizer", "SPECIALS", "KINDS", "PAD", "UNK", "BOS", "EOS"]

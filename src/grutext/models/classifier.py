@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,18 @@ class TextClassifier(nn.Module):
             pooling=cfg.pooling, cell=cfg.cell, embedding_weights=embedding_weights,
             freeze_embeddings=cfg.freeze_embeddings,
         )
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Parameters by depth, bottom first: embedding, recurrent layer 0..L-1, pooling + head.
+
+        Used by `fit` for discriminative learning rates and gradual unfreezing.
+        """
+        layers: list[list[nn.Parameter]] = [[] for _ in range(self.encoder.num_layers)]
+        for name, p in self.encoder.named_parameters():
+            m = re.search(r"_l(\d+)(?:_reverse)?$", name) or re.search(r"(?:^|\.)(\d+)\.", name)
+            layers[int(m.group(1)) if m else -1].append(p)  # unnumbered extras join the top layer
+        top = list(self.pooling.parameters()) + list(self.head.parameters())
+        return [[self.embedding.weight], *layers, top]
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor, return_gates: bool = False) -> dict[str, Any]:
         """Every intermediate of the forward pass, for traces and explanations.

@@ -241,37 +241,47 @@ class _GRULayerFunction(torch.autograd.Function):
         w_ih2 = w_ih.reshape(D * G, In)  # (D, 3H, In) -> (D*3H, In)
         if cd == x.dtype:
             gi = torch.addmm(b_ih.reshape(D * G), x2, w_ih2.t())  # (T*B, D*3H): all steps, one GEMM
+            x_saved = x
         else:
-            gi = _mm(x2, w_ih2.t(), cd) + b_ih.reshape(D * G)
+            x_saved = x2.to(cd)  # converted once: the forward GEMM and dW_ih in backward both use it
+            gi = torch.addmm(b_ih.reshape(D * G).to(cd), x_saved, w_ih2.t().to(cd)).to(x.dtype)
         gi = gi.view(T, B, D, G)  # (T*B, D*3H) -> (T, B, D, 3H)
         w_hh_c = w_hh.to(cd).contiguous()  # (D, 3H, H) in the compute dtype
         save = any(ctx.needs_input_grad[:6])
         fwd, _ = _loops(use_ext)
         out, h_n, hprev, gates = fwd(gi, w_hh_c, b_hh.contiguous(), h0.contiguous(), lengths, rec_mask, save)
-        ctx.use_ext, ctx.cd = use_ext, cd
+        ctx.use_ext, ctx.cd, ctx.x_shape, ctx.x_dtype = use_ext, cd, x.shape, x.dtype
         if save:
-            ctx.save_for_backward(x, w_ih, w_hh_c, hprev, gates, lengths, rec_mask)
+            ctx.save_for_backward(x_saved, w_ih, w_hh_c, hprev, gates, lengths, rec_mask)
         return out.view(T, B, D * w_hh.shape[2]), h_n  # (T, B, D, H) -> (T, B, D*H)
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor | None, dh_n: Tensor | None) -> tuple[Tensor | None, ...]:
-        x, w_ih, w_hh_c, hprev, gates, lengths, rec_mask = ctx.saved_tensors
-        T, B, In = x.shape
+        x, w_ih, w_hh_c, hprev, gates, lengths, rec_mask = ctx.saved_tensors  # x: (T, B, In), or (T*B, In) in cd
+        T, B, In = ctx.x_shape
         D, G, H = w_hh_c.shape
-        cd = ctx.cd
-        dout4 = (dout if dout is not None else x.new_zeros(T, B, D * H)).reshape(T, B, D, H).contiguous()  # (T, B, D, H)
-        dh_n = dh_n if dh_n is not None else x.new_zeros(D, B, H)
+        cd, dt = ctx.cd, ctx.x_dtype
+        dout4 = (dout if dout is not None else hprev.new_zeros(T, B, D * H)).reshape(T, B, D, H).contiguous()  # (T, B, D, H)
+        dh_n = dh_n if dh_n is not None else hprev.new_zeros(D, B, H)
         _, bwd = _loops(ctx.use_ext)
         dgi, dgh, dh0 = bwd(dout4, dh_n.contiguous(), w_hh_c, hprev, gates, lengths, rec_mask)
         need = ctx.needs_input_grad
         dgi2 = dgi.view(T * B, D * G)  # (T, B, D, 3H) -> (T*B, D*3H)
-        dx = _mm(dgi2, w_ih.reshape(D * G, In), cd).view(T, B, In) if need[0] else None  # one GEMM
-        dw_ih = _mm(dgi2.t(), x.reshape(T * B, In), cd).view(D, G, In) if need[2] else None  # one GEMM
+        if cd != dt and (need[0] or need[2]):
+            dgi2c = dgi2.to(cd)  # converted once for both GEMMs below
+        else:
+            dgi2c = dgi2
+        x2 = x.reshape(T * B, In)
+        dx = (dgi2c @ w_ih.reshape(D * G, In).to(cd)).to(dt).view(T, B, In) if need[0] else None  # one GEMM
+        dw_ih = (dgi2c.t() @ x2).to(dt).view(D, G, In) if need[2] else None  # one GEMM
         dw_hh = None
         if need[3]:
             hin = hprev if rec_mask is None else hprev * rec_mask.unsqueeze(1)  # (D, S, B, H)
             # (D, 3H, S*B) @ (D, S*B, H): every step's weight gradient in one GEMM per direction
-            dw_hh = _mm(dgh.view(D, T * B, G).transpose(1, 2), hin.reshape(D, T * B, H), cd)
+            if D == 1:  # mm, as in the step loops: a batch-of-one bmm is slower
+                dw_hh = _mm(dgh.view(T * B, G).t(), hin.reshape(T * B, H), cd).unsqueeze(0)
+            else:
+                dw_hh = _mm(dgh.view(D, T * B, G).transpose(1, 2), hin.reshape(D, T * B, H), cd)
         db_ih = dgi2.sum(0).view(D, G) if need[4] else None  # (D, 3H)
         db_hh = dgh.sum((1, 2)) if need[5] else None  # (D, 3H)
         return dx, (dh0 if need[1] else None), dw_ih, dw_hh, db_ih, db_hh, None, None, None, None

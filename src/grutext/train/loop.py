@@ -174,6 +174,47 @@ def _load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str,
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+# ---- layer groups: discriminative learning rates and gradual unfreezing ----------------------
+
+def layer_depths(model: torch.nn.Module, cfg: TrainConfig) -> list[list[torch.nn.Parameter]]:
+    """The trainable parameters by depth, bottom first.
+
+    A model with ``layer_groups()`` (the classifier: embedding, each recurrent layer, pooling and
+    head) is split that way when ``cfg.layer_lr_decay != 1`` or ``cfg.unfreeze == "gradual"``;
+    otherwise everything is one group.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if (cfg.layer_lr_decay == 1.0 and cfg.unfreeze == "all") or not hasattr(model, "layer_groups"):
+        return [params]
+    trainable = {id(p) for p in params}
+    groups = [[p for p in g if id(p) in trainable] for g in model.layer_groups()]
+    groups = [g for g in groups if g]
+    if sum(len(g) for g in groups) != len(params):
+        raise RuntimeError("layer_groups() must cover every trainable parameter exactly once")
+    return groups
+
+
+def param_groups(depths: list[list[torch.nn.Parameter]], cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: per depth, matrices with weight decay and vectors without; the depth ``d``
+    below the top trains at ``lr / layer_lr_decay**d``."""
+    out = []
+    top = len(depths) - 1
+    for d, group in enumerate(depths):
+        lr = cfg.lr / cfg.layer_lr_decay ** (top - d)
+        out.append({"params": [p for p in group if p.dim() > 1], "weight_decay": cfg.weight_decay, "lr": lr})
+        out.append({"params": [p for p in group if p.dim() <= 1], "weight_decay": 0.0, "lr": lr})
+    return out
+
+
+def set_trainable_depths(depths: list[list[torch.nn.Parameter]], epoch: int) -> int:
+    """Gradual unfreezing: in epoch ``e`` (from 1) the top ``e`` groups train; returns how many."""
+    n = min(max(epoch, 1), len(depths))
+    for d, group in enumerate(depths):
+        for p in group:
+            p.requires_grad_(d >= len(depths) - n)
+    return n
+
+
 # ---- the loop ------------------------------------------------------------------------------
 
 @dataclass
@@ -226,11 +267,8 @@ def fit(
     device = resolve_device(cfg.device)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() > 1]
-    no_decay = [p for p in params if p.dim() <= 1]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr)
+    depths = layer_depths(model, cfg)  # bottom (embedding) first, head last; one group when plain
+    optimizer = torch.optim.AdamW(param_groups(depths, cfg), lr=cfg.lr)
     steps_per_epoch = max(len(train_batches), 1)
     scheduler = make_schedule(optimizer, steps_per_epoch * cfg.epochs, cfg.warmup, cfg.schedule)
     monitor = cfg.monitor if valid_batches is not None else "loss"
@@ -265,6 +303,10 @@ def fit(
     for epoch in range(start_epoch, cfg.epochs + 1):
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(epoch)
+        if cfg.unfreeze == "gradual":
+            unfrozen = set_trainable_depths(depths, epoch)
+            if verbose and len(depths) > 1 and epoch <= len(depths):
+                print(f"epoch {epoch}: training the top {unfrozen} of {len(depths)} layer groups")
         model.train()
         bar = Progress(steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", enabled=progress)
         t0 = time.perf_counter()
@@ -334,6 +376,8 @@ def fit(
                       f"(best {best_value:.4f} at epoch {best_epoch})")
             stopped_early = True
             break
+    if cfg.unfreeze == "gradual":
+        set_trainable_depths(depths, len(depths))  # hand the model back as it came: all trainable
     if best_state is not None:
         model.load_state_dict(best_state)
     return FitResult(history, best_epoch, best_value, stopped_early, train_seconds)

@@ -75,6 +75,8 @@ void recurrent_gemm(const at::Tensor& h, const at::Tensor& w_t, at::Tensor& out)
     } else {
       at::bmm_out(out, h, w_t);
     }
+  } else if (h.size(0) == 1) {  // bf16 GEMM, fp32 state: mm as above, then back to fp32 in out
+    out.select(0, 0).copy_(at::mm(h.select(0, 0).to(w_t.scalar_type()), w_t.select(0, 0)));
   } else {
     out.copy_(at::bmm(h.to(w_t.scalar_type()), w_t));
   }
@@ -204,8 +206,17 @@ void backward_impl(const at::Tensor& dout, at::Tensor& dh, const at::Tensor& w_h
     });
     // dh_{t-1} += dgh_s @ W_hh, one batched GEMM over the directions
     auto dgh_s = dgh.select(1, s);  // (D, B, 3H), batch stride S*B*3H
-    if (!rec_mask.defined() && !lowp) {
+    if (!rec_mask.defined() && !lowp && D == 1) {  // one direction: addmm, as mm in the forward
+      auto dh0 = dh.select(0, 0);
+      dh0.addmm_(dgh_s.select(0, 0), w_hh.select(0, 0));
+    } else if (!rec_mask.defined() && !lowp) {
       dh.baddbmm_(dgh_s, w_hh);
+    } else if (D == 1) {
+      auto g0 = dgh_s.select(0, 0);
+      auto back = lowp ? at::mm(g0.to(w_hh.scalar_type()), w_hh.select(0, 0)).to(dh.scalar_type())
+                       : at::mm(g0, w_hh.select(0, 0));  // (B, H)
+      auto dh0 = dh.select(0, 0);
+      if (rec_mask.defined()) dh0.addcmul_(back, rec_mask.select(0, 0)); else dh0.add_(back);
     } else {
       auto back = lowp ? at::bmm(dgh_s.to(w_hh.scalar_type()), w_hh).to(dh.scalar_type()) : at::bmm(dgh_s, w_hh);
       if (rec_mask.defined()) dh.addcmul_(back, rec_mask); else dh.add_(back);

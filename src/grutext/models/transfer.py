@@ -1,0 +1,167 @@
+"""Start a classifier from a trained model directory: transfer learning (ULMFiT-style).
+
+Howard & Ruder (2018, "Universal Language Model Fine-tuning for Text Classification") showed that a
+recurrent classifier whose embedding and recurrent layers start from a language model trained on
+unlabelled text of the same domain needs far less labelled data. grutext does the same with any of
+its model directories:
+
+- a **language model** (``grutext train --task lm``): its tokenizer, embedding and every recurrent
+  layer are copied. The classifier takes the LM's shape: its cell, embedding size, hidden size and
+  number of layers, unidirectional (an LM reads left to right; a reverse direction would have
+  nothing to start from).
+- a **classifier**: its tokenizer, embedding and whole encoder (bidirectional or not) are copied;
+  only the pooling/attention weights and the head start fresh (the label set may differ).
+
+The source directory is read once; the new model directory is self-contained (``load()`` never
+needs the source again), its config records where it started in ``model.init_from``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from grutext.config import ModelConfig
+from grutext.errors import ArtifactError, ConfigError
+
+_LAYER_KEY = re.compile(r"^layers\.(\d+)\.(.+)_l0(_reverse)?$")
+
+
+@dataclass
+class TransferSource:
+    """What a classifier inherits from a trained model directory.
+
+    Attributes:
+        path: the source directory.
+        kind: ``"language_model"`` or ``"classifier"``.
+        tokenizer: the source's tokenizer (the classifier must use its ids).
+        embedding: ``(V, E)`` embedding matrix.
+        encoder: encoder state with the classifier encoder's key names (``weight_ih_l0`` ...).
+        head: a classifier's pooling and head weights (empty for a language model).
+        labels, task: a classifier's label names and task (empty / "" for a language model).
+        cell, embed_dim, hidden_size, num_layers, bidirectional: the encoder's shape.
+    """
+
+    path: Path
+    kind: str
+    tokenizer: Any
+    embedding: torch.Tensor
+    encoder: dict[str, torch.Tensor]
+    head: dict[str, torch.Tensor]
+    labels: list[str]
+    task: str
+    cell: str
+    embed_dim: int
+    hidden_size: int
+    num_layers: int
+    bidirectional: bool
+
+    def shape_config(self, m: ModelConfig) -> ModelConfig:
+        """`m` with the encoder's shape taken from the source."""
+        return replace(m, cell=self.cell, embed_dim=self.embed_dim, hidden_size=self.hidden_size,
+                       num_layers=self.num_layers, bidirectional=self.bidirectional,
+                       vocab_size=self.tokenizer.vocab_size)
+
+    def head_fits(self, labels: list[str], task: str, pooling: str) -> bool:
+        """Whether the source's head can be kept: a classifier with the same labels, task and pooling."""
+        return bool(self.head) and self.labels == list(labels) and self.task == task and \
+            self.head.get("_pooling") == pooling
+
+    def describe(self, head: bool = False) -> str:
+        what = "language model" if self.kind == "language_model" else "classifier"
+        rest = "pooling and head kept (same labels)" if head else "pooling and head start fresh"
+        return (f"init: from the {what} {self.path} (tokenizer, embedding {tuple(self.embedding.shape)}, "
+                f"{self.cell} x{self.num_layers}{' bidirectional' if self.bidirectional else ''}, "
+                f"hidden {self.hidden_size}); {rest}")
+
+    def copy_into(self, model: nn.Module, labels: list[str] | None = None) -> dict[str, int]:
+        """Copy the embedding and encoder weights into a `TextClassifier` built from `shape_config`.
+
+        When the source is a classifier with the same `labels`, task and pooling, its pooling and
+        head weights are copied too: the new model starts as the old one and is fine-tuned.
+
+        Returns:
+            ``{"tensors": n, "parameters": m, "head": bool}`` copied.
+
+        Raises:
+            ConfigError: the classifier's encoder does not have the source's weights.
+        """
+        own = model.encoder.state_dict()
+        missing = sorted(set(self.encoder) - set(own))
+        if missing:
+            raise ConfigError(f"model.init_from: {self.path}: the {model.cell!r} encoder has no "
+                              f"{missing[0]!r} (the source's weights do not fit this cell)")
+        n = 0
+        with torch.no_grad():
+            if tuple(model.embedding.weight.shape) != tuple(self.embedding.shape):
+                raise ConfigError(f"model.init_from: {self.path}: embedding is {tuple(self.embedding.shape)}, "
+                                  f"the classifier's is {tuple(model.embedding.weight.shape)}")
+            model.embedding.weight.copy_(self.embedding)
+            n += self.embedding.numel()
+            for key, value in self.encoder.items():
+                if own[key].shape != value.shape:
+                    raise ConfigError(f"model.init_from: {self.path}: encoder.{key} is {tuple(value.shape)}, "
+                                      f"the classifier's is {tuple(own[key].shape)}")
+                own[key].copy_(value)  # state_dict tensors share storage with the parameters
+                n += value.numel()
+            head = labels is not None and self.head_fits(labels, model.task, model.pooling.kind)
+            if head:
+                whole = model.state_dict()  # tensors sharing storage with the parameters
+                for key, value in self.head.items():
+                    if not key.startswith("_") and whole[key].shape == value.shape:
+                        whole[key].copy_(value)
+                        n += value.numel()
+        return {"tensors": len(self.encoder) + 1, "parameters": n, "head": head}
+
+
+def load_transfer_source(path: str | Path) -> TransferSource:
+    """Read a model directory as the starting point of a classifier.
+
+    Raises:
+        ConfigError: not a model directory, or a kind that cannot be transferred.
+    """
+    from grutext.artifact import load_model
+
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        raise ConfigError(f"model.init_from: {p}: expected a grutext model directory (with config.json); "
+                          f"{'no such directory' if not p.exists() else 'none found there'}")
+    try:
+        loaded = load_model(p)
+    except ArtifactError as exc:
+        raise ConfigError(f"model.init_from: {exc}") from None
+    model, m = loaded.model, loaded.config.model
+    state = {k: v.detach().clone() for k, v in model.encoder.state_dict().items()}
+    head: dict[str, Any] = {}
+    if loaded.kind == "classifier":
+        head = {k: v.detach().clone() for k, v in model.state_dict().items()
+                if k.startswith(("pooling.", "head."))}
+        head["_pooling"] = m.pooling
+    if loaded.kind == "language_model":
+        encoder: dict[str, torch.Tensor] = {}
+        for key, value in state.items():
+            match = _LAYER_KEY.match(key)
+            if match is None:
+                raise ConfigError(f"model.init_from: {p}: unexpected language-model weight encoder.{key}")
+            k, name, rev = match.groups()
+            encoder[f"{name}_l{k}{rev or ''}"] = value  # layers.k.weight_ih_l0 -> weight_ih_lk
+        bidirectional = False
+    elif loaded.kind == "classifier":
+        encoder, bidirectional = state, bool(m.bidirectional)
+    else:
+        raise ConfigError(f"model.init_from: {p}: a {loaded.kind!r} model cannot start a classifier; "
+                          f"expected a language model or a classifier")
+    return TransferSource(path=p, kind=loaded.kind, tokenizer=loaded.tokenizer,
+                          embedding=model.embedding.weight.detach().clone(), encoder=encoder, head=head,
+                          labels=list(loaded.labels) if loaded.kind == "classifier" else [],
+                          task=m.task if loaded.kind == "classifier" else "", cell=m.cell,
+                          embed_dim=int(model.embedding.weight.shape[1]), hidden_size=int(m.hidden_size),
+                          num_layers=int(m.num_layers), bidirectional=bidirectional)
+
+
+__all__ = ["TransferSource", "load_transfer_source"]

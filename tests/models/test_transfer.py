@@ -137,3 +137,19 @@ def test_estimator_accepts_init_from(lm_dir):
     clf = GRUTextClassifier(init_from=str(lm_dir), epochs=1).fit(texts, labels)
     assert clf.config_.model.init_from == str(lm_dir) and clf.config_.model.hidden_size == 16
     assert len(clf.predict(["a great film"])) == 1
+
+
+def test_cli_init_from(lm_dir, tmp_path, capsys):
+    from grutext.cli import main
+    from tests.conftest import write_csv
+
+    texts, labels = synthetic(120, classes=("pos", "neg"))
+    write_csv(tmp_path / "train.csv", texts, labels)
+    assert main(["train", str(tmp_path / "train.csv"), "--init-from", str(lm_dir), "--epochs", "1",
+                 "--out", str(tmp_path / "m")]) == 0
+    assert "init: from the language model" in capsys.readouterr().out
+    assert main(["train", str(tmp_path / "train.csv"), "--init-from", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "m2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.init_from" in err and "no such directory" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "m2").exists()

@@ -120,7 +120,10 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
     cfg = replace(cfg, train=replace(cfg.train, out=str(out_dir / f"model-{name}")))
     splits = load_splits(cfg.data, seed=cfg.train.seed)
     if quick and len(splits.train) > 5000:
-        splits = replace(splits, train=splits.train.subset(range(5000)))
+        import random  # a random sample: the corpus files are sorted by label
+
+        keep = sorted(random.Random(cfg.train.seed).sample(range(len(splits.train)), 5000))
+        splits = replace(splits, train=splits.train.subset(keep))
     print(f"\n=== {name}: train {len(splits.train):,} / valid {len(splits.valid):,} / test {len(splits.test):,}",
           flush=True)
     base = tfidf_baseline(splits)

@@ -228,9 +228,6 @@ class Config:
             out.append(f"{source}: train.device must be auto, cpu or cuda[:N]; got {t.device!r}")
         if m.init_from is not None and not isinstance(m.init_from, str):
             out.append(f"{source}: model.init_from must be a model directory path; got {m.init_from!r}")
-        if m.init_from and m.pretrained:
-            out.append(f"{source}: model.init_from and model.pretrained both set; the embedding comes from "
-                       f"init_from's model, so drop model.pretrained")
         return out
 
     def validate(self, source: str = "config") -> "Config":

@@ -177,6 +177,11 @@ def train_classifier(cfg: Config, *, splits: Splits | None = None, save: bool = 
         from grutext.models.transfer import load_transfer_source
 
         source = load_transfer_source(cfg.model.init_from)
+        if cfg.model.pretrained:  # grow the source's vocabulary with this corpus's words, rows from the vectors
+            grown = source.extend_vocabulary(splits.train.texts, cfg.model.pretrained, min_freq=cfg.data.min_freq,
+                                             seed=cfg.train.seed)
+            log(f"vocabulary: {grown['added']:,} words of the training data added to {source.path}'s, "
+                f"{grown['from_vectors']:,} of them from {cfg.model.pretrained}")
         tokenizer = source.tokenizer
     else:
         tokenizer = build_tokenizer(splits.train.texts, cfg.data)
@@ -189,7 +194,7 @@ def train_classifier(cfg: Config, *, splits: Splits | None = None, save: bool = 
         f"built in {time.perf_counter() - t0:.1f}s")
     model_cfg = replace(cfg.model, task=task, vocab_size=tokenizer.vocab_size, num_classes=len(labels))
     matrix, emb_report = None, None
-    if cfg.model.pretrained:
+    if cfg.model.pretrained and source is None:
         matrix, emb_report = pretrained_matrix(cfg, tokenizer, log)
         model_cfg = replace(model_cfg, embed_dim=int(matrix.shape[1]))
     if source is not None:

@@ -97,8 +97,6 @@ def test_init_from_errors(tmp_path, lm_dir):
     with pytest.raises(ConfigError, match=r"model.init_from: .*nowhere.*no such directory"):
         train_classifier(Config(model=ModelConfig(init_from=str(tmp_path / "nowhere")),
                                 train=TrainConfig(out=str(tmp_path / "o"))), splits=_splits(), verbose=False)
-    with pytest.raises(ConfigError, match="init_from and model.pretrained"):
-        Config(model=ModelConfig(init_from=str(lm_dir), pretrained="glove-6b-50d")).validate()
     broken = tmp_path / "broken"
     shutil.copytree(lm_dir, broken)
     (broken / "model.safetensors").write_bytes(b"not weights")
@@ -153,3 +151,25 @@ def test_cli_init_from(lm_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "model.init_from" in err and "no such directory" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "m2").exists()
+
+
+def test_pretrained_with_init_from_grows_the_vocabulary(lm_dir, tmp_path):
+    from grutext.models.transfer import load_transfer_source
+
+    src = load_transfer_source(lm_dir)
+    old_vocab = dict(src.tokenizer._hf.get_vocab())
+    old_rows = src.embedding.clone()
+    vec = tmp_path / "vectors.txt"
+    vec.write_text("zyzzyva " + " ".join(["0.5"] * 12) + "\n" + "the " + " ".join(["0.1"] * 12) + "\n")
+    grown = src.extend_vocabulary(["zyzzyva zyzzyva quux the"], str(vec), min_freq=1)
+    assert grown == {"added": 2, "from_vectors": 1}
+    vocab = src.tokenizer._hf.get_vocab()
+    assert all(vocab[w] == i for w, i in old_vocab.items())  # old ids keep their meaning
+    z = vocab["zyzzyva"]
+    assert z == len(old_vocab) and torch.equal(src.embedding[: len(old_vocab)], old_rows)
+    torch.testing.assert_close(src.embedding[z], torch.full((12,), 0.5))
+    assert src.tokenizer.encode("zyzzyva quux")[0] == z and src.embedding.shape[0] == len(vocab)
+    bad = tmp_path / "v3.txt"
+    bad.write_text("zyzzyva 1 2 3\n")
+    with pytest.raises(ConfigError, match="3-d vectors"):
+        load_transfer_source(lm_dir).extend_vocabulary(["zyzzyva"], str(bad))

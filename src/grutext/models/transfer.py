@@ -79,6 +79,63 @@ class TransferSource:
                 f"{self.cell} x{self.num_layers}{' bidirectional' if self.bidirectional else ''}, "
                 f"hidden {self.hidden_size}); {rest}")
 
+    def extend_vocabulary(self, texts: list[str], vectors: str, *, min_freq: int = 1, seed: int = 0) -> dict[str, Any]:
+        """Add the words of `texts` that the source's vocabulary lacks, their embedding rows from `vectors`.
+
+        The source's ids keep their meaning; new words get the next ids. A new word found in
+        `vectors` starts from its pretrained vector (the right start when the source's embedding
+        itself began from those vectors), any other from a random row of the source's scale.
+
+        Args:
+            texts: the new training texts.
+            vectors: pretrained vectors (a name such as ``"glove-6b-50d"`` or a file).
+            min_freq: add a word seen at least this often.
+            seed: for the random rows.
+
+        Returns:
+            ``{"added": n, "from_vectors": m}``.
+
+        Raises:
+            ConfigError: not a word tokenizer, or vectors of another size than the embedding.
+        """
+        import json
+        from collections import Counter
+
+        import numpy as np
+
+        from grutext.data.embeddings import build_embedding_matrix, load_vectors
+        from grutext.data.tokenizers import Tokenizer
+
+        if self.tokenizer.kind != "word":
+            raise ConfigError(f"model.pretrained with model.init_from: only a word vocabulary can grow; "
+                              f"{self.path} has a {self.tokenizer.kind!r} tokenizer")
+        hf = self.tokenizer._hf
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(piece for piece, _ in hf.pre_tokenizer.pre_tokenize_str(hf.normalizer.normalize_str(text)))
+        known = hf.get_vocab()
+        new = sorted((w for w, c in counts.items() if c >= min_freq and w not in known), key=lambda w: (-counts[w], w))
+        if not new:
+            return {"added": 0, "from_vectors": 0}
+        data = json.loads(self.tokenizer.to_json_str())
+        vocab = data["model"]["vocab"]
+        start = len(vocab)
+        for i, word in enumerate(new):
+            vocab[word] = start + i
+        grown = Tokenizer.from_json_str(json.dumps(data), str(self.path / "tokenizer.json"))
+        words, vecs = load_vectors(vectors)
+        if vecs.shape[1] != self.embedding.shape[1]:
+            raise ConfigError(f"model.pretrained: {vectors} has {vecs.shape[1]}-d vectors, the embedding of "
+                              f"{self.path} is {self.embedding.shape[1]}-d")
+        std = float(self.embedding[1:].std())
+        matrix, _ = build_embedding_matrix(grown, words, vecs, init_std=std, seed=seed)
+        rows = torch.as_tensor(np.asarray(matrix[start:]), dtype=self.embedding.dtype)  # (n_new, E)
+        wordset = set(words)
+        n_found = sum(1 for w in new if w in wordset or w.lower() in wordset)
+        self.embedding = torch.cat([self.embedding, rows])
+        self.tokenizer = grown
+        return {"added": len(new), "from_vectors": n_found}
+
     def copy_into(self, model: nn.Module, labels: list[str] | None = None) -> dict[str, int]:
         """Copy the embedding and encoder weights into a `TextClassifier` built from `shape_config`.
 

@@ -10,7 +10,8 @@ its model directories:
   number of layers, unidirectional (an LM reads left to right; a reverse direction would have
   nothing to start from).
 - a **classifier**: its tokenizer, embedding and whole encoder (bidirectional or not) are copied;
-  only the pooling/attention weights and the head start fresh (the label set may differ).
+  the pooling/attention weights and the head are kept when the labels, task and pooling are the
+  same (``model.keep_head``), and start fresh otherwise.
 
 The source directory is read once; the new model directory is self-contained (``load()`` never
 needs the source again), its config records where it started in ``model.init_from``.
@@ -43,7 +44,8 @@ class TransferSource:
         embedding: ``(V, E)`` embedding matrix.
         encoder: encoder state with the classifier encoder's key names (``weight_ih_l0`` ...).
         head: a classifier's pooling and head weights (empty for a language model).
-        labels, task: a classifier's label names and task (empty / "" for a language model).
+        labels, task, pooling: a classifier's label names, task and pooling (empty / "" for a
+            language model).
         cell, embed_dim, hidden_size, num_layers, bidirectional: the encoder's shape.
     """
 
@@ -55,6 +57,7 @@ class TransferSource:
     head: dict[str, torch.Tensor]
     labels: list[str]
     task: str
+    pooling: str
     cell: str
     embed_dim: int
     hidden_size: int
@@ -69,8 +72,7 @@ class TransferSource:
 
     def head_fits(self, labels: list[str], task: str, pooling: str) -> bool:
         """Whether the source's head can be kept: a classifier with the same labels, task and pooling."""
-        return bool(self.head) and self.labels == list(labels) and self.task == task and \
-            self.head.get("_pooling") == pooling
+        return bool(self.head) and (self.labels, self.task, self.pooling) == (list(labels), task, pooling)
 
     def describe(self, head: bool = False) -> str:
         what = "language model" if self.kind == "language_model" else "classifier"
@@ -170,7 +172,7 @@ class TransferSource:
             if head:
                 whole = model.state_dict()  # tensors sharing storage with the parameters
                 for key, value in self.head.items():
-                    if not key.startswith("_") and whole[key].shape == value.shape:
+                    if whole[key].shape == value.shape:
                         whole[key].copy_(value)
                         n += value.numel()
         return {"tensors": len(self.encoder) + 1, "parameters": n, "head": head}
@@ -198,7 +200,6 @@ def load_transfer_source(path: str | Path) -> TransferSource:
     if loaded.kind == "classifier":
         head = {k: v.detach().clone() for k, v in model.state_dict().items()
                 if k.startswith(("pooling.", "head."))}
-        head["_pooling"] = m.pooling
     if loaded.kind == "language_model":
         encoder: dict[str, torch.Tensor] = {}
         for key, value in state.items():
@@ -216,7 +217,8 @@ def load_transfer_source(path: str | Path) -> TransferSource:
     return TransferSource(path=p, kind=loaded.kind, tokenizer=loaded.tokenizer,
                           embedding=model.embedding.weight.detach().clone(), encoder=encoder, head=head,
                           labels=list(loaded.labels) if loaded.kind == "classifier" else [],
-                          task=m.task if loaded.kind == "classifier" else "", cell=m.cell,
+                          task=m.task if loaded.kind == "classifier" else "",
+                          pooling=m.pooling if loaded.kind == "classifier" else "", cell=m.cell,
                           embed_dim=int(model.embedding.weight.shape[1]), hidden_size=int(m.hidden_size),
                           num_layers=int(m.num_layers), bidirectional=bidirectional)
 

@@ -190,7 +190,8 @@ def train_classifier(cfg: Config, *, splits: Splits | None = None, save: bool = 
         f"test {len(splits.test) if splits.test else 0:,}  classes {len(labels)} ({task})")
     for note in splits.notes:
         log(f"  {note}")
-    log(f"tokenizer: {tokenizer.kind if source else cfg.data.tokenizer}{' (from init_from)' if source else ''}, vocabulary {tokenizer.vocab_size:,}, validation OOV rate {oov:.2%}, "
+    kind = f"{tokenizer.kind} (from init_from)" if source else cfg.data.tokenizer
+    log(f"tokenizer: {kind}, vocabulary {tokenizer.vocab_size:,}, validation OOV rate {oov:.2%}, "
         f"built in {time.perf_counter() - t0:.1f}s")
     model_cfg = replace(cfg.model, task=task, vocab_size=tokenizer.vocab_size, num_classes=len(labels))
     matrix, emb_report = None, None

@@ -267,10 +267,7 @@ class _GRULayerFunction(torch.autograd.Function):
         dgi, dgh, dh0 = bwd(dout4, dh_n.contiguous(), w_hh_c, hprev, gates, lengths, rec_mask)
         need = ctx.needs_input_grad
         dgi2 = dgi.view(T * B, D * G)  # (T, B, D, 3H) -> (T*B, D*3H)
-        if cd != dt and (need[0] or need[2]):
-            dgi2c = dgi2.to(cd)  # converted once for both GEMMs below
-        else:
-            dgi2c = dgi2
+        dgi2c = dgi2.to(cd)  # in the compute dtype once, for both GEMMs below (no copy when it already is)
         x2 = x.reshape(T * B, In)
         dx = (dgi2c @ w_ih.reshape(D * G, In).to(cd)).to(dt).view(T, B, In) if need[0] else None  # one GEMM
         dw_ih = (dgi2c.t() @ x2).to(dt).view(D, G, In) if need[2] else None  # one GEMM

@@ -3,15 +3,20 @@
 Per layer (both directions together), a custom ``autograd.Function``:
 
 - forward: the input projections of all steps and both directions in one GEMM
-  ``(T*B, E) @ (E, D*3H)``; then per step one batched GEMM ``h @ W_hh^T`` over the directions and
-  one fused elementwise pass (gates, state update, length mask, output write);
-- backward: the recurrence walked back with one batched GEMM ``dgates @ W_hh`` per step and one
-  fused elementwise pass; then ``dW_hh``, ``dW_ih``, ``dx`` each as ONE GEMM over all steps
-  (``(S*B, 3H)^T @ (S*B, H)`` ...), biases as sums.
+  ``(T*B, E) @ (E, D*3H)``; then the step loop: per step one GEMM ``h @ W_hh^T`` and one fused
+  elementwise pass (gates, biases, state update, length mask, output write);
+- backward: the recurrence walked back with one GEMM ``dgates @ W_hh`` per step and one fused
+  elementwise pass that also sums the bias gradients; then ``dW_hh``, ``dW_ih``, ``dx`` each as
+  ONE GEMM over all steps (``(T*B, 3H)^T @ (T*B, H)`` ...). The states before each step are
+  the layer's own outputs shifted by one step, so no copy of them is kept.
 
 The step loops run in a small C++ extension (``csrc/gru_loop.cpp``) compiled at first use with
-torch.utils.cpp_extension (cached under torch's extensions dir); without a compiler it falls
-back, with one warning, to the same loops written in torch ops (:func:`_forward_loop_torch`, :func:`_backward_loop_torch`).
+torch.utils.cpp_extension (cached under torch's extensions dir). It splits each call's
+(direction, batch chunk) items across torch's threads once: rows and directions are
+independent recurrences, so every thread walks all steps of its items with its own
+single-threaded BLAS calls and never waits for another. Without a compiler it falls back, with
+one warning, to the same loops written in torch ops (:func:`_forward_loop_torch`,
+:func:`_backward_loop_torch`).
 ``compute_dtype=torch.bfloat16`` runs every GEMM in bf16 while the state, the gates and the
 elementwise maths stay fp32. On CUDA the layer dispatches to cuDNN through torch's own GRU
 (same weights, same function; lengths via packing).
@@ -125,15 +130,17 @@ def _build_extension() -> bool:
         pass
     old_path = os.environ.get("PATH", "")
     os.environ["PATH"] = os.pathsep.join(extra_path + [old_path])
+    flags = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only"]
     try:
-        cpp_extension.load(
-            name="grutext_gru_loop",
-            sources=[str(_CSRC)],
-            extra_cflags=["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only"],
-            extra_ldflags=[],
-            is_python_module=False,
-            verbose=False,
-        )
+        # -fopenmp turns on ATen's at::parallel_for in the extension (without _OPENMP its header
+        # runs every parallel_for serially). The loops link the libgomp torch has already loaded
+        # (same soname). A compiler without OpenMP gets the serial build.
+        try:
+            cpp_extension.load(name="grutext_gru_loop", sources=[str(_CSRC)], extra_cflags=[*flags, "-fopenmp"],
+                               extra_ldflags=["-fopenmp"], is_python_module=False, verbose=False)
+        except Exception:  # noqa: BLE001 - retried without OpenMP; a second failure propagates
+            cpp_extension.load(name="grutext_gru_loop_serial", sources=[str(_CSRC)], extra_cflags=flags,
+                               is_python_module=False, verbose=False)
     finally:
         os.environ["PATH"] = old_path
     return hasattr(torch.ops.grutext_gru, "forward")
@@ -158,19 +165,17 @@ def fused_applicable(x: Tensor) -> bool:
 # the step loops in torch ops (fallback; same layouts and maths as csrc/gru_loop.cpp)
 
 
-def _forward_loop_torch(gi: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor, lengths: Tensor,
-                        rec_mask: Tensor | None, save: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _forward_loop_torch(gi: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor, lengths: Tensor,
+                        rec_mask: Tensor | None, save: bool) -> tuple[Tensor, Tensor, Tensor]:
     T, B, D, G = gi.shape
     H = G // 3
+    gi = gi + b_ih.view(1, 1, D, G)
     h = h0.clone()  # (D, B, H)
     out = gi.new_empty(T, B, D, H)
-    hprev = gi.new_empty(D, T, B, H) if save else gi.new_empty(0)
-    gates = gi.new_empty(D, T, B, 4 * H) if save else gi.new_empty(0)
+    gates = gi.new_zeros(T, B, D, 4 * H) if save else gi.new_empty(0)
     valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
     w_t = w_hh.transpose(1, 2)  # (D, H, 3H)
     for s in range(T):
-        if save:
-            hprev[:, s] = h
         hin = h if rec_mask is None else h * rec_mask
         gh = torch.bmm(hin.to(w_t.dtype), w_t).to(h.dtype) + b_hh.unsqueeze(1)  # (D, B, 3H)
         for d in range(D):
@@ -185,32 +190,41 @@ def _forward_loop_torch(gi: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor, leng
             h[d] = torch.where(m, hn, h[d])
             out[t, :, d] = torch.where(m, hn, 0.0)
             if save:
-                gates[d, s] = torch.cat([rz, n, ghn], dim=-1)  # (B, 4H)
-    return out, h, hprev, gates
+                gates[t, :, d] = torch.cat([rz, n, ghn], dim=-1)  # (B, 4H)
+    return out, h, gates
 
 
-def _backward_loop_torch(dout: Tensor, dh_n: Tensor, w_hh: Tensor, hprev: Tensor, gates: Tensor,
-                         lengths: Tensor, rec_mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+def _backward_loop_torch(dout: Tensor, dh_n: Tensor, w_hh: Tensor, out: Tensor, h0: Tensor, gates: Tensor,
+                         lengths: Tensor, rec_mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     T, B, D, H = dout.shape
     dh = dh_n.clone()  # (D, B, H)
     dgi = dout.new_empty(T, B, D, 3 * H)
-    dgh = dout.new_empty(D, T, B, 3 * H)
+    dgh = dout.new_empty(T, B, D, 3 * H)
     valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
     for s in range(T - 1, -1, -1):
+        back = []
         for d in range(D):
             t = s if d == 0 else T - 1 - s
             m = valid[t]  # (B, 1)
-            r, z, n, ghn = gates[d, s].split(H, dim=-1)  # 4 x (B, H)
+            r, z, n, ghn = gates[t, :, d].split(H, dim=-1)  # 4 x (B, H)
+            # the state before this step: the previous step's output, or h0 at a sequence's first step
+            if d == 0:
+                hp = out[t - 1, :, 0] if t > 0 else h0[0]
+            else:
+                nxt = out[t + 1, :, 1] if t + 1 < T else h0[1]
+                hp = torch.where(valid[t + 1] if t + 1 < T else torch.zeros_like(m), nxt, h0[1])
             dht = dh[d] + dout[t, :, d]
             dn = dht * (1 - z) * (1 - n * n)  # through h = n + z (h - n), then tanh
-            dz = dht * (hprev[d, s] - n) * z * (1 - z)  # through σ
+            dz = dht * (hp - n) * z * (1 - z)  # through σ
             dr = dn * ghn * r * (1 - r)  # through σ
             dgi[t, :, d] = torch.where(m, torch.cat([dr, dz, dn], -1), 0.0)
-            dgh[d, s] = torch.where(m, torch.cat([dr, dz, dn * r], -1), 0.0)
+            dgh[t, :, d] = torch.where(m, torch.cat([dr, dz, dn * r], -1), 0.0)
             dh[d] = torch.where(m, dht * z, dh[d])  # padding passes dh through unchanged
-        back = torch.bmm(dgh[:, s].to(w_hh.dtype), w_hh).to(dh.dtype)  # (D, B, H)
-        dh = dh + (back if rec_mask is None else back * rec_mask)
-    return dgi, dgh, dh
+            back.append(dgh[t, :, d])
+        back_t = torch.bmm(torch.stack(back).to(w_hh.dtype), w_hh).to(dh.dtype)  # (D, B, H)
+        dh = dh + (back_t if rec_mask is None else back_t * rec_mask)
+    dbias = torch.stack([dgi.sum((0, 1)), dgh.sum((0, 1))])  # (2, D, 3H)
+    return dgi, dgh, dh, dbias
 
 
 def _loops(use_ext: bool) -> tuple[Any, Any]:
@@ -226,6 +240,28 @@ def _mm(a: Tensor, b: Tensor, cd: torch.dtype) -> Tensor:
     return (a.to(cd) @ b.to(cd)).to(a.dtype)
 
 
+def _dw_hh(dgh: Tensor, out: Tensor, h0: Tensor, lengths: Tensor, reverse: bool, mask: Tensor | None,
+           cd: torch.dtype) -> Tensor:
+    """dW_hh of one direction as one GEMM over all steps: sum_t dgh_t^T @ (state before step t).
+
+    dgh (T, B, 3H) and out (T, B, H) are strided views of one direction, time order. The state
+    before step t is the output of the step processed before it (t-1 forward, t+1 reverse), and
+    h0 at a sequence's first step (t = 0 forward, t = len-1 reverse). Where the reverse direction
+    starts at len-1 < T-1, out[len] is a zero (padding) row: the h0 term is added separately.
+    """
+    T, B, G = dgh.shape
+    H = out.shape[2]
+    prev = out if mask is None else out * mask  # the recurrent GEMM's input: the masked state
+    h0m = h0 if mask is None else h0 * mask
+    if reverse:
+        main = _mm(dgh[:-1].reshape(-1, G).t(), prev[1:].reshape(-1, H), cd)
+        first = dgh[(lengths - 1).clamp(min=0), torch.arange(B)]  # (B, 3H): each sequence's first step
+    else:
+        main = _mm(dgh[1:].reshape(-1, G).t(), prev[:-1].reshape(-1, H), cd)
+        first = dgh[0]
+    return main + _mm(first.t(), h0m, cd)  # (3H, H)
+
+
 class _GRULayerFunction(torch.autograd.Function):
     """One GRU layer, all directions: (x (T, B, In), h0 (D, B, H), W_ih (D, 3H, In), W_hh (D, 3H, H),
     b_ih (D, 3H), b_hh (D, 3H)) -> (out (T, B, D*H) zeros past length, h_n (D, B, H))."""
@@ -239,48 +275,50 @@ class _GRULayerFunction(torch.autograd.Function):
         cd = compute_dtype or x.dtype
         x2 = x.reshape(T * B, In)  # (T, B, In) -> (T*B, In)
         w_ih2 = w_ih.reshape(D * G, In)  # (D, 3H, In) -> (D*3H, In)
+        # (T*B, D*3H): all steps, one GEMM. The weight is transposed into a contiguous copy (small):
+        # MKL runs this shape faster than on the transposed view, and faster than addmm's bias
+        # broadcast; the step loop adds b_ih.
         if cd == x.dtype:
-            gi = torch.addmm(b_ih.reshape(D * G), x2, w_ih2.t())  # (T*B, D*3H): all steps, one GEMM
+            gi = x2 @ w_ih2.t().contiguous()
             x_saved = x
         else:
             x_saved = x2.to(cd)  # converted once: the forward GEMM and dW_ih in backward both use it
-            gi = torch.addmm(b_ih.reshape(D * G).to(cd), x_saved, w_ih2.t().to(cd)).to(x.dtype)
+            gi = (x_saved @ w_ih2.t().to(cd).contiguous()).to(x.dtype)
         gi = gi.view(T, B, D, G)  # (T*B, D*3H) -> (T, B, D, 3H)
         w_hh_c = w_hh.to(cd).contiguous()  # (D, 3H, H) in the compute dtype
         save = any(ctx.needs_input_grad[:6])
         fwd, _ = _loops(use_ext)
-        out, h_n, hprev, gates = fwd(gi, w_hh_c, b_hh.contiguous(), h0.contiguous(), lengths, rec_mask, save)
+        h0 = h0.contiguous()
+        out, h_n, gates = fwd(gi, w_hh_c, b_ih.contiguous(), b_hh.contiguous(), h0, lengths, rec_mask, save)
+        out = out.view(T, B, D * w_hh.shape[2])  # (T, B, D, H) -> (T, B, D*H)
         ctx.use_ext, ctx.cd, ctx.x_shape, ctx.x_dtype = use_ext, cd, x.shape, x.dtype
-        if save:
-            ctx.save_for_backward(x_saved, w_ih, w_hh_c, hprev, gates, lengths, rec_mask)
-        return out.view(T, B, D * w_hh.shape[2]), h_n  # (T, B, D, H) -> (T, B, D*H)
+        if save:  # the outputs are the states before each step: backward reads them, no copy is kept
+            ctx.save_for_backward(x_saved, w_ih, w_hh_c, out, h0, gates, lengths, rec_mask)
+        return out, h_n
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor | None, dh_n: Tensor | None) -> tuple[Tensor | None, ...]:
-        x, w_ih, w_hh_c, hprev, gates, lengths, rec_mask = ctx.saved_tensors  # x: (T, B, In), or (T*B, In) in cd
+        x, w_ih, w_hh_c, out, h0, gates, lengths, rec_mask = ctx.saved_tensors  # x: (T, B, In), or (T*B, In) in cd
         T, B, In = ctx.x_shape
         D, G, H = w_hh_c.shape
         cd, dt = ctx.cd, ctx.x_dtype
-        dout4 = (dout if dout is not None else hprev.new_zeros(T, B, D * H)).reshape(T, B, D, H).contiguous()  # (T, B, D, H)
-        dh_n = dh_n if dh_n is not None else hprev.new_zeros(D, B, H)
+        out4 = out.view(T, B, D, H)
+        dout4 = (dout if dout is not None else out.new_zeros(T, B, D * H)).reshape(T, B, D, H).contiguous()
+        dh_n = dh_n if dh_n is not None else h0.new_zeros(D, B, H)
         _, bwd = _loops(ctx.use_ext)
-        dgi, dgh, dh0 = bwd(dout4, dh_n.contiguous(), w_hh_c, hprev, gates, lengths, rec_mask)
+        # dgh: (T, B, D, 3H) in time order, the gradient of W_hh h + b_hh; dbias (2, D, 3H) summed in the loop
+        dgi, dgh, dh0, dbias = bwd(dout4, dh_n.contiguous(), w_hh_c, out4, h0, gates, lengths, rec_mask)
         need = ctx.needs_input_grad
         dgi2 = dgi.view(T * B, D * G)  # (T, B, D, 3H) -> (T*B, D*3H)
         dgi2c = dgi2.to(cd)  # in the compute dtype once, for both GEMMs below (no copy when it already is)
         x2 = x.reshape(T * B, In)
         dx = (dgi2c @ w_ih.reshape(D * G, In).to(cd)).to(dt).view(T, B, In) if need[0] else None  # one GEMM
         dw_ih = (dgi2c.t() @ x2).to(dt).view(D, G, In) if need[2] else None  # one GEMM
-        dw_hh = None
-        if need[3]:
-            hin = hprev if rec_mask is None else hprev * rec_mask.unsqueeze(1)  # (D, S, B, H)
-            # (D, 3H, S*B) @ (D, S*B, H): every step's weight gradient in one GEMM per direction
-            if D == 1:  # mm, as in the step loops: a batch-of-one bmm is slower
-                dw_hh = _mm(dgh.view(T * B, G).t(), hin.reshape(T * B, H), cd).unsqueeze(0)
-            else:
-                dw_hh = _mm(dgh.view(D, T * B, G).transpose(1, 2), hin.reshape(D, T * B, H), cd)
-        db_ih = dgi2.sum(0).view(D, G) if need[4] else None  # (D, 3H)
-        db_hh = dgh.sum((1, 2)) if need[5] else None  # (D, 3H)
+        dw_hh = torch.stack([_dw_hh(dgh[:, :, d], out4[:, :, d], h0[d], lengths, d == 1,
+                                    None if rec_mask is None else rec_mask[d], cd)
+                             for d in range(D)]) if need[3] else None
+        db_ih = dbias[0] if need[4] else None  # (D, 3H)
+        db_hh = dbias[1] if need[5] else None  # (D, 3H)
         return dx, (dh0 if need[1] else None), dw_ih, dw_hh, db_ih, db_hh, None, None, None, None
 
 

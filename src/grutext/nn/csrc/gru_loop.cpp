@@ -1,15 +1,16 @@
 // The GRU recurrence loops of grutext.nn.fused, compiled at first use.
 //
 // Only the step loops live here; the GEMMs over all steps (input projections, weight and input
-// gradients) stay in Python as single calls. Per step: one batched GEMM over the D directions
-// (h @ W_hh^T forward, dgates @ W_hh backward) plus one fused elementwise pass.
+// gradients) stay in Python as single calls. Per step and (direction, batch chunk) item: one
+// GEMM (h @ W_hh^T forward, dgates @ W_hh backward) plus one fused elementwise pass. Items run
+// in parallel, each walking all its steps (see for_items).
 //
-// Layouts (T time, B batch, D directions, H hidden, S = T processing steps):
-//   gi, dgi     (T, B, D, 3H)  time order, gates r z n (gi includes b_ih)
-//   out, dout   (T, B, D, H)   time order, zeros past length
-//   hprev       (D, S, B, H)   state before processing step s (direction 1 reads t = T-1-s)
-//   gates       (D, S, B, 4H)  r, z, n, ghn (= W_hn h + b_hn) per step
-//   dgh         (D, S, B, 3H)  gradient of W_hh h + b_hh per step
+// Layouts (T time, B batch, D directions, H hidden), all in time order: processing step s of
+// direction 1 is t = T-1-s.
+//   gi, dgi     (T, B, D, 3H)  gates r z n (gi: W_ih x, the loop adds b_ih)
+//   out, dout   (T, B, D, H)   zeros past length; out also gives each step's previous state
+//   gates       (T, B, D, 4H)  r, z, n, ghn (= W_hn h + b_hn)
+//   dgh         (T, B, D, 3H)  gradient of W_hh h + b_hh
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -17,8 +18,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -57,191 +60,354 @@ inline float tanh_(float x) {  // tanh = sign(x) (1 - e) / (1 + e), e = exp(-2|x
 template <typename T>
 inline T sigmoid(T x) { return T(1) / (T(1) + exp_(-x)); }
 
-// Rows (d, b) of one step. Serial on purpose: once vectorised the elementwise pass is a few percent
-// of a step, and an OpenMP region per step (next to MKL's own) measured slower on 2 cores.
-template <typename F>
-inline void for_rows(int64_t n, const F& f) { f(0, n); }
-
 inline int64_t time_of(int64_t d, int64_t s, int64_t T) { return d == 0 ? s : T - 1 - s; }
 
-// h @ W^T for all directions: h (D, B, H), w_t (D, H, 3H) in compute dtype -> out (D, B, 3H) fp32/fp64
-// w_t is contiguous: a transposed view would be copied by bmm at every step. One direction uses
-// mm, measured ~30% faster than a batch-of-one bmm at (64, 128) x (128, 384).
-void recurrent_gemm(const at::Tensor& h, const at::Tensor& w_t, at::Tensor& out) {
-  if (w_t.scalar_type() == h.scalar_type()) {
-    if (h.size(0) == 1) {
-      auto o = out.select(0, 0);
-      at::mm_out(o, h.select(0, 0), w_t.select(0, 0));
-    } else {
-      at::bmm_out(out, h, w_t);
-    }
-  } else if (h.size(0) == 1) {  // bf16 GEMM, fp32 state: mm as above, then back to fp32 in out
-    out.select(0, 0).copy_(at::mm(h.select(0, 0).to(w_t.scalar_type()), w_t.select(0, 0)));
+// ---------------------------------------------------------------------------------------------
+// BLAS. The step GEMMs call the BLAS that torch itself links (MKL in the x86 wheels) directly:
+// an ATen op costs microseconds of dispatch per call, a sizeable share of a 30-100 us step, and
+// inside our own parallel region (below) each thread runs its GEMM single-threaded on its own
+// columns. The symbols are weak: where torch's library does not export them, ATen ops are used.
+extern "C" {
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc) __attribute__((weak));
+void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc) __attribute__((weak));
+void cblas_gemm_bf16bf16f32(int layout, int transa, int transb, int m, int n, int k, float alpha, const uint16_t* a,
+                            int lda, const uint16_t* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
+}
+
+// GRUTEXT_DIRECT_BLAS: 0 ATen ops only; 1 (default) direct fp32/fp64 BLAS where available;
+// 2 also MKL's bf16 GEMM for the bf16 path.
+int direct_blas() {
+  static const int v = [] {
+    const char* e = std::getenv("GRUTEXT_DIRECT_BLAS");
+    return e ? std::atoi(e) : 1;
+  }();
+  return v;
+}
+
+template <typename TA, typename TC>
+void gemm_aten(int64_t M, int64_t N, int64_t K, const TA* A, int64_t lda, const TA* Bm, int64_t ldb, TC beta, TC* C,
+               int64_t ldc) {
+  const auto ta = at::TensorOptions().dtype(c10::CppTypeToScalarType<TA>::value);
+  const auto tc = at::TensorOptions().dtype(c10::CppTypeToScalarType<TC>::value);
+  auto a = at::from_blob(const_cast<TA*>(A), {M, K}, {lda, 1}, ta);
+  auto b = at::from_blob(const_cast<TA*>(Bm), {K, N}, {ldb, 1}, ta);
+  auto c = at::from_blob(C, {M, N}, {ldc, 1}, tc);
+  auto prod = at::mm(a, b);
+  if (beta == TC(0)) c.copy_(prod); else c.add_(prod);
+}
+
+// Row-major C (M, N; row stride ldc) = A (M, K; lda) @ B (K, N; ldb) + beta C. Column-major BLAS
+// computes the same product transposed: C^T = B^T A^T.
+inline void gemm_rm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* Bm, int64_t ldb,
+                    float beta, float* C, int64_t ldc) {
+  if (sgemm_ && direct_blas()) {
+    const int m = N, n = M, k = K, la = ldb, lb = lda, lc = ldc;
+    const float one = 1.0f;
+    sgemm_("N", "N", &m, &n, &k, &one, Bm, &la, A, &lb, &beta, C, &lc);
   } else {
-    out.copy_(at::bmm(h.to(w_t.scalar_type()), w_t));
+    gemm_aten<float, float>(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
+  }
+}
+inline void gemm_rm(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* Bm, int64_t ldb,
+                    double beta, double* C, int64_t ldc) {
+  if (dgemm_ && direct_blas()) {
+    const int m = N, n = M, k = K, la = ldb, lb = lda, lc = ldc;
+    const double one = 1.0;
+    dgemm_("N", "N", &m, &n, &k, &one, Bm, &la, A, &lb, &beta, C, &lc);
+  } else {
+    gemm_aten<double, double>(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
+  }
+}
+inline void gemm_rm(int64_t M, int64_t N, int64_t K, const c10::BFloat16* A, int64_t lda, const c10::BFloat16* Bm,
+                    int64_t ldb, float beta, float* C, int64_t ldc) {  // bf16 operands, fp32 result
+  if (cblas_gemm_bf16bf16f32 && direct_blas() >= 2) {
+    cblas_gemm_bf16bf16f32(102 /*col-major*/, 111, 111, N, M, K, 1.0f, reinterpret_cast<const uint16_t*>(Bm), ldb,
+                           reinterpret_cast<const uint16_t*>(A), lda, beta, C, ldc);
+  } else {  // ATen's bf16 mm (oneDNN), then to fp32
+    gemm_aten<c10::BFloat16, float>(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
   }
 }
 
-template <typename scalar_t>
-void forward_impl(const at::Tensor& gi, const at::Tensor& w_t, const at::Tensor& b_hh, at::Tensor& hcur,
-                  const int64_t* len, const at::Tensor& rec_mask, bool save, at::Tensor& out,
-                  at::Tensor& hprev, at::Tensor& gates) {
-  const int64_t T = gi.size(0), B = gi.size(1), D = gi.size(2), H = hcur.size(2);
-  auto gh = at::empty({D, B, 3 * H}, hcur.options());  // (D, B, 3H)
-  at::Tensor hin = rec_mask.defined() ? at::empty_like(hcur) : hcur;
+// ---------------------------------------------------------------------------------------------
+// Parallel work. The batch rows of a GRU are independent sequences, and so are its two
+// directions, so each call splits its (direction, batch chunk) items across the threads once:
+// every worker runs the whole time loop for its items with its own single-threaded GEMMs and
+// never waits for another. Torch's per-op parallelism would instead fork and join inside every
+// step's GEMM and leave the elementwise pass on one core.
+
+inline int64_t batch_chunks(int64_t D, int64_t B) {
+#if AT_PARALLEL_OPENMP && defined(_OPENMP)
+  if (at::in_parallel_region()) return 1;
+  const int64_t P = at::get_num_threads();
+  // at least 8 rows a chunk: below that the per-step GEMM is too thin to pay for its own thread
+  return std::max<int64_t>(1, std::min<int64_t>((P + D - 1) / D, B / 8));
+#else
+  return 1;
+#endif
+}
+
+// work(d, b0, b1, item) for every (direction, batch chunk) item, in parallel
+template <typename F>
+void for_items(int64_t D, int64_t B, int64_t nbc, const F& work) {
+  at::parallel_for(0, D * nbc, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t d = i / nbc, c = i % nbc;
+      work(d, c * B / nbc, (c + 1) * B / nbc, i);
+    }
+  });
+}
+
+template <typename T> struct AccOf { using type = T; };
+template <> struct AccOf<float> { using type = double; };
+
+// state dtype scalar_t (fp32/fp64); GEMM dtype cd_t (scalar_t, or BFloat16 with fp32 state)
+template <typename scalar_t, typename cd_t>
+void forward_impl(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor& b_ih, const at::Tensor& b_hh,
+                  const at::Tensor& h0,
+                  const int64_t* len, const at::Tensor& rec_mask, bool save, at::Tensor& out, at::Tensor& h_n,
+                  at::Tensor& gates) {
+  const int64_t T = gi.size(0), B = gi.size(1), D = gi.size(2), H = h0.size(2), G = 3 * H;
+  constexpr bool same = std::is_same<scalar_t, cd_t>::value;
+  const bool masked = rec_mask.defined();
+  const bool sep = masked || !same;  // the GEMM input is a separate buffer (masked and/or bf16)
+  auto w_t = w_hh.transpose(1, 2).contiguous();  // (D, H, 3H): h @ W_hh^T reads it row-major
+  const cd_t* w_p = w_t.data_ptr<cd_t>();
   const scalar_t* gi_p = gi.data_ptr<scalar_t>();
+  const scalar_t* bih_p = b_ih.data_ptr<scalar_t>();
   const scalar_t* bhh_p = b_hh.data_ptr<scalar_t>();
-  scalar_t* gh_p = gh.data_ptr<scalar_t>();
-  scalar_t* h_p = hcur.data_ptr<scalar_t>();
+  const scalar_t* h0_p = h0.data_ptr<scalar_t>();
+  const scalar_t* m_p = masked ? rec_mask.data_ptr<scalar_t>() : nullptr;
   scalar_t* out_p = out.data_ptr<scalar_t>();
-  scalar_t* hprev_p = save ? hprev.data_ptr<scalar_t>() : nullptr;
+  scalar_t* hn_p = h_n.data_ptr<scalar_t>();
   scalar_t* gates_p = save ? gates.data_ptr<scalar_t>() : nullptr;
-  std::vector<scalar_t> scratch(4 * H);  // gates of a step when they are not kept
-  for (int64_t s = 0; s < T; ++s) {
-    if (rec_mask.defined()) at::mul_out(hin, hcur, rec_mask);  // variational dropout on the recurrent input
-    recurrent_gemm(hin, w_t, gh);  // (D, B, 3H) = h @ W_hh^T, one GEMM for all directions
-    for_rows(D * B, [&](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end; ++row) {
-        const int64_t d = row / B, b = row % B, t = time_of(d, s, T);
-        scalar_t* h = h_p + row * H;
+  for_items(D, B, batch_chunks(D, B), [&](int64_t d, int64_t b0, int64_t b1, int64_t) {
+    const int64_t Bc = b1 - b0;
+    int64_t lmax = 0;
+    for (int64_t b = b0; b < b1; ++b) lmax = std::max(lmax, len[b]);
+    scalar_t* h = hn_p + (d * B + b0) * H;  // the state of my rows, updated in place; ends as h_n
+    std::copy(h0_p + (d * B + b0) * H, h0_p + (d * B + b1) * H, h);
+    std::vector<cd_t> gin(sep ? Bc * H : 0);  // the GEMM's input: (masked) state in the GEMM dtype
+    const scalar_t* m = masked ? m_p + (d * B + b0) * H : nullptr;
+    auto to_gemm_input = [&](int64_t i) {
+      for (int64_t j = 0; j < H; ++j) gin[i * H + j] = cd_t(m ? h[i * H + j] * m[i * H + j] : h[i * H + j]);
+    };
+    if (sep)
+      for (int64_t i = 0; i < Bc; ++i) to_gemm_input(i);
+    std::vector<scalar_t> gh(Bc * G);     // this step's W_hh h for my rows
+    std::vector<scalar_t> scratch(4 * H);  // gates of a step when they are not kept
+    // biases: r and z see b_ih + b_hh; n sees b_in outside and b_hn inside the reset product
+    std::vector<scalar_t> bias(4 * H);  // [b_ir + b_hr | b_iz + b_hz | b_in | b_hn]
+    for (int64_t j = 0; j < 2 * H; ++j) bias[j] = bih_p[d * G + j] + bhh_p[d * G + j];
+    for (int64_t j = 0; j < H; ++j) {
+      bias[2 * H + j] = bih_p[d * G + 2 * H + j];
+      bias[3 * H + j] = bhh_p[d * G + 2 * H + j];
+    }
+    const scalar_t* bs = bias.data();
+    for (int64_t s = 0; s < T; ++s) {
+      const int64_t t = time_of(d, s, T);
+      if (t < lmax)  // else every row of mine is padding at t: no GEMM
+        gemm_rm(Bc, G, H, sep ? reinterpret_cast<const cd_t*>(gin.data()) : reinterpret_cast<const cd_t*>(h), H,
+                w_p + d * H * G, G, scalar_t(0), gh.data(), G);
+      for (int64_t i = 0; i < Bc; ++i) {
+        const int64_t b = b0 + i;
         scalar_t* o = out_p + ((t * B + b) * D + d) * H;
-        if (save) std::copy(h, h + H, hprev_p + ((d * T + s) * B + b) * H);
         if (t >= len[b]) {  // padding: the state is kept and the output is zero
           std::fill(o, o + H, scalar_t(0));
           continue;
         }
-        const scalar_t* x = gi_p + ((t * B + b) * D + d) * 3 * H;
-        const scalar_t* g = gh_p + row * 3 * H;
-        const scalar_t* bh = bhh_p + d * 3 * H;
-        scalar_t* sv = save ? gates_p + ((d * T + s) * B + b) * 4 * H : scratch.data();
+        const scalar_t* x = gi_p + ((t * B + b) * D + d) * G;
+        const scalar_t* g = gh.data() + i * G;
+        scalar_t* hr = h + i * H;
+        scalar_t* sv = save ? gates_p + ((t * B + b) * D + d) * 4 * H : scratch.data();
 #pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
-          const scalar_t r = sigmoid(x[j] + g[j] + bh[j]);                  // reset gate
-          const scalar_t z = sigmoid(x[H + j] + g[H + j] + bh[H + j]);      // update gate
-          const scalar_t ghn = g[2 * H + j] + bh[2 * H + j];               // W_hn h + b_hn
-          const scalar_t n = tanh_(x[2 * H + j] + r * ghn);            // candidate, b_hn inside the reset product
-          const scalar_t hn = n + z * (h[j] - n);                          // (1 - z) n + z h: update gate keeps the past
-          h[j] = hn;
-          o[j] = hn;
+          const scalar_t r = sigmoid(x[j] + g[j] + bs[j]);                  // reset gate
+          const scalar_t z = sigmoid(x[H + j] + g[H + j] + bs[H + j]);      // update gate
+          const scalar_t ghn = g[2 * H + j] + bs[3 * H + j];               // W_hn h + b_hn
+          const scalar_t n = tanh_(x[2 * H + j] + bs[2 * H + j] + r * ghn);  // candidate, b_hn inside the reset product
+          const scalar_t v = n + z * (hr[j] - n);                           // (1 - z) n + z h: update gate keeps the past
+          hr[j] = v;
+          o[j] = v;
           sv[j] = r;
           sv[H + j] = z;
           sv[2 * H + j] = n;
           sv[3 * H + j] = ghn;
         }
+        if (sep) to_gemm_input(i);
       }
-    });
-  }
+    }
+  });
 }
 
-// -> out (T, B, D, H), h_n (D, B, H), hprev (D, S, B, H), gates (D, S, B, 4H) (empty when !save)
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward(
-    const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor& b_hh, const at::Tensor& h0,
+// -> out (T, B, D, H) zeros past length, h_n (D, B, H), gates (T, B, D, 4H) (empty when !save)
+// gi: W_ih x without its bias (the loop adds b_ih)
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_forward(
+    const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor& b_ih, const at::Tensor& b_hh, const at::Tensor& h0,
     const at::Tensor& lengths, const c10::optional<at::Tensor>& rec_mask, bool save) {
   TORCH_CHECK(gi.dim() == 4 && gi.is_contiguous(), "gi must be contiguous (T, B, D, 3H)");
   const int64_t T = gi.size(0), B = gi.size(1), D = gi.size(2), H = h0.size(2);
-  auto hcur = h0.contiguous().clone();                              // (D, B, H)
-  auto w_t = w_hh.transpose(1, 2).contiguous();                     // (D, H, 3H), once per call
+  auto hc = h0.contiguous();
+  auto bic = b_ih.contiguous();
   auto bc = b_hh.contiguous();
   auto len = lengths.to(at::kLong).contiguous();
   auto out = at::empty({T, B, D, H}, h0.options());
-  at::Tensor hprev, gates;
-  if (save) {
-    hprev = at::empty({D, T, B, H}, h0.options());
-    gates = at::empty({D, T, B, 4 * H}, h0.options());
-  }
+  auto h_n = at::empty({D, B, H}, h0.options());
+  auto gates = save ? at::empty({T, B, D, 4 * H}, h0.options()) : at::empty({0}, h0.options());
   at::Tensor rm = rec_mask.has_value() ? rec_mask->contiguous() : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "grutext_gru_forward", [&] {
-    forward_impl<scalar_t>(gi, w_t, bc, hcur, len.data_ptr<int64_t>(), rm, save, out, hprev, gates);
-  });
-  if (!save) {
-    hprev = at::empty({0}, h0.options());
-    gates = at::empty({0}, h0.options());
+  const int64_t* lp = len.data_ptr<int64_t>();
+  if (w_hh.scalar_type() == at::kBFloat16) {
+    TORCH_CHECK(h0.scalar_type() == at::kFloat, "bf16 GEMMs need fp32 state");
+    forward_impl<float, c10::BFloat16>(gi, w_hh, bic, bc, hc, lp, rm, save, out, h_n, gates);
+  } else {
+    AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "grutext_gru_forward", [&] {
+      forward_impl<scalar_t, scalar_t>(gi, w_hh, bic, bc, hc, lp, rm, save, out, h_n, gates);
+    });
   }
-  return {out, hcur, hprev, gates};
+  return {out, h_n, gates};
 }
 
-template <typename scalar_t>
-void backward_impl(const at::Tensor& dout, at::Tensor& dh, const at::Tensor& w_hh, const at::Tensor& hprev,
-                   const at::Tensor& gates, const int64_t* len, const at::Tensor& rec_mask,
-                   at::Tensor& dgi, at::Tensor& dgh) {
-  const int64_t T = dout.size(0), B = dout.size(1), D = dout.size(2), H = dh.size(2);
+template <typename scalar_t, typename cd_t>
+void backward_impl(const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& w_hh, const at::Tensor& out,
+                   const at::Tensor& h0, const at::Tensor& gates, const int64_t* len, const at::Tensor& rec_mask,
+                   at::Tensor& dgi, at::Tensor& dgh, at::Tensor& dh0, at::Tensor& dbias) {
+  using acc_t = typename AccOf<scalar_t>::type;
+  const int64_t T = dout.size(0), B = dout.size(1), D = dout.size(2), H = dh_n.size(2), G = 3 * H;
+  constexpr bool same = std::is_same<scalar_t, cd_t>::value;
+  const bool masked = rec_mask.defined();
   const scalar_t* dout_p = dout.data_ptr<scalar_t>();
-  const scalar_t* hprev_p = hprev.data_ptr<scalar_t>();
+  const scalar_t* out_p = out.data_ptr<scalar_t>();
+  const scalar_t* h0_p = h0.data_ptr<scalar_t>();
   const scalar_t* gates_p = gates.data_ptr<scalar_t>();
-  scalar_t* dh_p = dh.data_ptr<scalar_t>();
+  const cd_t* w_p = w_hh.data_ptr<cd_t>();
+  const scalar_t* m_p = masked ? rec_mask.data_ptr<scalar_t>() : nullptr;
+  scalar_t* dh_p = dh0.data_ptr<scalar_t>();
   scalar_t* dgi_p = dgi.data_ptr<scalar_t>();
   scalar_t* dgh_p = dgh.data_ptr<scalar_t>();
-  const bool lowp = w_hh.scalar_type() != dh.scalar_type();
-  for (int64_t s = T - 1; s >= 0; --s) {
-    for_rows(D * B, [&](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end; ++row) {
-        const int64_t d = row / B, b = row % B, t = time_of(d, s, T);
-        scalar_t* g = dh_p + row * H;
-        const scalar_t* go = dout_p + ((t * B + b) * D + d) * H;
-        scalar_t* dx = dgi_p + ((t * B + b) * D + d) * 3 * H;
-        scalar_t* dr = dgh_p + ((d * T + s) * B + b) * 3 * H;
+  const int64_t nbc = batch_chunks(D, B);
+  std::vector<acc_t> acc(D * nbc * 2 * G, acc_t(0));  // per item: the b_ih and b_hh gradients of its rows
+  for_items(D, B, nbc, [&](int64_t d, int64_t b0, int64_t b1, int64_t item) {
+    const int64_t Bc = b1 - b0;
+    int64_t lmax = 0;
+    for (int64_t b = b0; b < b1; ++b) lmax = std::max(lmax, len[b]);
+    scalar_t* dh = dh_p + (d * B + b0) * H;  // the carried dL/dh of my rows, ends as dL/dh0
+    std::copy(dh_n.data_ptr<scalar_t>() + (d * B + b0) * H, dh_n.data_ptr<scalar_t>() + (d * B + b1) * H, dh);
+    std::vector<cd_t> gb(same ? 0 : Bc * G);  // the step's dgh rows in the GEMM dtype
+    std::vector<scalar_t> tmp(masked ? Bc * H : 0);
+    std::vector<scalar_t> step_db(2 * G);  // this step's bias gradients (fp32 over <= B rows, then acc_t)
+    acc_t* ac = acc.data() + item * 2 * G;
+    const cd_t* w = w_p + d * G * H;  // W_hh (3H, H) of direction d
+    const scalar_t* m = masked ? m_p + (d * B + b0) * H : nullptr;
+    for (int64_t s = T - 1; s >= 0; --s) {
+      const int64_t t = time_of(d, s, T);
+      scalar_t* dgi_row0 = dgi_p + ((t * B + b0) * D + d) * G;  // my rows at t: stride D*3H
+      scalar_t* dgh_row0 = dgh_p + ((t * B + b0) * D + d) * G;
+      if (t >= lmax) {  // every row of mine is padding at t: no gradient to the gates, dh passes through
+        for (int64_t i = 0; i < Bc; ++i) {
+          std::fill(dgi_row0 + i * D * G, dgi_row0 + i * D * G + G, scalar_t(0));
+          std::fill(dgh_row0 + i * D * G, dgh_row0 + i * D * G + G, scalar_t(0));
+        }
+        continue;
+      }
+      std::fill(step_db.begin(), step_db.end(), scalar_t(0));
+      scalar_t* si = step_db.data();
+      scalar_t* sh = si + G;
+      for (int64_t i = 0; i < Bc; ++i) {
+        const int64_t b = b0 + i;
+        scalar_t* dx = dgi_row0 + i * D * G;
+        scalar_t* dr = dgh_row0 + i * D * G;
         if (t >= len[b]) {  // padding: no gradient to the gates, dh passes through unchanged
-          std::fill(dx, dx + 3 * H, scalar_t(0));
-          std::fill(dr, dr + 3 * H, scalar_t(0));
+          std::fill(dx, dx + G, scalar_t(0));
+          std::fill(dr, dr + G, scalar_t(0));
+          if (!same) std::fill(gb.begin() + i * G, gb.begin() + (i + 1) * G, cd_t(0));
           continue;
         }
-        const scalar_t* sv = gates_p + ((d * T + s) * B + b) * 4 * H;
-        const scalar_t* hp = hprev_p + ((d * T + s) * B + b) * H;
+        // the state before this step: the previous step's output, or h0 at the sequence's first step
+        const bool first = d == 0 ? t == 0 : t + 1 >= len[b];
+        const scalar_t* hp = first ? h0_p + (d * B + b) * H : out_p + (((d == 0 ? t - 1 : t + 1) * B + b) * D + d) * H;
+        scalar_t* g = dh + i * H;
+        const scalar_t* go = dout_p + ((t * B + b) * D + d) * H;
+        const scalar_t* sv = gates_p + ((t * B + b) * D + d) * 4 * H;
 #pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
-          const scalar_t dht = g[j] + go[j];                     // dL/dh_t (carried + from the output)
+          const scalar_t dht = g[j] + go[j];  // dL/dh_t (carried + from the output)
           const scalar_t r = sv[j], z = sv[H + j], n = sv[2 * H + j], ghn = sv[3 * H + j];
           const scalar_t dn = dht * (scalar_t(1) - z) * (scalar_t(1) - n * n);  // through tanh
           const scalar_t dz = dht * (hp[j] - n) * z * (scalar_t(1) - z);         // through σ
           const scalar_t dr_ = dn * ghn * r * (scalar_t(1) - r);                // through σ
+          const scalar_t dnr = dn * r;  // the reset gate scales W_hn h + b_hn
           dx[j] = dr_;
           dx[H + j] = dz;
           dx[2 * H + j] = dn;
           dr[j] = dr_;
           dr[H + j] = dz;
-          dr[2 * H + j] = dn * r;  // the reset gate scales W_hn h + b_hn
-          g[j] = dht * z;          // direct path of h_{t-1} through the update gate
+          dr[2 * H + j] = dnr;
+          si[j] += dr_;
+          si[H + j] += dz;
+          si[2 * H + j] += dn;
+          sh[j] += dr_;
+          sh[H + j] += dz;
+          sh[2 * H + j] += dnr;
+          g[j] = dht * z;  // direct path of h_{t-1} through the update gate
         }
+        if (!same)
+          for (int64_t k = 0; k < G; ++k) gb[i * G + k] = cd_t(dr[k]);
       }
-    });
-    // dh_{t-1} += dgh_s @ W_hh, one batched GEMM over the directions
-    auto dgh_s = dgh.select(1, s);  // (D, B, 3H), batch stride S*B*3H
-    if (!rec_mask.defined() && !lowp && D == 1) {  // one direction: addmm, as mm in the forward
-      auto dh0 = dh.select(0, 0);
-      dh0.addmm_(dgh_s.select(0, 0), w_hh.select(0, 0));
-    } else if (!rec_mask.defined() && !lowp) {
-      dh.baddbmm_(dgh_s, w_hh);
-    } else if (D == 1) {
-      auto g0 = dgh_s.select(0, 0);
-      auto back = lowp ? at::mm(g0.to(w_hh.scalar_type()), w_hh.select(0, 0)).to(dh.scalar_type())
-                       : at::mm(g0, w_hh.select(0, 0));  // (B, H)
-      auto dh0 = dh.select(0, 0);
-      if (rec_mask.defined()) dh0.addcmul_(back, rec_mask.select(0, 0)); else dh0.add_(back);
-    } else {
-      auto back = lowp ? at::bmm(dgh_s.to(w_hh.scalar_type()), w_hh).to(dh.scalar_type()) : at::bmm(dgh_s, w_hh);
-      if (rec_mask.defined()) dh.addcmul_(back, rec_mask); else dh.add_(back);
+      for (int64_t k = 0; k < 2 * G; ++k) ac[k] += acc_t(step_db[k]);
+      // dh_{t-1} += dgh_t @ W_hh for my rows: (Bc, 3H) @ (3H, H)
+      const cd_t* a = same ? reinterpret_cast<const cd_t*>(dgh_row0) : gb.data();
+      const int64_t lda = same ? D * G : G;
+      if (!masked) {
+        gemm_rm(Bc, H, G, a, lda, w, H, scalar_t(1), dh, H);
+      } else {
+        gemm_rm(Bc, H, G, a, lda, w, H, scalar_t(0), tmp.data(), H);
+        for (int64_t k = 0; k < Bc * H; ++k) dh[k] += tmp[k] * m[k];
+      }
     }
-  }
+  });
+  scalar_t* db_p = dbias.data_ptr<scalar_t>();  // (2, D, 3H): b_ih, b_hh
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t k = 0; k < 2; ++k)
+      for (int64_t j = 0; j < G; ++j) {
+        acc_t v = 0;
+        for (int64_t c = 0; c < nbc; ++c) v += acc[((d * nbc + c) * 2 + k) * G + j];
+        db_p[(k * D + d) * G + j] = scalar_t(v);
+      }
   // steps past a sequence's length: dout there is zero by construction of out, nothing to add
 }
 
-// -> dgi (T, B, D, 3H), dgh (D, S, B, 3H), dh0 (D, B, H)
-std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_backward(
-    const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& w_hh, const at::Tensor& hprev,
-    const at::Tensor& gates, const at::Tensor& lengths, const c10::optional<at::Tensor>& rec_mask) {
+// -> dgi (T, B, D, 3H), dgh (T, B, D, 3H) (the gradient of W_hh h + b_hh, time order), dh0 (D, B, H),
+//    dbias (2, D, 3H): the gradients of b_ih and b_hh
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_backward(
+    const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& w_hh, const at::Tensor& out,
+    const at::Tensor& h0, const at::Tensor& gates, const at::Tensor& lengths, const c10::optional<at::Tensor>& rec_mask) {
   const int64_t T = dout.size(0), B = dout.size(1), D = dout.size(2), H = dh_n.size(2);
   auto go = dout.contiguous();
-  auto dh = dh_n.contiguous().clone();
+  auto dhn = dh_n.contiguous();
+  auto oc = out.contiguous();
+  auto hc = h0.contiguous();
+  auto gc = gates.contiguous();
+  auto wc = w_hh.contiguous();
   auto len = lengths.to(at::kLong).contiguous();
-  auto dgi = at::empty({T, B, D, 3 * H}, dh.options());
-  auto dgh = at::empty({D, T, B, 3 * H}, dh.options());
+  auto dgi = at::empty({T, B, D, 3 * H}, dhn.options());
+  auto dgh = at::empty({T, B, D, 3 * H}, dhn.options());
+  auto dh0 = at::empty({D, B, H}, dhn.options());
+  auto dbias = at::empty({2, D, 3 * H}, dhn.options());
   at::Tensor rm = rec_mask.has_value() ? rec_mask->contiguous() : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "grutext_gru_backward", [&] {
-    backward_impl<scalar_t>(go, dh, w_hh.contiguous(), hprev, gates, len.data_ptr<int64_t>(), rm, dgi, dgh);
-  });
-  return {dgi, dgh, dh};
+  const int64_t* lp = len.data_ptr<int64_t>();
+  if (w_hh.scalar_type() == at::kBFloat16) {
+    TORCH_CHECK(dh_n.scalar_type() == at::kFloat, "bf16 GEMMs need fp32 state");
+    backward_impl<float, c10::BFloat16>(go, dhn, wc, oc, hc, gc, lp, rm, dgi, dgh, dh0, dbias);
+  } else {
+    AT_DISPATCH_FLOATING_TYPES(dhn.scalar_type(), "grutext_gru_backward", [&] {
+      backward_impl<scalar_t, scalar_t>(go, dhn, wc, oc, hc, gc, lp, rm, dgi, dgh, dh0, dbias);
+    });
+  }
+  return {dgi, dgh, dh0, dbias};
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // minGRU's linear recurrence (Feng et al. 2024), fused with its gate activations:
@@ -360,8 +526,8 @@ std::tuple<at::Tensor, at::Tensor> mingru_backward(const at::Tensor& dout, const
 }  // namespace
 
 TORCH_LIBRARY(grutext_gru, m) {
-  m.def("forward(Tensor gi, Tensor w_hh, Tensor b_hh, Tensor h0, Tensor lengths, Tensor? rec_mask, bool save) -> (Tensor, Tensor, Tensor, Tensor)");
-  m.def("backward(Tensor dout, Tensor dh_n, Tensor w_hh, Tensor hprev, Tensor gates, Tensor lengths, Tensor? rec_mask) -> (Tensor, Tensor, Tensor)");
+  m.def("forward(Tensor gi, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor h0, Tensor lengths, Tensor? rec_mask, bool save) -> (Tensor, Tensor, Tensor)");
+  m.def("backward(Tensor dout, Tensor dh_n, Tensor w_hh, Tensor out, Tensor h0, Tensor gates, Tensor lengths, Tensor? rec_mask) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("mingru_forward(Tensor y, Tensor h0, Tensor lengths, bool reverse) -> (Tensor, Tensor)");
   m.def("mingru_backward(Tensor dout, Tensor dh_last, Tensor y, Tensor out, Tensor h0, Tensor lengths, bool reverse) -> (Tensor, Tensor)");
   m.impl("forward", c10::DispatchKey::CPU, TORCH_FN(gru_forward));

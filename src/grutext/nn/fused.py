@@ -196,10 +196,11 @@ def _forward_loop_torch(gi: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0
 
 def _backward_loop_torch(dout: Tensor, dh_n: Tensor, w_hh: Tensor, out: Tensor, h0: Tensor, gates: Tensor,
                          lengths: Tensor, rec_mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """-> dgi (T, B, D, 3H), dghn (T, B, D, H), dh0 (D, B, H), dbias (2, D, 3H); see gru_loop.cpp."""
     T, B, D, H = dout.shape
     dh = dh_n.clone()  # (D, B, H)
     dgi = dout.new_empty(T, B, D, 3 * H)
-    dgh = dout.new_empty(T, B, D, 3 * H)
+    dgh = dout.new_empty(T, B, D, 3 * H)  # the gradient of W_hh h + b_hh
     valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
     for s in range(T - 1, -1, -1):
         back = []
@@ -224,7 +225,7 @@ def _backward_loop_torch(dout: Tensor, dh_n: Tensor, w_hh: Tensor, out: Tensor, 
         back_t = torch.bmm(torch.stack(back).to(w_hh.dtype), w_hh).to(dh.dtype)  # (D, B, H)
         dh = dh + (back_t if rec_mask is None else back_t * rec_mask)
     dbias = torch.stack([dgi.sum((0, 1)), dgh.sum((0, 1))])  # (2, D, 3H)
-    return dgi, dgh, dh, dbias
+    return dgi, dgh[..., 2 * H:].contiguous(), dh, dbias  # its r and z parts equal dgi's
 
 
 def _loops(use_ext: bool) -> tuple[Any, Any]:
@@ -233,33 +234,38 @@ def _loops(use_ext: bool) -> tuple[Any, Any]:
     return _forward_loop_torch, _backward_loop_torch
 
 
-def _mm(a: Tensor, b: Tensor, cd: torch.dtype) -> Tensor:
-    """a @ b with the GEMM in `cd`, result in a's dtype."""
-    if a.dtype == cd:
-        return a @ b
-    return (a.to(cd) @ b.to(cd)).to(a.dtype)
+def _mm(a: Tensor, b: Tensor, cd: torch.dtype, dt: torch.dtype) -> Tensor:
+    """a @ b with the GEMM in `cd` (operands converted only when they are not already), result in `dt`."""
+    return (a.to(cd) @ b.to(cd)).to(dt)
 
 
-def _dw_hh(dgh: Tensor, out: Tensor, h0: Tensor, lengths: Tensor, reverse: bool, mask: Tensor | None,
-           cd: torch.dtype) -> Tensor:
-    """dW_hh of one direction as one GEMM over all steps: sum_t dgh_t^T @ (state before step t).
+def _dw_hh(dgi: Tensor, dghn: Tensor, out: Tensor, h0: Tensor, lengths: Tensor, reverse: bool,
+           mask: Tensor | None, cd: torch.dtype) -> Tensor:
+    """dW_hh of one direction with GEMMs over all steps: sum_t dgh_t^T @ (state before step t).
 
-    dgh (T, B, 3H) and out (T, B, H) are strided views of one direction, time order. The state
-    before step t is the output of the step processed before it (t-1 forward, t+1 reverse), and
-    h0 at a sequence's first step (t = 0 forward, t = len-1 reverse). Where the reverse direction
-    starts at len-1 < T-1, out[len] is a zero (padding) row: the h0 term is added separately.
+    dgh, the gradient of W_hh h + b_hh, is dgi (T, B, 3H) in its r and z rows and dghn (T, B, H)
+    in its n rows; with out (T, B, H) these are strided views of one direction, time order. The
+    state before step t is the output of the step processed before it (t-1 forward, t+1
+    reverse), and h0 at a sequence's first step (t = 0 forward, t = len-1 reverse). Where the
+    reverse direction starts at len-1 < T-1, out[len] is a zero (padding) row: the h0 term is
+    added separately.
     """
-    T, B, G = dgh.shape
-    H = out.shape[2]
-    prev = out if mask is None else out * mask  # the recurrent GEMM's input: the masked state
-    h0m = h0 if mask is None else h0 * mask
-    if reverse:
-        main = _mm(dgh[:-1].reshape(-1, G).t(), prev[1:].reshape(-1, H), cd)
-        first = dgh[(lengths - 1).clamp(min=0), torch.arange(B)]  # (B, 3H): each sequence's first step
-    else:
-        main = _mm(dgh[1:].reshape(-1, G).t(), prev[:-1].reshape(-1, H), cd)
-        first = dgh[0]
-    return main + _mm(first.t(), h0m, cd)  # (3H, H)
+    B, H = out.shape[1], out.shape[2]
+    dt = out.dtype
+    prev = (out if mask is None else out * mask).to(cd)  # the recurrent GEMM's input: the masked state
+    h0m = (h0 if mask is None else h0 * mask).to(cd)
+    first_t = (lengths - 1).clamp(min=0) if reverse else torch.zeros_like(lengths)
+
+    def grad(g: Tensor) -> Tensor:  # g (T, B, k) -> (k, H)
+        k = g.shape[2]
+        if reverse:
+            main = _mm(g[:-1].reshape(-1, k).t(), prev[1:].reshape(-1, H), cd, dt)
+        else:
+            main = _mm(g[1:].reshape(-1, k).t(), prev[:-1].reshape(-1, H), cd, dt)
+        first = g[first_t, torch.arange(B)]  # (B, k): each sequence's first step
+        return main + _mm(first.t(), h0m, cd, dt)
+
+    return torch.cat([grad(dgi[..., : 2 * H]), grad(dghn)])  # (3H, H)
 
 
 class _GRULayerFunction(torch.autograd.Function):
@@ -283,7 +289,7 @@ class _GRULayerFunction(torch.autograd.Function):
             x_saved = x
         else:
             x_saved = x2.to(cd)  # converted once: the forward GEMM and dW_ih in backward both use it
-            gi = (x_saved @ w_ih2.t().to(cd).contiguous()).to(x.dtype)
+            gi = x_saved @ w_ih2.t().to(cd).contiguous()  # bf16: the loop reads it as is
         gi = gi.view(T, B, D, G)  # (T*B, D*3H) -> (T, B, D, 3H)
         w_hh_c = w_hh.to(cd).contiguous()  # (D, 3H, H) in the compute dtype
         save = any(ctx.needs_input_grad[:6])
@@ -306,15 +312,16 @@ class _GRULayerFunction(torch.autograd.Function):
         dout4 = (dout if dout is not None else out.new_zeros(T, B, D * H)).reshape(T, B, D, H).contiguous()
         dh_n = dh_n if dh_n is not None else h0.new_zeros(D, B, H)
         _, bwd = _loops(ctx.use_ext)
-        # dgh: (T, B, D, 3H) in time order, the gradient of W_hh h + b_hh; dbias (2, D, 3H) summed in the loop
-        dgi, dgh, dh0, dbias = bwd(dout4, dh_n.contiguous(), w_hh_c, out4, h0, gates, lengths, rec_mask)
+        # time order: dgi (T, B, D, 3H); dghn (T, B, D, H), the n rows of the gradient of W_hh h + b_hh
+        # (its r and z rows equal dgi's); dbias (2, D, 3H) summed in the loop
+        dgi, dghn, dh0, dbias = bwd(dout4, dh_n.contiguous(), w_hh_c, out4, h0, gates, lengths, rec_mask)
         need = ctx.needs_input_grad
         dgi2 = dgi.view(T * B, D * G)  # (T, B, D, 3H) -> (T*B, D*3H)
         dgi2c = dgi2.to(cd)  # in the compute dtype once, for both GEMMs below (no copy when it already is)
         x2 = x.reshape(T * B, In)
         dx = (dgi2c @ w_ih.reshape(D * G, In).to(cd)).to(dt).view(T, B, In) if need[0] else None  # one GEMM
         dw_ih = (dgi2c.t() @ x2).to(dt).view(D, G, In) if need[2] else None  # one GEMM
-        dw_hh = torch.stack([_dw_hh(dgh[:, :, d], out4[:, :, d], h0[d], lengths, d == 1,
+        dw_hh = torch.stack([_dw_hh(dgi[:, :, d], dghn[:, :, d], out4[:, :, d], h0[d], lengths, d == 1,
                                     None if rec_mask is None else rec_mask[d], cd)
                              for d in range(D)]) if need[3] else None
         db_ih = dbias[0] if need[4] else None  # (D, 3H)

@@ -7,10 +7,10 @@
 //
 // Layouts (T time, B batch, D directions, H hidden), all in time order: processing step s of
 // direction 1 is t = T-1-s.
-//   gi, dgi     (T, B, D, 3H)  gates r z n (gi: W_ih x, the loop adds b_ih)
+//   gi, dgi     (T, B, D, 3H)  gates r z n (gi: W_ih x, the loop adds b_ih); in the GEMM dtype
 //   out, dout   (T, B, D, H)   zeros past length; out also gives each step's previous state
 //   gates       (T, B, D, 4H)  r, z, n, ghn (= W_hn h + b_hn)
-//   dgh         (T, B, D, 3H)  gradient of W_hh h + b_hh
+//   dghn        (T, B, D, H)   gradient of W_hn h + b_hn (r, z rows of W_hh h + b_hh: = dgi's); GEMM dtype
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -74,12 +74,9 @@ void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const in
 void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
             const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
             const int* ldc) __attribute__((weak));
-void cblas_gemm_bf16bf16f32(int layout, int transa, int transb, int m, int n, int k, float alpha, const uint16_t* a,
-                            int lda, const uint16_t* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
 }
 
-// GRUTEXT_DIRECT_BLAS: 0 ATen ops only; 1 (default) direct fp32/fp64 BLAS where available;
-// 2 also MKL's bf16 GEMM for the bf16 path.
+// GRUTEXT_DIRECT_BLAS=0: ATen ops only, for comparisons; 1 (default): direct BLAS where available.
 int direct_blas() {
   static const int v = [] {
     const char* e = std::getenv("GRUTEXT_DIRECT_BLAS");
@@ -122,14 +119,17 @@ inline void gemm_rm(int64_t M, int64_t N, int64_t K, const double* A, int64_t ld
     gemm_aten<double, double>(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
   }
 }
+// bf16 operands and result through ATen's mm (oneDNN). The product is written straight into C (no
+// conversion op); the loops read it back as fp32. MKL's own bf16 GEMM (cblas_gemm_bf16bf16f32)
+// measured slower here on an AVX-512-BF16 AMD CPU at H=256.
 inline void gemm_rm(int64_t M, int64_t N, int64_t K, const c10::BFloat16* A, int64_t lda, const c10::BFloat16* Bm,
-                    int64_t ldb, float beta, float* C, int64_t ldc) {  // bf16 operands, fp32 result
-  if (cblas_gemm_bf16bf16f32 && direct_blas() >= 2) {
-    cblas_gemm_bf16bf16f32(102 /*col-major*/, 111, 111, N, M, K, 1.0f, reinterpret_cast<const uint16_t*>(Bm), ldb,
-                           reinterpret_cast<const uint16_t*>(A), lda, beta, C, ldc);
-  } else {  // ATen's bf16 mm (oneDNN), then to fp32
-    gemm_aten<c10::BFloat16, float>(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
-  }
+                    int64_t ldb, float beta, c10::BFloat16* C, int64_t ldc) {
+  TORCH_CHECK(beta == 0.0f, "bf16 step GEMMs overwrite their output");
+  const auto bf = at::TensorOptions().dtype(at::kBFloat16);
+  auto a = at::from_blob(const_cast<c10::BFloat16*>(A), {M, K}, {lda, 1}, bf);
+  auto b = at::from_blob(const_cast<c10::BFloat16*>(Bm), {K, N}, {ldb, 1}, bf);
+  auto c = at::from_blob(C, {M, N}, {ldc, 1}, bf);
+  at::mm_out(c, a, b);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ void forward_impl(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor
   const bool sep = masked || !same;  // the GEMM input is a separate buffer (masked and/or bf16)
   auto w_t = w_hh.transpose(1, 2).contiguous();  // (D, H, 3H): h @ W_hh^T reads it row-major
   const cd_t* w_p = w_t.data_ptr<cd_t>();
-  const scalar_t* gi_p = gi.data_ptr<scalar_t>();
+  const cd_t* gi_p = gi.data_ptr<cd_t>();  // bf16 path: the input GEMM's bf16 product, read as is
   const scalar_t* bih_p = b_ih.data_ptr<scalar_t>();
   const scalar_t* bhh_p = b_hh.data_ptr<scalar_t>();
   const scalar_t* h0_p = h0.data_ptr<scalar_t>();
@@ -197,7 +197,7 @@ void forward_impl(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor
     };
     if (sep)
       for (int64_t i = 0; i < Bc; ++i) to_gemm_input(i);
-    std::vector<scalar_t> gh(Bc * G);     // this step's W_hh h for my rows
+    std::vector<cd_t> gh(Bc * G);         // this step's W_hh h for my rows (bf16 path: rounded to bf16)
     std::vector<scalar_t> scratch(4 * H);  // gates of a step when they are not kept
     // biases: r and z see b_ih + b_hh; n sees b_in outside and b_hn inside the reset product
     std::vector<scalar_t> bias(4 * H);  // [b_ir + b_hr | b_iz + b_hz | b_in | b_hn]
@@ -219,16 +219,16 @@ void forward_impl(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor
           std::fill(o, o + H, scalar_t(0));
           continue;
         }
-        const scalar_t* x = gi_p + ((t * B + b) * D + d) * G;
-        const scalar_t* g = gh.data() + i * G;
+        const cd_t* x = gi_p + ((t * B + b) * D + d) * G;
+        const cd_t* g = gh.data() + i * G;
         scalar_t* hr = h + i * H;
         scalar_t* sv = save ? gates_p + ((t * B + b) * D + d) * 4 * H : scratch.data();
 #pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
-          const scalar_t r = sigmoid(x[j] + g[j] + bs[j]);                  // reset gate
-          const scalar_t z = sigmoid(x[H + j] + g[H + j] + bs[H + j]);      // update gate
-          const scalar_t ghn = g[2 * H + j] + bs[3 * H + j];               // W_hn h + b_hn
-          const scalar_t n = tanh_(x[2 * H + j] + bs[2 * H + j] + r * ghn);  // candidate, b_hn inside the reset product
+          const scalar_t r = sigmoid(scalar_t(x[j]) + scalar_t(g[j]) + bs[j]);              // reset gate
+          const scalar_t z = sigmoid(scalar_t(x[H + j]) + scalar_t(g[H + j]) + bs[H + j]);  // update gate
+          const scalar_t ghn = scalar_t(g[2 * H + j]) + bs[3 * H + j];                      // W_hn h + b_hn
+          const scalar_t n = tanh_(scalar_t(x[2 * H + j]) + bs[2 * H + j] + r * ghn);  // candidate, b_hn inside the reset product
           const scalar_t v = n + z * (hr[j] - n);                           // (1 - z) n + z h: update gate keeps the past
           hr[j] = v;
           o[j] = v;
@@ -260,7 +260,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_forward(
   at::Tensor rm = rec_mask.has_value() ? rec_mask->contiguous() : at::Tensor();
   const int64_t* lp = len.data_ptr<int64_t>();
   if (w_hh.scalar_type() == at::kBFloat16) {
-    TORCH_CHECK(h0.scalar_type() == at::kFloat, "bf16 GEMMs need fp32 state");
+    TORCH_CHECK(h0.scalar_type() == at::kFloat && gi.scalar_type() == at::kBFloat16,
+                "bf16 GEMMs need fp32 state and a bf16 input projection");
     forward_impl<float, c10::BFloat16>(gi, w_hh, bic, bc, hc, lp, rm, save, out, h_n, gates);
   } else {
     AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "grutext_gru_forward", [&] {
@@ -273,10 +274,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_forward(
 template <typename scalar_t, typename cd_t>
 void backward_impl(const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& w_hh, const at::Tensor& out,
                    const at::Tensor& h0, const at::Tensor& gates, const int64_t* len, const at::Tensor& rec_mask,
-                   at::Tensor& dgi, at::Tensor& dgh, at::Tensor& dh0, at::Tensor& dbias) {
+                   at::Tensor& dgi, at::Tensor& dghn, at::Tensor& dh0, at::Tensor& dbias) {
   using acc_t = typename AccOf<scalar_t>::type;
   const int64_t T = dout.size(0), B = dout.size(1), D = dout.size(2), H = dh_n.size(2), G = 3 * H;
-  constexpr bool same = std::is_same<scalar_t, cd_t>::value;
   const bool masked = rec_mask.defined();
   const scalar_t* dout_p = dout.data_ptr<scalar_t>();
   const scalar_t* out_p = out.data_ptr<scalar_t>();
@@ -285,44 +285,48 @@ void backward_impl(const at::Tensor& dout, const at::Tensor& dh_n, const at::Ten
   const cd_t* w_p = w_hh.data_ptr<cd_t>();
   const scalar_t* m_p = masked ? rec_mask.data_ptr<scalar_t>() : nullptr;
   scalar_t* dh_p = dh0.data_ptr<scalar_t>();
-  scalar_t* dgi_p = dgi.data_ptr<scalar_t>();
-  scalar_t* dgh_p = dgh.data_ptr<scalar_t>();
+  cd_t* dgi_p = dgi.data_ptr<cd_t>();  // in the GEMM dtype: only GEMMs read them (biases are summed here)
+  cd_t* dghn_p = dghn.data_ptr<cd_t>();
   const int64_t nbc = batch_chunks(D, B);
-  std::vector<acc_t> acc(D * nbc * 2 * G, acc_t(0));  // per item: the b_ih and b_hh gradients of its rows
+  std::vector<acc_t> acc(D * nbc * 4 * H, acc_t(0));  // per item: the b_ih (3H) and b_hn (H) gradients of its rows
   for_items(D, B, nbc, [&](int64_t d, int64_t b0, int64_t b1, int64_t item) {
     const int64_t Bc = b1 - b0;
     int64_t lmax = 0;
     for (int64_t b = b0; b < b1; ++b) lmax = std::max(lmax, len[b]);
     scalar_t* dh = dh_p + (d * B + b0) * H;  // the carried dL/dh of my rows, ends as dL/dh0
     std::copy(dh_n.data_ptr<scalar_t>() + (d * B + b0) * H, dh_n.data_ptr<scalar_t>() + (d * B + b1) * H, dh);
-    std::vector<cd_t> gb(same ? 0 : Bc * G);  // the step's dgh rows in the GEMM dtype
-    std::vector<scalar_t> tmp(masked ? Bc * H : 0);
-    std::vector<scalar_t> step_db(2 * G);  // this step's bias gradients (fp32 over <= B rows, then acc_t)
-    acc_t* ac = acc.data() + item * 2 * G;
+    // this step's gradient of W_hh h + b_hh for my rows, in the GEMM dtype. It stays in cache for
+    // the step's GEMM; only its n part goes out (for dW_hh): its r and z parts equal dgi's.
+    std::vector<cd_t> sg(Bc * G);
+    constexpr bool same = std::is_same<scalar_t, cd_t>::value;
+    std::vector<cd_t> tmp(masked || !same ? Bc * H : 0);  // the step GEMM's product when it cannot accumulate into dh
+    std::vector<scalar_t> step_db(4 * H);  // this step's bias gradients (over <= B rows, then acc_t)
+    acc_t* ac = acc.data() + item * 4 * H;
     const cd_t* w = w_p + d * G * H;  // W_hh (3H, H) of direction d
     const scalar_t* m = masked ? m_p + (d * B + b0) * H : nullptr;
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = time_of(d, s, T);
-      scalar_t* dgi_row0 = dgi_p + ((t * B + b0) * D + d) * G;  // my rows at t: stride D*3H
-      scalar_t* dgh_row0 = dgh_p + ((t * B + b0) * D + d) * G;
+      cd_t* dgi_row0 = dgi_p + ((t * B + b0) * D + d) * G;  // my rows at t: stride D*3H
+      cd_t* dghn_row0 = dghn_p + ((t * B + b0) * D + d) * H;  // stride D*H
       if (t >= lmax) {  // every row of mine is padding at t: no gradient to the gates, dh passes through
         for (int64_t i = 0; i < Bc; ++i) {
-          std::fill(dgi_row0 + i * D * G, dgi_row0 + i * D * G + G, scalar_t(0));
-          std::fill(dgh_row0 + i * D * G, dgh_row0 + i * D * G + G, scalar_t(0));
+          std::fill(dgi_row0 + i * D * G, dgi_row0 + i * D * G + G, cd_t(0));
+          std::fill(dghn_row0 + i * D * H, dghn_row0 + i * D * H + H, cd_t(0));
         }
         continue;
       }
       std::fill(step_db.begin(), step_db.end(), scalar_t(0));
-      scalar_t* si = step_db.data();
-      scalar_t* sh = si + G;
+      scalar_t* si = step_db.data();  // b_ih: r z n
+      scalar_t* sn = si + G;          // b_hn
       for (int64_t i = 0; i < Bc; ++i) {
         const int64_t b = b0 + i;
-        scalar_t* dx = dgi_row0 + i * D * G;
-        scalar_t* dr = dgh_row0 + i * D * G;
+        cd_t* dx = dgi_row0 + i * D * G;
+        cd_t* dn_out = dghn_row0 + i * D * H;
+        cd_t* dr = sg.data() + i * G;
         if (t >= len[b]) {  // padding: no gradient to the gates, dh passes through unchanged
-          std::fill(dx, dx + G, scalar_t(0));
-          std::fill(dr, dr + G, scalar_t(0));
-          if (!same) std::fill(gb.begin() + i * G, gb.begin() + (i + 1) * G, cd_t(0));
+          std::fill(dx, dx + G, cd_t(0));
+          std::fill(dn_out, dn_out + H, cd_t(0));
+          std::fill(dr, dr + G, cd_t(0));
           continue;
         }
         // the state before this step: the previous step's output, or h0 at the sequence's first step
@@ -339,47 +343,48 @@ void backward_impl(const at::Tensor& dout, const at::Tensor& dh_n, const at::Ten
           const scalar_t dz = dht * (hp[j] - n) * z * (scalar_t(1) - z);         // through σ
           const scalar_t dr_ = dn * ghn * r * (scalar_t(1) - r);                // through σ
           const scalar_t dnr = dn * r;  // the reset gate scales W_hn h + b_hn
-          dx[j] = dr_;
-          dx[H + j] = dz;
-          dx[2 * H + j] = dn;
-          dr[j] = dr_;
-          dr[H + j] = dz;
-          dr[2 * H + j] = dnr;
+          dx[j] = cd_t(dr_);
+          dx[H + j] = cd_t(dz);
+          dx[2 * H + j] = cd_t(dn);
+          dr[j] = cd_t(dr_);
+          dr[H + j] = cd_t(dz);
+          dr[2 * H + j] = cd_t(dnr);
+          dn_out[j] = cd_t(dnr);
           si[j] += dr_;
           si[H + j] += dz;
           si[2 * H + j] += dn;
-          sh[j] += dr_;
-          sh[H + j] += dz;
-          sh[2 * H + j] += dnr;
+          sn[j] += dnr;
           g[j] = dht * z;  // direct path of h_{t-1} through the update gate
         }
-        if (!same)
-          for (int64_t k = 0; k < G; ++k) gb[i * G + k] = cd_t(dr[k]);
       }
-      for (int64_t k = 0; k < 2 * G; ++k) ac[k] += acc_t(step_db[k]);
+      for (int64_t k = 0; k < 4 * H; ++k) ac[k] += acc_t(step_db[k]);
       // dh_{t-1} += dgh_t @ W_hh for my rows: (Bc, 3H) @ (3H, H)
-      const cd_t* a = same ? reinterpret_cast<const cd_t*>(dgh_row0) : gb.data();
-      const int64_t lda = same ? D * G : G;
-      if (!masked) {
-        gemm_rm(Bc, H, G, a, lda, w, H, scalar_t(1), dh, H);
+      if (tmp.empty()) {
+        gemm_rm(Bc, H, G, sg.data(), G, w, H, scalar_t(1), reinterpret_cast<cd_t*>(dh), H);
       } else {
-        gemm_rm(Bc, H, G, a, lda, w, H, scalar_t(0), tmp.data(), H);
-        for (int64_t k = 0; k < Bc * H; ++k) dh[k] += tmp[k] * m[k];
+        gemm_rm(Bc, H, G, sg.data(), G, w, H, scalar_t(0), tmp.data(), H);
+        if (m) {
+          for (int64_t k = 0; k < Bc * H; ++k) dh[k] += scalar_t(tmp[k]) * m[k];
+        } else {
+          for (int64_t k = 0; k < Bc * H; ++k) dh[k] += scalar_t(tmp[k]);
+        }
       }
     }
   });
-  scalar_t* db_p = dbias.data_ptr<scalar_t>();  // (2, D, 3H): b_ih, b_hh
+  scalar_t* db_p = dbias.data_ptr<scalar_t>();  // (2, D, 3H): b_ih, b_hh (b_hr, b_hz equal b_ir, b_iz's)
   for (int64_t d = 0; d < D; ++d)
-    for (int64_t k = 0; k < 2; ++k)
-      for (int64_t j = 0; j < G; ++j) {
-        acc_t v = 0;
-        for (int64_t c = 0; c < nbc; ++c) v += acc[((d * nbc + c) * 2 + k) * G + j];
-        db_p[(k * D + d) * G + j] = scalar_t(v);
-      }
+    for (int64_t j = 0; j < 4 * H; ++j) {
+      acc_t v = 0;
+      for (int64_t c = 0; c < nbc; ++c) v += acc[(d * nbc + c) * 4 * H + j];
+      if (j < G) db_p[d * G + j] = scalar_t(v);
+      if (j < 2 * H) db_p[(D + d) * G + j] = scalar_t(v);
+      if (j >= G) db_p[(D + d) * G + 2 * H + (j - G)] = scalar_t(v);
+    }
   // steps past a sequence's length: dout there is zero by construction of out, nothing to add
 }
 
-// -> dgi (T, B, D, 3H), dgh (T, B, D, 3H) (the gradient of W_hh h + b_hh, time order), dh0 (D, B, H),
+// -> dgi (T, B, D, 3H), dghn (T, B, D, H) (the gradient of W_hn h + b_hn; those of the r and z
+//    rows of W_hh h + b_hh equal dgi's), dh0 (D, B, H),
 //    dbias (2, D, 3H): the gradients of b_ih and b_hh
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_backward(
     const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& w_hh, const at::Tensor& out,
@@ -392,21 +397,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_backward(
   auto gc = gates.contiguous();
   auto wc = w_hh.contiguous();
   auto len = lengths.to(at::kLong).contiguous();
-  auto dgi = at::empty({T, B, D, 3 * H}, dhn.options());
-  auto dgh = at::empty({T, B, D, 3 * H}, dhn.options());
+  auto dgi = at::empty({T, B, D, 3 * H}, dhn.options().dtype(w_hh.scalar_type()));  // GEMM dtype
+  auto dghn = at::empty({T, B, D, H}, dhn.options().dtype(w_hh.scalar_type()));
   auto dh0 = at::empty({D, B, H}, dhn.options());
   auto dbias = at::empty({2, D, 3 * H}, dhn.options());
   at::Tensor rm = rec_mask.has_value() ? rec_mask->contiguous() : at::Tensor();
   const int64_t* lp = len.data_ptr<int64_t>();
   if (w_hh.scalar_type() == at::kBFloat16) {
     TORCH_CHECK(dh_n.scalar_type() == at::kFloat, "bf16 GEMMs need fp32 state");
-    backward_impl<float, c10::BFloat16>(go, dhn, wc, oc, hc, gc, lp, rm, dgi, dgh, dh0, dbias);
+    backward_impl<float, c10::BFloat16>(go, dhn, wc, oc, hc, gc, lp, rm, dgi, dghn, dh0, dbias);
   } else {
     AT_DISPATCH_FLOATING_TYPES(dhn.scalar_type(), "grutext_gru_backward", [&] {
-      backward_impl<scalar_t, scalar_t>(go, dhn, wc, oc, hc, gc, lp, rm, dgi, dgh, dh0, dbias);
+      backward_impl<scalar_t, scalar_t>(go, dhn, wc, oc, hc, gc, lp, rm, dgi, dghn, dh0, dbias);
     });
   }
-  return {dgi, dgh, dh0, dbias};
+  return {dgi, dghn, dh0, dbias};
 }
 
 // ---------------------------------------------------------------------------------------------

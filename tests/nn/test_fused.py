@@ -239,3 +239,18 @@ def test_multi_worker_recurrent_dropout_and_bf16(two_threads: None, bi: bool) ->
             fused.BACKEND = "auto"
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("in_loop", [True, False])
+def test_input_projection_in_or_before_the_loop(monkeypatch: pytest.MonkeyPatch, in_loop: bool) -> None:
+    if not fused.extension_available():
+        pytest.skip("C++ extension unavailable")
+    monkeypatch.setattr(fused, "PROJECT_IN_LOOP", in_loop)
+    torch.manual_seed(3)
+    gru = GRU(E, H, 2, batch_first=True, bidirectional=True).double()
+    x = torch.randn(B, T, E, dtype=torch.float64)
+    h0 = torch.randn(4, B, H, dtype=torch.float64)
+    ref = _run(gru, "explicit", x, h0, LENGTHS)
+    got = _run(gru, "fused", x, h0, LENGTHS)
+    for a, b in zip(got, ref):
+        assert (a - b).abs().max().item() <= 1e-10

@@ -166,17 +166,24 @@ template <> struct AccOf<float> { using type = double; };
 
 // state dtype scalar_t (fp32/fp64); GEMM dtype cd_t (scalar_t, or BFloat16 with fp32 state)
 template <typename scalar_t, typename cd_t>
-void forward_impl(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor& b_ih, const at::Tensor& b_hh,
+void forward_impl(const at::Tensor& gi, const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
+                  const at::Tensor& b_hh,
                   const at::Tensor& h0,
                   const int64_t* len, const at::Tensor& rec_mask, bool save, at::Tensor& out, at::Tensor& h_n,
                   at::Tensor& gates) {
-  const int64_t T = gi.size(0), B = gi.size(1), D = gi.size(2), H = h0.size(2), G = 3 * H;
+  const int64_t T = gi.size(0), B = gi.size(1), D = h0.size(0), H = h0.size(2), G = 3 * H;
   constexpr bool same = std::is_same<scalar_t, cd_t>::value;
   const bool masked = rec_mask.defined();
   const bool sep = masked || !same;  // the GEMM input is a separate buffer (masked and/or bf16)
   auto w_t = w_hh.transpose(1, 2).contiguous();  // (D, H, 3H): h @ W_hh^T reads it row-major
   const cd_t* w_p = w_t.data_ptr<cd_t>();
-  const cd_t* gi_p = gi.data_ptr<cd_t>();  // bf16 path: the input GEMM's bf16 product, read as is
+  // gi (T, B, D, 3H): the input projections precomputed (bf16 path: the bf16 product, read as is);
+  // or x (T, B, In) with wih (D, 3H, In): each step projects its own rows (gi then never leaves cache)
+  const bool project = gi.dim() == 3;
+  const int64_t In = project ? gi.size(2) : 0;
+  at::Tensor wih_t = project ? w_ih.transpose(1, 2).contiguous() : at::Tensor();  // (D, In, 3H)
+  const cd_t* gi_p = gi.data_ptr<cd_t>();
+  const cd_t* wih_p = project ? wih_t.data_ptr<cd_t>() : nullptr;
   const scalar_t* bih_p = b_ih.data_ptr<scalar_t>();
   const scalar_t* bhh_p = b_hh.data_ptr<scalar_t>();
   const scalar_t* h0_p = h0.data_ptr<scalar_t>();
@@ -198,6 +205,7 @@ void forward_impl(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor
     if (sep)
       for (int64_t i = 0; i < Bc; ++i) to_gemm_input(i);
     std::vector<cd_t> gh(Bc * G);         // this step's W_hh h for my rows (bf16 path: rounded to bf16)
+    std::vector<cd_t> gil(project ? Bc * G : 0);  // this step's W_ih x for my rows
     std::vector<scalar_t> scratch(4 * H);  // gates of a step when they are not kept
     // biases: r and z see b_ih + b_hh; n sees b_in outside and b_hn inside the reset product
     std::vector<scalar_t> bias(4 * H);  // [b_ir + b_hr | b_iz + b_hz | b_in | b_hn]
@@ -212,6 +220,8 @@ void forward_impl(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor
       if (t < lmax)  // else every row of mine is padding at t: no GEMM
         gemm_rm(Bc, G, H, sep ? reinterpret_cast<const cd_t*>(gin.data()) : reinterpret_cast<const cd_t*>(h), H,
                 w_p + d * H * G, G, scalar_t(0), gh.data(), G);
+      if (project && t < lmax)
+        gemm_rm(Bc, G, In, gi_p + (t * B + b0) * In, In, wih_p + d * In * G, G, scalar_t(0), gil.data(), G);
       for (int64_t i = 0; i < Bc; ++i) {
         const int64_t b = b0 + i;
         scalar_t* o = out_p + ((t * B + b) * D + d) * H;
@@ -219,7 +229,7 @@ void forward_impl(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor
           std::fill(o, o + H, scalar_t(0));
           continue;
         }
-        const cd_t* x = gi_p + ((t * B + b) * D + d) * G;
+        const cd_t* x = project ? gil.data() + i * G : gi_p + ((t * B + b) * D + d) * G;
         const cd_t* g = gh.data() + i * G;
         scalar_t* hr = h + i * H;
         scalar_t* sv = save ? gates_p + ((t * B + b) * D + d) * 4 * H : scratch.data();
@@ -244,12 +254,17 @@ void forward_impl(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor
 }
 
 // -> out (T, B, D, H) zeros past length, h_n (D, B, H), gates (T, B, D, 4H) (empty when !save)
-// gi: W_ih x without its bias (the loop adds b_ih)
+// gi: W_ih x without its bias (T, B, D, 3H), or x itself (T, B, In) with w_ih (D, 3H, In): then
+// the loop projects each step's rows itself. Either way in the GEMM dtype; the loop adds b_ih.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_forward(
-    const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor& b_ih, const at::Tensor& b_hh, const at::Tensor& h0,
-    const at::Tensor& lengths, const c10::optional<at::Tensor>& rec_mask, bool save) {
-  TORCH_CHECK(gi.dim() == 4 && gi.is_contiguous(), "gi must be contiguous (T, B, D, 3H)");
-  const int64_t T = gi.size(0), B = gi.size(1), D = gi.size(2), H = h0.size(2);
+    const at::Tensor& gi, const c10::optional<at::Tensor>& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
+    const at::Tensor& b_hh, const at::Tensor& h0, const at::Tensor& lengths, const c10::optional<at::Tensor>& rec_mask,
+    bool save) {
+  TORCH_CHECK((gi.dim() == 4 || (gi.dim() == 3 && w_ih.has_value())) && gi.is_contiguous(),
+              "gi must be contiguous (T, B, D, 3H), or x (T, B, In) with w_ih");
+  TORCH_CHECK(!w_ih.has_value() || w_ih->scalar_type() == w_hh.scalar_type(), "w_ih must be in the GEMM dtype");
+  const int64_t T = gi.size(0), B = gi.size(1), D = h0.size(0), H = h0.size(2);
+  at::Tensor wi = w_ih.has_value() ? *w_ih : at::Tensor();
   auto hc = h0.contiguous();
   auto bic = b_ih.contiguous();
   auto bc = b_hh.contiguous();
@@ -262,10 +277,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_forward(
   if (w_hh.scalar_type() == at::kBFloat16) {
     TORCH_CHECK(h0.scalar_type() == at::kFloat && gi.scalar_type() == at::kBFloat16,
                 "bf16 GEMMs need fp32 state and a bf16 input projection");
-    forward_impl<float, c10::BFloat16>(gi, w_hh, bic, bc, hc, lp, rm, save, out, h_n, gates);
+    forward_impl<float, c10::BFloat16>(gi, wi, w_hh, bic, bc, hc, lp, rm, save, out, h_n, gates);
   } else {
     AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "grutext_gru_forward", [&] {
-      forward_impl<scalar_t, scalar_t>(gi, w_hh, bic, bc, hc, lp, rm, save, out, h_n, gates);
+      forward_impl<scalar_t, scalar_t>(gi, wi, w_hh, bic, bc, hc, lp, rm, save, out, h_n, gates);
     });
   }
   return {out, h_n, gates};
@@ -531,7 +546,7 @@ std::tuple<at::Tensor, at::Tensor> mingru_backward(const at::Tensor& dout, const
 }  // namespace
 
 TORCH_LIBRARY(grutext_gru, m) {
-  m.def("forward(Tensor gi, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor h0, Tensor lengths, Tensor? rec_mask, bool save) -> (Tensor, Tensor, Tensor)");
+  m.def("forward(Tensor gi, Tensor? w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor h0, Tensor lengths, Tensor? rec_mask, bool save) -> (Tensor, Tensor, Tensor)");
   m.def("backward(Tensor dout, Tensor dh_n, Tensor w_hh, Tensor out, Tensor h0, Tensor gates, Tensor lengths, Tensor? rec_mask) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("mingru_forward(Tensor y, Tensor h0, Tensor lengths, bool reverse) -> (Tensor, Tensor)");
   m.def("mingru_backward(Tensor dout, Tensor dh_last, Tensor y, Tensor out, Tensor h0, Tensor lengths, bool reverse) -> (Tensor, Tensor)");

@@ -8,7 +8,8 @@
 // Layouts (T time, B batch, D directions, H hidden), all in time order: processing step s of
 // direction 1 is t = T-1-s.
 //   gi, dgi     (T, B, D, 3H)  gates r z n (gi: W_ih x, the loop adds b_ih); in the GEMM dtype
-//   out, dout   (T, B, D, H)   zeros past length; out also gives each step's previous state
+//   out, dout   (T, B, D, H)   zeros past length; out also gives each step's previous state (dout: any
+//                              strides on T and B)
 //   gates       (T, B, D, 4H)  r, z, n, ghn (= W_hn h + b_hn)
 //   dghn        (T, B, D, H)   gradient of W_hn h + b_hn (r, z rows of W_hh h + b_hh: = dgi's); GEMM dtype
 #include <ATen/ATen.h>
@@ -181,6 +182,8 @@ void forward_impl(const at::Tensor& gi, const at::Tensor& w_ih, const at::Tensor
   // or x (T, B, In) with wih (D, 3H, In): each step projects its own rows (gi then never leaves cache)
   const bool project = gi.dim() == 3;
   const int64_t In = project ? gi.size(2) : 0;
+  // x may be a strided view (batch_first callers: (B, T, In) storage): rows are read in place
+  const int64_t xst = project ? gi.stride(0) : 0, xsb = project ? gi.stride(1) : 0;
   at::Tensor wih_t = project ? w_ih.transpose(1, 2).contiguous() : at::Tensor();  // (D, In, 3H)
   const cd_t* gi_p = gi.data_ptr<cd_t>();
   const cd_t* wih_p = project ? wih_t.data_ptr<cd_t>() : nullptr;
@@ -221,7 +224,7 @@ void forward_impl(const at::Tensor& gi, const at::Tensor& w_ih, const at::Tensor
         gemm_rm(Bc, G, H, sep ? reinterpret_cast<const cd_t*>(gin.data()) : reinterpret_cast<const cd_t*>(h), H,
                 w_p + d * H * G, G, scalar_t(0), gh.data(), G);
       if (project && t < lmax)
-        gemm_rm(Bc, G, In, gi_p + (t * B + b0) * In, In, wih_p + d * In * G, G, scalar_t(0), gil.data(), G);
+        gemm_rm(Bc, G, In, gi_p + t * xst + b0 * xsb, xsb, wih_p + d * In * G, G, scalar_t(0), gil.data(), G);
       for (int64_t i = 0; i < Bc; ++i) {
         const int64_t b = b0 + i;
         scalar_t* o = out_p + ((t * B + b) * D + d) * H;
@@ -260,8 +263,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_forward(
     const at::Tensor& gi, const c10::optional<at::Tensor>& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
     const at::Tensor& b_hh, const at::Tensor& h0, const at::Tensor& lengths, const c10::optional<at::Tensor>& rec_mask,
     bool save) {
-  TORCH_CHECK((gi.dim() == 4 || (gi.dim() == 3 && w_ih.has_value())) && gi.is_contiguous(),
-              "gi must be contiguous (T, B, D, 3H), or x (T, B, In) with w_ih");
+  TORCH_CHECK((gi.dim() == 4 && gi.is_contiguous()) ||
+                  (gi.dim() == 3 && w_ih.has_value() && gi.stride(2) == 1 && gi.stride(1) >= gi.size(2)),
+              "gi must be contiguous (T, B, D, 3H), or x (T, B, In) with w_ih and rows of contiguous features");
   TORCH_CHECK(!w_ih.has_value() || w_ih->scalar_type() == w_hh.scalar_type(), "w_ih must be in the GEMM dtype");
   const int64_t T = gi.size(0), B = gi.size(1), D = h0.size(0), H = h0.size(2);
   at::Tensor wi = w_ih.has_value() ? *w_ih : at::Tensor();
@@ -291,9 +295,10 @@ void backward_impl(const at::Tensor& dout, const at::Tensor& dh_n, const at::Ten
                    const at::Tensor& h0, const at::Tensor& gates, const int64_t* len, const at::Tensor& rec_mask,
                    at::Tensor& dgi, at::Tensor& dghn, at::Tensor& dh0, at::Tensor& dbias) {
   using acc_t = typename AccOf<scalar_t>::type;
-  const int64_t T = dout.size(0), B = dout.size(1), D = dout.size(2), H = dh_n.size(2), G = 3 * H;
+  const int64_t T = dout.size(0), B = dout.size(1), D = dh_n.size(0), H = dh_n.size(2), G = 3 * H;
   const bool masked = rec_mask.defined();
-  const scalar_t* dout_p = dout.data_ptr<scalar_t>();
+  const scalar_t* dout_p = dout.data_ptr<scalar_t>();  // (T, B, D*H), any strides on T and B
+  const int64_t ost = dout.stride(0), osb = dout.stride(1);
   const scalar_t* out_p = out.data_ptr<scalar_t>();
   const scalar_t* h0_p = h0.data_ptr<scalar_t>();
   const scalar_t* gates_p = gates.data_ptr<scalar_t>();
@@ -348,7 +353,7 @@ void backward_impl(const at::Tensor& dout, const at::Tensor& dh_n, const at::Ten
         const bool first = d == 0 ? t == 0 : t + 1 >= len[b];
         const scalar_t* hp = first ? h0_p + (d * B + b) * H : out_p + (((d == 0 ? t - 1 : t + 1) * B + b) * D + d) * H;
         scalar_t* g = dh + i * H;
-        const scalar_t* go = dout_p + ((t * B + b) * D + d) * H;
+        const scalar_t* go = dout_p + t * ost + b * osb + d * H;
         const scalar_t* sv = gates_p + ((t * B + b) * D + d) * 4 * H;
 #pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
@@ -404,8 +409,10 @@ void backward_impl(const at::Tensor& dout, const at::Tensor& dh_n, const at::Ten
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_backward(
     const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& w_hh, const at::Tensor& out,
     const at::Tensor& h0, const at::Tensor& gates, const at::Tensor& lengths, const c10::optional<at::Tensor>& rec_mask) {
-  const int64_t T = dout.size(0), B = dout.size(1), D = dout.size(2), H = dh_n.size(2);
-  auto go = dout.contiguous();
+  // dout (T, B, D*H): strided views are read in place when the features are contiguous
+  const int64_t T = dout.size(0), B = dout.size(1), D = dh_n.size(0), H = dh_n.size(2);
+  TORCH_CHECK(dout.dim() == 3 && dout.size(2) == D * H, "dout must be (T, B, D*H)");
+  auto go = dout.stride(2) == 1 && dout.stride(1) >= D * H && dout.stride(0) >= D * H ? dout : dout.contiguous();
   auto dhn = dh_n.contiguous();
   auto oc = out.contiguous();
   auto hc = h0.contiguous();

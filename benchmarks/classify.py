@@ -23,7 +23,7 @@ import torch
 from _machine import cpu_name
 
 from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
-from grutext.pipeline import load_splits, train_classifier
+from grutext.pipeline import Splits, load_splits, train_classifier
 
 # The documented recipes. Each is what `grutext train` does with these flags.
 RECIPES: dict[str, Config] = {
@@ -40,7 +40,8 @@ RECIPES: dict[str, Config] = {
     # tokenizer, GloVe-initialised embedding and BiGRU trained on 25,000 labelled reviews. Chosen on
     # validation (mean of 2-3 seeds): SST-2 0.842 against 0.809 for GloVe alone; SST-5 0.467
     # against 0.422; TREC-6 0.879 against 0.841 (attention pooling; TREC's validation is carved
-    # from its train split, which is harder than its test set).
+    # from its train split, which is harder than its test set), and 0.899 with the trec50 stage
+    # (AUXILIARY below) between the IMDB model and the coarse classes.
     "sst2": Config(
         DataConfig(train="sst2", max_len=64, min_freq=1),
         ModelConfig(init_from="@imdb", pooling="max", dropout=0.5, embed_dropout=0.2),
@@ -63,6 +64,12 @@ RECIPES: dict[str, Config] = {
         TrainConfig(epochs=10, batch_size=32, lr=3e-3, patience=3),
     ),
 }
+# TREC's training questions also carry Li & Roth's 50 fine question types (the named dataset
+# "trec50": the same questions, from TREC.train.raw). The trec6 recipe first trains on the fine types
+# of its own training split -- its validation questions and the test set are left out -- starting
+# from the IMDB model, then on the 6 coarse classes starting from that model. Chosen on validation
+# (3 seeds): 0.899 against 0.879 straight from the IMDB model.
+AUXILIARY = {"trec6": "trec50"}
 TARGETS = {"imdb": 0.89, "sst2": 0.85, "sst5": 0.45, "trec6": 0.92, "bbc-news": 0.96}
 
 
@@ -126,6 +133,10 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
         splits = replace(splits, train=splits.train.subset(keep))
     print(f"\n=== {name}: train {len(splits.train):,} / valid {len(splits.valid):,} / test {len(splits.test):,}",
           flush=True)
+    start_note = None
+    if name in AUXILIARY:
+        aux_dir, start_note = train_auxiliary(name, AUXILIARY[name], cfg, splits, out_dir)
+        cfg = replace(cfg, model=replace(cfg.model, init_from=str(aux_dir)))
     base = tfidf_baseline(splits)
     print(f"TF-IDF + LR: test accuracy {base['test_accuracy']:.4f} (C={base['C']}, {base['seconds']:.0f}s)", flush=True)
     t0 = time.perf_counter()
@@ -140,7 +151,36 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
         "train_tokens_per_s": tokens / max(run.fit.train_seconds, 1e-9),
         "target": TARGETS[name], "tfidf": base, "config": asdict(cfg),
         "n_train": len(splits.train), "n_valid": len(splits.valid), "n_test": len(splits.test),
+        "starts_from": start_note or start(asdict(cfg)["model"]),
     }
+
+
+def train_auxiliary(name: str, aux: str, cfg: Config, splits, out_dir: Path) -> tuple[Path, str]:
+    """Train `name`'s recipe on the `aux` labels of exactly its own training and validation texts.
+
+    The auxiliary dataset holds the same texts with other labels (trec50: TREC's fine question
+    types). Test texts are never seen. Returns the model directory and a "starts from" note.
+    """
+    from grutext.data.readers import TextDataset, load_named
+
+    relabel: dict[str, str] = {}
+    aux_train = load_named(aux)["train"]
+    for text, label in zip(aux_train.texts, aux_train.labels):
+        relabel.setdefault(text, label)  # the first label of a repeated question
+
+    def as_aux(ds: TextDataset) -> TextDataset:
+        missing = [t for t in ds.texts if t not in relabel]
+        if missing:
+            raise SystemExit(f"{aux} lacks {len(missing)} of {name}'s texts, e.g. {missing[0]!r}")
+        return TextDataset(ds.texts, [relabel[t] for t in ds.texts], f"{ds.source} as {aux}")
+
+    aux_splits = Splits(as_aux(splits.train), as_aux(splits.valid), None, [])
+    aux_dir = out_dir / f"model-{name}-{aux}"
+    aux_cfg = replace(cfg, train=replace(cfg.train, out=str(aux_dir)))
+    print(f"--- {name}: first its training questions with {aux}'s {len(aux_splits.train.classes)} labels", flush=True)
+    run = train_classifier(aux_cfg, splits=aux_splits)
+    print(f"--- {aux} stage: valid accuracy {run.valid_report['accuracy']:.4f}", flush=True)
+    return aux_dir, f"{start(asdict(cfg)['model'])}, then {aux} labels"
 
 
 def start(model: dict) -> str:
@@ -163,7 +203,7 @@ def markdown(results: list[dict], meta: dict) -> str:
         ok = "✓" if r["test_accuracy"] >= r["target"] else "✗"
         lines.append(
             f"| {r['dataset']} | {r['test_accuracy']:.2%} | ≥ {r['target']:.0%} {ok} | {r['tfidf']['test_accuracy']:.2%} | "
-            f"{gap * 100:+.1f} pts | {r['test_macro_f1']:.3f} | {start(r['config']['model'])} | "
+            f"{gap * 100:+.1f} pts | {r['test_macro_f1']:.3f} | {r.get('starts_from') or start(r['config']['model'])} | "
             f"{r['epochs']} (best {r['best_epoch']}) | "
             f"{r['train_seconds'] / 60:.1f} min | {r['train_tokens_per_s']:,.0f} |")
     return "\n".join(lines) + "\n"

@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a classifier (or, with --task lm, a language model) and save its model directory.
 
     DATA is a file (csv, tsv, jsonl, json, parquet, `label text` lines, fastText, .gz), a folder
-    with one sub-folder per class, or a dataset name (bbc-news, sst2, sst5, trec6, imdb, hf:NAME).
+    with one sub-folder per class, or a dataset name (bbc-news, sst2, sst5, trec6, trec50, imdb, hf:NAME).
     """
     is_lm = getattr(args, "model.task") == "lm"
     if is_lm:

@@ -25,7 +25,7 @@ from grutext.train.metrics import format_confusion, format_per_class
 from grutext.train.tasks import ClassificationTask, predict_batches
 from grutext.train.trace import plot_confusion, plot_curves
 
-NAMED = ("bbc-news", "sst2", "sst5", "trec6", "imdb")
+NAMED = ("bbc-news", "sst2", "sst5", "trec6", "trec50", "imdb")
 
 
 @dataclass

@@ -314,6 +314,10 @@ def test_named_from_shared_data() -> None:
     assert {k: len(v) for k, v in sst2.items()} == {"train": 6920, "dev": 872, "test": 1821}
     trec = load_named("trec6", data_root=SHARED)
     assert len(trec["train"]) == 5452 and len(trec["train"].classes) == 6
+    fine = load_named("trec50", data_root=SHARED)  # the same questions, in the same order, 50 fine types
+    assert fine["train"].texts == trec["train"].texts and len(fine["train"].classes) == 50
+    assert {lab.partition(":")[0] for lab in fine["train"].classes} == {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
+    assert len(fine["test"]) == 500
 
 
 @needs_shared

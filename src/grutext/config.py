@@ -42,7 +42,7 @@ class DataConfig:
     """Where the text comes from and how it becomes ids.
 
     `train` is a file path, a folder (one sub-folder per class) or a named dataset
-    (`bbc-news`, `sst2`, `sst5`, `trec6`, `imdb`, `hf:NAME`).
+    (`bbc-news`, `sst2`, `sst5`, `trec6`, `trec50`, `imdb`, `hf:NAME`).
     """
 
     train: str | None = None
@@ -63,6 +63,10 @@ class DataConfig:
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     data_root: str | None = None
+    # train on sentences: every split's texts become their sentences, each labelled as its text
+    # (weak labels, e.g. a review's sentiment); splits are carved first, so no text is in two
+    sentences: bool = False
+    sentence_min_words: int = 4
 
 
 @dataclass
@@ -197,6 +201,8 @@ class Config:
         number("data.max_len", d.max_len, 1, integer=True)
         number("data.valid_fraction", d.valid_fraction, 0.0, 0.9, lo_open=True)
         number("data.test_fraction", d.test_fraction, 0.0, 0.9, lo_open=True)
+        flag("data.sentences", d.sentences)
+        number("data.sentence_min_words", d.sentence_min_words, 1, integer=True)
         choice("model.task", m.task, TASKS)
         choice("model.cell", m.cell, CELLS)
         choice("model.pooling", m.pooling, POOLINGS)

@@ -15,7 +15,7 @@ import torch
 from grutext.artifact import LoadedModel, save_model
 from grutext.config import Config, DataConfig
 from grutext.data.batching import TextBatches
-from grutext.data.readers import (TextDataset, check_labels, load_named, read_dataset,
+from grutext.data.readers import (TextDataset, check_labels, load_named, read_dataset, split_sentences,
                                   train_test_split)
 from grutext.data.tokenizers import Tokenizer
 from grutext.errors import ConfigError, DataError
@@ -72,6 +72,12 @@ def load_splits(d: DataConfig, seed: int = 0) -> Splits:
     else:
         train, valid = train_test_split(train, d.valid_fraction, seed=seed + 1)
         notes.append(f"valid: {len(valid):,} examples carved from train ({d.valid_fraction:.0%}, seed {seed + 1})")
+    if d.sentences:  # after carving: a document's sentences all stay in its split
+        n_docs = len(train)
+        train, valid = split_sentences(train, d.sentence_min_words), split_sentences(valid, d.sentence_min_words)
+        test = split_sentences(test, d.sentence_min_words) if test is not None else None
+        notes.append(f"sentences: {len(train):,} training sentences of at least {d.sentence_min_words} words "
+                     f"from {n_docs:,} texts, each labelled as its text")
     check_labels(train, valid, "validation set")
     if test is not None and test.labels is not None:
         check_labels(train, test, "test set")

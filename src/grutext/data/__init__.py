@@ -19,6 +19,7 @@ from grutext.data.readers import (
     infer_format,
     load_named,
     read_dataset,
+    split_sentences,
     train_test_split,
 )
 from grutext.data.tokenizers import SPECIALS, Tokenizer
@@ -26,6 +27,7 @@ from grutext.data.tokenizers import SPECIALS, Tokenizer
 __all__ = [
     "TextDataset",
     "read_dataset",
+    "split_sentences",
     "infer_format",
     "load_named",
     "default_data_root",

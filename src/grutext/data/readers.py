@@ -769,6 +769,47 @@ def train_test_split(
     )
 
 
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+")  # after . ! ? (and a closing quote/bracket)
+
+
+def split_sentences(ds: TextDataset, min_words: int = 4) -> TextDataset:
+    """Each text's sentences as examples of their own, labelled as the text they come from.
+
+    Weak labels for sentence-level training from document labels (a review's sentences take the
+    review's sentiment). HTML line breaks are removed; a sentence ends at ``.``, ``!`` or ``?``
+    (and closing quotes or brackets) followed by white space; sentences of fewer than `min_words`
+    words are dropped.
+
+    Args:
+        ds: the documents.
+        min_words: the shortest sentence kept, in white-space separated words.
+
+    Returns:
+        A dataset of sentences, in document order.
+
+    Raises:
+        DataError: no sentence of `min_words` words in the whole dataset.
+
+    Example:
+        >>> d = TextDataset(["Great film. I loved every minute of it!<br />Short."], ["pos"], "inline")
+        >>> split_sentences(d, min_words=2).texts
+        ['Great film.', 'I loved every minute of it!']
+    """
+    texts: list[str] = []
+    labels: list[Any] | None = [] if ds.labels is not None else None
+    for i, text in enumerate(ds.texts):
+        for sentence in _SENTENCE_END.split(_HTML_BREAK.sub(" ", text)):
+            sentence = sentence.strip()
+            if len(sentence.split()) >= min_words:
+                texts.append(sentence)
+                if labels is not None:
+                    labels.append(ds.labels[i])  # type: ignore[index]
+    if not texts:
+        raise DataError(f"{ds.source}: no sentence of at least {min_words} words, expected some to train on")
+    return TextDataset(texts, labels, f"{ds.source} (sentences)")
+
+
 def check_labels(train: TextDataset, other: TextDataset | None = None, other_name: str = "dev") -> list[str]:
     """Check that `train` has at least two classes and `other` no class unseen in `train`.
 
@@ -810,6 +851,7 @@ def check_labels(train: TextDataset, other: TextDataset | None = None, other_nam
 __all__ = [
     "TextDataset",
     "read_dataset",
+    "split_sentences",
     "infer_format",
     "load_named",
     "default_data_root",

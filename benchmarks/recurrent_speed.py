@@ -191,6 +191,15 @@ def markdown(result: dict[str, Any]) -> str:
         "Tokens/s (thousands), achieved GFLOP/s in brackets (analytic FLOPs: 3 x forward GEMM FLOPs per layer). "
         "gru_* = grutext GRU fused path; mingru = compiled sequential scan (the CPU default), mingru_log = the paper's log-space parallel scan; lstm/rnn = grutext explicit loops.",
         "",
+        "The fused GRU (`grutext.nn.fused`, C++ loops in `csrc/gru_loop.cpp`): each call splits its "
+        "(direction, batch chunk) items across the threads once, and every thread walks all steps of its "
+        "items with single-threaded BLAS calls (rows and directions are independent recurrences: no "
+        "synchronisation per step); per step one GEMM for W_ih x (fp32; bf16 does all steps in one GEMM "
+        "before the loop), one for W_hh h and one fused elementwise pass; backward sums the bias gradients "
+        "in the loop and does dx, dW_ih and dW_hh as GEMMs over all steps, dW_hh against the layer's own "
+        "shifted outputs. minGRU's analytic FLOPs are a third of the GRU's at input size = H (one In x 2H "
+        "projection, no recurrent GEMM), so at equal GFLOP/s it can be at most about 3x faster than the GRU.",
+        "",
     ]
     models = list(result["rows"][0]["models"]) if result["rows"] else []
     lines.append("| T | H | dir | " + " | ".join(models) + " | gru/torch_gru | gru/torch_lstm | bf16/torch_gru | mingru/gru | mingru_log/gru |")

@@ -50,10 +50,14 @@ def section() -> str:
     if cls.is_file():
         parts += ["### Text classification", "", "Test accuracy with the documented recipes in "
                   "`benchmarks/classify.py` (chosen on validation accuracy only), next to TF-IDF (1-2 grams) + "
-                  "logistic regression on the same split. SST-2, SST-5 and TREC-6 start from the IMDB model "
-                  "trained in the same run (`--init-from`: its tokenizer, GloVe-initialised embedding and BiGRU, "
-                  "trained on IMDB's 25,000 labelled reviews; SST-2 keeps its head too, as the labels are the same), "
-                  "so they use data beyond their own training split: see \"starts from\".", "",
+                  "logistic regression on the same split. SST-2, SST-5 and TREC-6 start from a model trained in "
+                  "the same run on IMDB's 25,000 labelled training reviews (`--init-from`: its tokenizer, "
+                  "GloVe-initialised embedding and BiGRU), so they use data beyond their own training split: see "
+                  "\"starts from\". SST-2 and SST-5 start from `imdb-sentences`, the same reviews cut into "
+                  "sentences, each labelled with its review's sentiment (`--sentences`; SST-2 keeps its head too, as "
+                  "the labels are the same). TREC-6 starts from the IMDB review model, then first trains on the "
+                  "50 fine question types (`trec50`) of its own training questions (validation questions and test "
+                  "set left out), then on the 6 coarse classes.", "",
                   cls.read_text().strip(), ""]
     lm = RESULTS / "lm.md"
     if lm.is_file():

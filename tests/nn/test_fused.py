@@ -254,3 +254,33 @@ def test_input_projection_in_or_before_the_loop(monkeypatch: pytest.MonkeyPatch,
     got = _run(gru, "fused", x, h0, LENGTHS)
     for a, b in zip(got, ref):
         assert (a - b).abs().max().item() <= 1e-10
+
+
+def test_aten_gemm_fallback_matches(tmp_path) -> None:
+    """GRUTEXT_DIRECT_BLAS=0: the loops' GEMMs through ATen ops (the path for a torch whose BLAS
+    symbols are not exported) compute the same function."""
+    if not fused.extension_available():
+        pytest.skip("C++ extension unavailable")
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "check.py"
+    script.write_text(
+        "import torch\n"
+        "torch.set_num_threads(2)\n"
+        "from grutext.nn.gru import GRU\n"
+        "torch.manual_seed(0)\n"
+        "g = GRU(5, 24, 2, bidirectional=True, batch_first=True).double()\n"
+        "x = torch.randn(17, 7, 5, dtype=torch.float64, requires_grad=True)\n"
+        "lengths = [7, 3, 0, 1, 5, 7, 2, 6, 4, 2, 1, 0, 3, 2, 1, 2, 3]\n"
+        "res = []\n"
+        "for impl in ('explicit', 'fused'):\n"
+        "    g.impl = impl; g.zero_grad(); x.grad = None\n"
+        "    out, h = g(x, lengths); (out.square().sum() + h.sum()).backward()\n"
+        "    res.append([out.detach(), h.detach(), x.grad] + [p.grad.clone() for p in g.parameters()])\n"
+        "print(max((a - b).abs().max().item() for a, b in zip(*res)))\n")
+    env = dict(os.environ, GRUTEXT_DIRECT_BLAS="0")
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip().splitlines()[-1]) <= 1e-10

@@ -66,8 +66,8 @@ inline int64_t time_of(int64_t d, int64_t s, int64_t T) { return d == 0 ? s : T 
 // ---------------------------------------------------------------------------------------------
 // BLAS. The step GEMMs call the BLAS that torch itself links (MKL in the x86 wheels) directly:
 // an ATen op costs microseconds of dispatch per call, a sizeable share of a 30-100 us step, and
-// inside our own parallel region (below) each thread runs its GEMM single-threaded on its own
-// columns. The symbols are weak: where torch's library does not export them, ATen ops are used.
+// inside our own parallel region (below) each thread runs its GEMMs single-threaded on its own
+// rows. The symbols are weak: where torch's library does not export them, ATen ops are used.
 extern "C" {
 void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
             const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
@@ -168,10 +168,8 @@ template <> struct AccOf<float> { using type = double; };
 // state dtype scalar_t (fp32/fp64); GEMM dtype cd_t (scalar_t, or BFloat16 with fp32 state)
 template <typename scalar_t, typename cd_t>
 void forward_impl(const at::Tensor& gi, const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
-                  const at::Tensor& b_hh,
-                  const at::Tensor& h0,
-                  const int64_t* len, const at::Tensor& rec_mask, bool save, at::Tensor& out, at::Tensor& h_n,
-                  at::Tensor& gates) {
+                  const at::Tensor& b_hh, const at::Tensor& h0, const int64_t* len, const at::Tensor& rec_mask,
+                  bool save, at::Tensor& out, at::Tensor& h_n, at::Tensor& gates) {
   const int64_t T = gi.size(0), B = gi.size(1), D = h0.size(0), H = h0.size(2), G = 3 * H;
   constexpr bool same = std::is_same<scalar_t, cd_t>::value;
   const bool masked = rec_mask.defined();

@@ -86,16 +86,14 @@ int direct_blas() {
   return v;
 }
 
-template <typename TA, typename TC>
-void gemm_aten(int64_t M, int64_t N, int64_t K, const TA* A, int64_t lda, const TA* Bm, int64_t ldb, TC beta, TC* C,
+template <typename T>
+void gemm_aten(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* Bm, int64_t ldb, T beta, T* C,
                int64_t ldc) {
-  const auto ta = at::TensorOptions().dtype(c10::CppTypeToScalarType<TA>::value);
-  const auto tc = at::TensorOptions().dtype(c10::CppTypeToScalarType<TC>::value);
-  auto a = at::from_blob(const_cast<TA*>(A), {M, K}, {lda, 1}, ta);
-  auto b = at::from_blob(const_cast<TA*>(Bm), {K, N}, {ldb, 1}, ta);
-  auto c = at::from_blob(C, {M, N}, {ldc, 1}, tc);
-  auto prod = at::mm(a, b);
-  if (beta == TC(0)) c.copy_(prod); else c.add_(prod);
+  const auto opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  auto a = at::from_blob(const_cast<T*>(A), {M, K}, {lda, 1}, opt);
+  auto b = at::from_blob(const_cast<T*>(Bm), {K, N}, {ldb, 1}, opt);
+  auto c = at::from_blob(C, {M, N}, {ldc, 1}, opt);
+  if (beta == T(0)) at::mm_out(c, a, b); else c.addmm_(a, b, beta);
 }
 
 // Row-major C (M, N; row stride ldc) = A (M, K; lda) @ B (K, N; ldb) + beta C. Column-major BLAS
@@ -107,7 +105,7 @@ inline void gemm_rm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda
     const float one = 1.0f;
     sgemm_("N", "N", &m, &n, &k, &one, Bm, &la, A, &lb, &beta, C, &lc);
   } else {
-    gemm_aten<float, float>(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
+    gemm_aten<float>(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
   }
 }
 inline void gemm_rm(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* Bm, int64_t ldb,
@@ -117,7 +115,7 @@ inline void gemm_rm(int64_t M, int64_t N, int64_t K, const double* A, int64_t ld
     const double one = 1.0;
     dgemm_("N", "N", &m, &n, &k, &one, Bm, &la, A, &lb, &beta, C, &lc);
   } else {
-    gemm_aten<double, double>(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
+    gemm_aten<double>(M, N, K, A, lda, Bm, ldb, beta, C, ldc);
   }
 }
 // bf16 operands and result through ATen's mm (oneDNN). The product is written straight into C (no

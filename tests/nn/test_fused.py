@@ -121,6 +121,22 @@ def test_no_grad_inference_skips_saving(backend: str) -> None:
     assert (a[0] - b[0]).abs().max() < 1e-12 and (a[1] - b[1]).abs().max() < 1e-12
 
 
+def _assert_bf16_backends_agree(gru: GRU, x: torch.Tensor, lengths: list[int]) -> None:
+    """The C++ loops and the torch loops compute the same bf16-rounded outputs and gradients."""
+    results = []
+    for backend in ("ext", "torch"):
+        fused.BACKEND = backend
+        try:
+            gru.zero_grad()
+            out, h_n = gru(x, lengths)
+            out.sum().backward()
+            results.append([out.detach()] + [p.grad.clone() for p in gru.parameters()])
+        finally:
+            fused.BACKEND = "auto"
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-2)
+
+
 @pytest.mark.parametrize("bi", [False, True])
 def test_bf16_backends_agree(bi: bool) -> None:
     if not fused.extension_available():
@@ -128,18 +144,7 @@ def test_bf16_backends_agree(bi: bool) -> None:
     torch.manual_seed(0)
     gru = GRU(E, 16, bidirectional=bi, compute_dtype=torch.bfloat16)
     x = torch.randn(T, B, E)
-    results = []
-    for backend in ("ext", "torch"):
-        fused.BACKEND = backend
-        try:
-            gru.zero_grad()
-            out, h_n = gru(x, LENGTHS)
-            out.sum().backward()
-            results.append([out.detach()] + [p.grad.clone() for p in gru.parameters()])
-        finally:
-            fused.BACKEND = "auto"
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-2)
+    _assert_bf16_backends_agree(gru, x, LENGTHS)
 
 
 @pytest.mark.parametrize("lengths", [None, [7, 3, 0, 5]])
@@ -227,18 +232,7 @@ def test_multi_worker_recurrent_dropout_and_bf16(two_threads: None, bi: bool) ->
     # bf16 GEMMs: the C++ workers and the torch loops compute the same rounded function
     gru = GRU(E, 24, bidirectional=bi, compute_dtype=torch.bfloat16)
     x = torch.randn(T, 17, E)
-    results = []
-    for backend in ("ext", "torch"):
-        fused.BACKEND = backend
-        try:
-            gru.zero_grad()
-            out, h_n = gru(x, MW_LENGTHS)
-            out.sum().backward()
-            results.append([out.detach()] + [p.grad.clone() for p in gru.parameters()])
-        finally:
-            fused.BACKEND = "auto"
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-2)
+    _assert_bf16_backends_agree(gru, x, MW_LENGTHS)
 
 
 @pytest.mark.parametrize("in_loop", [True, False])

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,6 +52,10 @@ def register_builder(kind: str):
 def _build_classifier(cfg: Config, meta: dict[str, Any]) -> torch.nn.Module:
     from grutext.models.classifier import TextClassifier
 
+    if cfg.model.ensemble > 1:
+        from grutext.models.ensemble import EnsembleClassifier
+
+        return EnsembleClassifier.from_config(cfg.model)
     return TextClassifier.from_config(cfg.model)
 
 
@@ -66,6 +70,14 @@ class LoadedModel:
     labels: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+
+
+def require_single_network(loaded: LoadedModel, what: str) -> None:
+    """Raise ArtifactError when `loaded` is an ensemble: `what` reads one network's internals."""
+    n = getattr(loaded.config.model, "ensemble", 1) if loaded.kind == "classifier" else 1
+    if n > 1:
+        raise ArtifactError(f"{loaded.path}: an ensemble of {n} networks; {what} reads one network's internals: "
+                            f"pass --member K (0..{n - 1}), or load_model(path, member=K)")
 
 
 def _version() -> str:
@@ -177,12 +189,15 @@ def _load_builders() -> None:
         pass
 
 
-def load_model(directory: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+def load_model(directory: str | Path, device: str | torch.device = "cpu", member: int | None = None) -> LoadedModel:
     """Rebuild a trained model from its directory alone.
 
     Args:
         directory: a folder written by `save_model`.
         device: where to put the model.
+        member: for an ensemble (``model.ensemble > 1``), hand back only its member k (0-based) as a
+            plain classifier (its config says ``ensemble = 1``): explanations and traces read one
+            network. None: the whole model.
 
     Returns:
         LoadedModel with the module in eval mode.
@@ -226,6 +241,14 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Loa
             raise ArtifactError(f"{directory / 'model.safetensors'}: {name} has shape {tuple(tensor.shape)}, "
                                 f"config says {tuple(expected[name].shape)}")
     model.load_state_dict(state)
+    if member is not None:
+        n = cfg.model.ensemble if meta["kind"] == "classifier" else 1
+        if n < 2:
+            raise ArtifactError(f"{directory}: --member {member}: this model is not an ensemble")
+        if isinstance(member, bool) or not isinstance(member, int) or not 0 <= member < n:
+            raise ArtifactError(f"{directory}: --member must be 0..{n - 1} (an ensemble of {n}); got {member!r}")
+        model = model.members[member]
+        cfg = replace(cfg, model=replace(cfg.model, ensemble=1))
     model.to(device).eval()
     metrics = {}
     if (directory / "metrics.json").is_file():

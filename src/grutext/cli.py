@@ -168,7 +168,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.model:
         from grutext.artifact import load_model
 
-        loaded = load_model(args.model)
+        loaded = load_model(args.model, member=args.member)
         print(model_summary(loaded.model, args.seq_len))
         return 0
     from grutext.models.classifier import TextClassifier
@@ -186,7 +186,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from grutext.artifact import load_model
     from grutext.summary import pipeline_trace
 
-    print(pipeline_trace(load_model(args.model), args.text))
+    print(pipeline_trace(load_model(args.model, member=args.member), args.text))
     return 0
 
 
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("summary", cmd_summary)
     p.add_argument("model", nargs="?", help="model directory (or describe one with the flags below)")
     p.add_argument("--seq-len", type=int, default=None, help="T shown in output shapes")
+    p.add_argument("--member", type=int, default=None, metavar="K", help="an ensemble's member K only")
     p.add_argument("--vocab-size", type=int, default=5000)
     p.add_argument("--num-classes", type=int, default=2)
     _add_config_flags(p)
@@ -274,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("trace", cmd_trace)
     p.add_argument("model", help="model directory")
     p.add_argument("text", help="the text to follow through the pipeline")
+    p.add_argument("--member", type=int, default=None, metavar="K",
+                   help="an ensemble (model.ensemble > 1): follow its member K (0-based)")
 
     p = add("demo", cmd_demo)
     p.add_argument("--out", default="runs/demo-bbc", help="model directory (default: runs/demo-bbc)")

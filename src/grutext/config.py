@@ -86,6 +86,7 @@ class ModelConfig:
     freeze_embeddings: bool = False
     init_from: str | None = None  # a model directory (language model or classifier) to start from
     keep_head: bool = True  # with init_from a classifier of the same labels: keep its pooling and head too
+    ensemble: int = 1  # train this many networks (seeds seed, seed+1, ...) and average their probabilities
     vocab_size: int = 0
     num_classes: int = 0
 
@@ -103,6 +104,11 @@ class TrainConfig:
     ``lr``, the layer below at ``lr / layer_lr_decay``, the next at ``lr / layer_lr_decay**2``...,
     the embedding lowest; the paper uses 2.6) and ``unfreeze="gradual"`` (epoch 1 trains the head
     only, each later epoch unfreezes the next layer down, the embedding last).
+
+    ``ema`` (0 = off, else a decay such as 0.99) keeps an exponential moving average of the
+    weights, updated after every optimizer step (Polyak & Juditsky 1992); validation, early
+    stopping and the saved model use the averaged weights. The decay ramps up as
+    ``min(ema, (1 + n) / (10 + n))`` after n updates, as TensorFlow's ExponentialMovingAverage.
     """
 
     epochs: int = 10
@@ -114,6 +120,7 @@ class TrainConfig:
     plateau_factor: float = 0.25
     plateau_patience: int = 1
     clip: float = 1.0
+    ema: float = 0.0  # decay of an exponential moving average of the weights, used for validation and saving
     layer_lr_decay: float = 1.0  # discriminative fine-tuning: each layer below the head at lr / decay^depth
     unfreeze: str = "all"  # all | gradual (the head first, then one more layer each epoch, top down)
     patience: int = 3
@@ -208,6 +215,7 @@ class Config:
         choice("model.pooling", m.pooling, POOLINGS)
         number("model.embed_dim", m.embed_dim, 1, integer=True)
         number("model.hidden_size", m.hidden_size, 1, integer=True)
+        number("model.ensemble", m.ensemble, 1, 64, integer=True)
         number("model.num_layers", m.num_layers, 1, 16, integer=True)
         flag("model.bidirectional", m.bidirectional)
         flag("model.freeze_embeddings", m.freeze_embeddings)
@@ -223,6 +231,7 @@ class Config:
         number("train.plateau_factor", t.plateau_factor, 0.0, 1.0, lo_open=True)
         number("train.plateau_patience", t.plateau_patience, 1, integer=True)
         number("train.clip", t.clip, 0.0)
+        number("train.ema", t.ema, 0.0, 0.9999)
         number("train.layer_lr_decay", t.layer_lr_decay, 1.0)
         choice("train.unfreeze", t.unfreeze, UNFREEZE)
         number("train.patience", t.patience, 0, integer=True)

@@ -58,6 +58,9 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         pretrained: word vectors ("glove-6b-50d" or a file path), or None.
         init_from: a grutext model directory (language model or classifier) whose tokenizer,
             embedding and encoder the model starts from (transfer learning), or None.
+        ensemble: train this many networks (seeds random_state, random_state + 1, ...) and average
+            their probabilities (see `grutext.models.ensemble`).
+        ema: decay of an exponential moving average of the weights (0 = off; see `TrainConfig`).
         random_state: the seed.
         verbose: print the epoch table.
 
@@ -76,7 +79,8 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
                  min_freq: int = 1, max_vocab: int | None = 30000, max_len: int = 400, truncation: str = "head",
                  epochs: int = 10, batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.01,
                  patience: int = 3, valid_fraction: float = 0.1, pretrained: str | None = None,
-                 init_from: str | None = None, random_state: int = 0, verbose: bool = False) -> None:
+                 init_from: str | None = None, ensemble: int = 1, ema: float = 0.0, random_state: int = 0,
+                 verbose: bool = False) -> None:
         self.embed_dim = embed_dim
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -99,6 +103,8 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         self.valid_fraction = valid_fraction
         self.pretrained = pretrained
         self.init_from = init_from
+        self.ensemble = ensemble
+        self.ema = ema
         self.random_state = random_state
         self.verbose = verbose
 

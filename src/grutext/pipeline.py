@@ -142,6 +142,7 @@ class TrainedClassifier:
     test_report: dict[str, Any] | None
     out_dir: Path | None
     embedding_report: dict[str, Any] | None = None
+    member_fits: list[FitResult] = field(default_factory=list)  # an ensemble's members' own results
 
 
 def pretrained_matrix(cfg: Config, tokenizer: Tokenizer, log=print) -> tuple[np.ndarray, dict[str, Any]]:
@@ -178,16 +179,23 @@ def train_classifier(cfg: Config, *, splits: Splits | None = None, save: bool = 
     task = infer_task(splits.train, cfg.model.task)
     labels = check_labels(splits.train)
     t0 = time.perf_counter()
-    source = None
-    if cfg.model.init_from:  # transfer: tokenizer, embedding and encoder from a trained model directory
+    n_members = cfg.model.ensemble
+
+    def transfer_source(member: int):
         from grutext.models.transfer import load_transfer_source
 
-        source = load_transfer_source(cfg.model.init_from)
+        src = load_transfer_source(cfg.model.init_from, member=member)
         if cfg.model.pretrained:  # grow the source's vocabulary with this corpus's words, rows from the vectors
-            grown = source.extend_vocabulary(splits.train.texts, cfg.model.pretrained, min_freq=cfg.data.min_freq,
-                                             seed=cfg.train.seed)
-            log(f"vocabulary: {grown['added']:,} words of the training data added to {source.path}'s, "
-                f"{grown['from_vectors']:,} of them from {cfg.model.pretrained}")
+            grown = src.extend_vocabulary(splits.train.texts, cfg.model.pretrained, min_freq=cfg.data.min_freq,
+                                          seed=cfg.train.seed)
+            if member == 0:
+                log(f"vocabulary: {grown['added']:,} words of the training data added to {src.path}'s, "
+                    f"{grown['from_vectors']:,} of them from {cfg.model.pretrained}")
+        return src
+
+    source = None
+    if cfg.model.init_from:  # transfer: tokenizer, embedding and encoder from a trained model directory
+        source = transfer_source(0)
         tokenizer = source.tokenizer
     else:
         tokenizer = build_tokenizer(splits.train.texts, cfg.data)
@@ -207,21 +215,47 @@ def train_classifier(cfg: Config, *, splits: Splits | None = None, save: bool = 
     if source is not None:
         model_cfg = source.shape_config(model_cfg)
     cfg = replace(cfg, model=model_cfg)
-    model = TextClassifier.from_config(model_cfg, embedding_weights=matrix)
-    if source is not None:
-        copied = source.copy_into(model, labels if cfg.model.keep_head else None)
-        log(f"{source.describe(copied['head'])}; {copied['parameters']:,} parameters copied")
     bs = cfg.train.batch_size
-    train_b = make_batches(tokenizer, splits.train, labels, task, cfg.data, bs, shuffle=True, seed=cfg.train.seed)
     valid_b = make_batches(tokenizer, splits.valid, labels, task, cfg.data, max(bs, 128), shuffle=False)
     ctask = ClassificationTask(task, labels)
     out = Path(cfg.train.out) if save else None
     ckpt = out.with_name(out.name + ".ckpt") if out is not None else None
-    log(f"model: {cfg.model.cell} x{model_cfg.num_layers}{' bidirectional' if model_cfg.bidirectional else ''}, "
-        f"hidden {model_cfg.hidden_size}, embed {model_cfg.embed_dim}, pooling {model_cfg.pooling}, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    result = fit(model, ctask, train_b, valid_b, cfg.train, checkpoint_dir=ckpt, resume=resume,
-                 progress=progress, verbose=verbose)
+    members, fits = [], []
+    for k in range(n_members):  # one network, or an ensemble's members one after another
+        seed = cfg.train.seed + k
+        if k > 0:  # member 0 is exactly the single model that ensemble = 1 trains
+            seed_everything(seed)
+        member = TextClassifier.from_config(replace(model_cfg, ensemble=1), embedding_weights=matrix)
+        if k == 0:
+            log(f"model: {cfg.model.cell} x{model_cfg.num_layers}{' bidirectional' if model_cfg.bidirectional else ''}, "
+                f"hidden {model_cfg.hidden_size}, embed {model_cfg.embed_dim}, pooling {model_cfg.pooling}, "
+                f"{sum(p.numel() for p in member.parameters()):,} parameters"
+                + (f" (x{n_members} ensemble members, seeds {cfg.train.seed}..{seed + n_members - 1})"
+                   if n_members > 1 else ""))
+        if n_members > 1:
+            log(f"\nensemble member {k + 1}/{n_members} (seed {seed})")
+        if source is not None:
+            if k > 0:
+                source = transfer_source(k)
+            copied = source.copy_into(member, labels if cfg.model.keep_head else None)
+            if k == 0 or source.members > 1:
+                log(f"{source.describe(copied['head'])}; {copied['parameters']:,} parameters copied")
+        member_ckpt = ckpt if (ckpt is None or n_members == 1) else ckpt / f"member-{k}"
+        member_resume = resume and (k == 0 or (member_ckpt / "state.json").is_file())
+        train_b = make_batches(tokenizer, splits.train, labels, task, cfg.data, bs, shuffle=True, seed=seed)
+        fits.append(fit(member, ctask, train_b, valid_b, replace(cfg.train, seed=seed), checkpoint_dir=member_ckpt,
+                        resume=member_resume, progress=progress, verbose=verbose))
+        members.append(member)
+    if n_members == 1:
+        model, result = members[0], fits[0]
+    else:
+        from grutext.models.ensemble import EnsembleClassifier
+
+        model = EnsembleClassifier(members)
+        result = FitResult(history=[dict(row, member=k) for k, f in enumerate(fits) for row in f.history],
+                           best_epoch=fits[0].best_epoch, best_value=fits[0].best_value,
+                           stopped_early=any(f.stopped_early for f in fits),
+                           train_seconds=sum(f.train_seconds for f in fits))
     device = next(model.parameters()).device
     probs, y, vloss = predict_batches(model, valid_b, device)
     valid_report = ctask.report(probs, y)
@@ -242,13 +276,17 @@ def train_classifier(cfg: Config, *, splits: Splits | None = None, save: bool = 
         metrics = {"history": result.history, "best_epoch": result.best_epoch, "monitor": cfg.train.monitor,
                    "best_value": result.best_value, "train_seconds": result.train_seconds,
                    "valid": valid_report, "test": test_report, "embeddings": emb_report}
+        if n_members > 1:
+            metrics["members"] = [{"seed": cfg.train.seed + k, "best_epoch": f.best_epoch, "best_value": f.best_value,
+                                   "epochs": len(f.history)} for k, f in enumerate(fits)]
         extra = {"curves.png": lambda p: plot_curves(result.history, p)}
         final = test_report or valid_report
         if task != "multilabel":
             extra["confusion.png"] = lambda p: plot_confusion(final["confusion_matrix"], labels, p)
         save_model(out, model, tokenizer, cfg, kind="classifier", labels=labels, metrics=metrics, extra=extra)
         log(f"saved: {out}/ (config.json, tokenizer.json, model.safetensors, metrics.json, curves.png)")
-    return TrainedClassifier(model, tokenizer, cfg, labels, result, valid_report, test_report, out, emb_report)
+    return TrainedClassifier(model, tokenizer, cfg, labels, result, valid_report, test_report, out, emb_report,
+                             fits if n_members > 1 else [])
 
 
 def evaluate_classifier(loaded: LoadedModel, ds: TextDataset, batch_size: int = 128) -> dict[str, Any]:

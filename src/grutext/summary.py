@@ -50,6 +50,11 @@ def model_summary(model: nn.Module, seq_len: int | None = None) -> str:
         model: the model.
         seq_len: shown as T in the output shapes (None = variable).
     """
+    members = getattr(model, "members", None)
+    if members is not None:  # an ensemble: one member's table, then the whole
+        total = _count(model)
+        return (model_summary(members[0], seq_len) + f"\nEnsemble of {len(members)} networks of this shape "
+                f"(probabilities averaged): {total:,} parameters in all")
     T = "None" if seq_len is None else str(seq_len)
     rows: list[tuple[str, str, int]] = []
     emb: nn.Embedding = model.embedding  # type: ignore[assignment]
@@ -100,6 +105,9 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
     from grutext.data.batching import pad_batch, truncate
     from grutext.errors import DataError
 
+    from grutext.artifact import require_single_network
+
+    require_single_network(loaded, "trace")
     tok = loaded.tokenizer
     cfg = loaded.config
     model = loaded.model

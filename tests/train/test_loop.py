@@ -158,3 +158,82 @@ def test_gradual_unfreezing_trains_the_head_first(capsys):
     assert "encoder.weight_hh_l0" in changed[1] and "embedding.weight" not in changed[1]  # epoch 2: + the GRU
     assert "embedding.weight" in changed[2]  # epoch 3: everything
     assert all(p.requires_grad for p in model.parameters())  # handed back trainable
+
+
+def test_weight_average_follows_the_documented_recurrence():
+    from grutext.train.loop import WeightAverage
+
+    lin = torch.nn.Linear(3, 2)
+    avg = WeightAverage(lin, decay=0.9)
+    ref = {n: p.detach().clone() for n, p in lin.named_parameters()}
+    for n_update in range(1, 40):
+        with torch.no_grad():
+            for p in lin.parameters():
+                p.add_(torch.randn_like(p))
+        avg.update(lin)
+        d = min(0.9, (1 + n_update) / (10 + n_update))
+        for n, p in lin.named_parameters():
+            ref[n] = d * ref[n] + (1 - d) * p.detach()
+    live = {n: p.detach().clone() for n, p in lin.named_parameters()}
+    with avg.applied(lin):
+        for n, p in lin.named_parameters():
+            torch.testing.assert_close(p.detach(), ref[n])
+    for n, p in lin.named_parameters():  # swapped back afterwards
+        torch.testing.assert_close(p.detach(), live[n], rtol=0, atol=0)
+
+
+def test_ema_validates_and_keeps_the_averaged_weights(monkeypatch):
+    """With train.ema the epoch's validation and the weights handed back are the average's."""
+    from grutext.train.loop import WeightAverage
+
+    tok, train, valid = _setup()
+    task = ClassificationTask("binary", ["neg", "pos"])
+    rows, averages, made = [], [], []
+    model = _model(tok)
+    real_init = WeightAverage.__init__
+
+    def remember(self, *args, **kw):  # keep a handle on the loop's average
+        real_init(self, *args, **kw)
+        made.append(self)
+
+    monkeypatch.setattr(WeightAverage, "__init__", remember)
+
+    def at_epoch_end(row):
+        rows.append(row)
+        with made[0].applied(model):
+            averages.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    res = fit(model, task, train, valid, TrainConfig(epochs=4, lr=1e-2, patience=0, ema=0.95),
+              verbose=False, on_epoch_end=at_epoch_end)
+    best = res.best_epoch - 1
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, averages[best][k])
+    model.eval()
+    with torch.no_grad():
+        ev = task.evaluate(model, valid)
+    assert ev["val_accuracy"] == pytest.approx(rows[best]["val_accuracy"])
+    assert ev["val_loss"] == pytest.approx(rows[best]["val_loss"], rel=1e-5)
+
+
+def test_ema_resume_continues_exactly(tmp_path):
+    tok, train, valid = _setup()
+    cfg = TrainConfig(epochs=4, lr=1e-2, patience=0, ema=0.9)
+    task = ClassificationTask("binary", ["neg", "pos"])
+    straight = _model(tok)
+    fit(straight, task, train, valid, cfg, verbose=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(row):
+        if row["epoch"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(_model(tok), task, train, valid, cfg, checkpoint_dir=tmp_path / "ck", verbose=False,
+            on_epoch_end=stop_after_two)
+    assert (tmp_path / "ck" / "average.safetensors").is_file()
+    resumed = _model(tok)
+    fit(resumed, task, train, valid, cfg, checkpoint_dir=tmp_path / "ck", resume=True, verbose=False)
+    for k, v in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v, rtol=1e-5, atol=1e-6)

@@ -221,6 +221,9 @@ def check_classifier(loaded: Any) -> None:
                             f"{getattr(loaded, 'kind', None)!r} (use explain_lm for language models)")
     if not loaded.labels:
         raise ArtifactError(f"{loaded.path}: labels.json / config labels missing; cannot name the classes")
+    from grutext.artifact import require_single_network
+
+    require_single_network(loaded, "explain")
 
 
 def explain(loaded: Any, text: str, method: str = "ig", target: str | int | None = None,

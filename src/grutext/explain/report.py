@@ -105,8 +105,12 @@ def validation_data(loaded: Any, data: str | None = None) -> Any:
     return load_splits(cfg.data, seed=cfg.train.seed).valid
 
 
-def confident_mistakes(loaded: Any, ds: Any, k: int = 5, method: str = "ig") -> tuple[list[dict[str, Any]], list[str]]:
+def confident_mistakes(loaded: Any, ds: Any, k: int = 5, method: str = "ig",
+                       explain_with: Any = None) -> tuple[list[dict[str, Any]], list[str]]:
     """The `k` validation mistakes the model was surest of, each with an explanation.
+
+    `explain_with`: the loaded network whose internals explain each mistake (an ensemble's
+    member, see `load_model(path, member=k)`); default `loaded` itself.
 
     Returns:
         ``(mistakes, notes)``: dicts with text, true, predicted, probability, explanation.
@@ -134,7 +138,7 @@ def confident_mistakes(loaded: Any, ds: Any, k: int = 5, method: str = "ig") -> 
     order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:k]
     out = []
     for i in order:
-        ex = explain(loaded, texts[i], method=method)
+        ex = explain(explain_with or loaded, texts[i], method=method)
         out.append({"text": texts[i], "true": labels[truth[i]], "predicted": labels[pred[i]],
                     "probability": float(probs[i, pred[i]]), "explanation": ex})
     notes.append(f"validation: {len(wrong):,} mistakes out of {len(texts):,}")
@@ -156,12 +160,13 @@ def _mistakes_html(mistakes: list[dict[str, Any]], method: str) -> str:
 
 
 def training_report(model_dir: str | Path, out: str | Path | None = None, data: str | None = None,
-                    mistakes: int = 5, method: str = "ig") -> Path:
+                    mistakes: int = 5, method: str = "ig", member: int = 0) -> Path:
     """Write the HTML training report of a model directory.
 
     Args:
         model_dir: a directory written by `grutext train`.
         out: the HTML file (default ``MODEL_DIR/report.html``).
+        member: for an ensemble, the member whose internals explain the mistakes.
         data: a labelled file to find mistakes in (default: the run's validation split, re-read
             from its config with its seed).
         mistakes: how many confident mistakes to show and explain.
@@ -202,7 +207,13 @@ def training_report(model_dir: str | Path, out: str | Path | None = None, data: 
         body.append("<h2>Most confident validation mistakes</h2>")
         try:
             ds = validation_data(loaded, data)
-            found, notes = confident_mistakes(loaded, ds, k=mistakes, method=method)
+            explainer = None
+            n_members = loaded.config.model.ensemble
+            if n_members > 1:
+                explainer = load_model(model_dir, member=member)
+                body.append(f"<p class='meta'>an ensemble of {n_members} networks: the mistakes are the "
+                            f"ensemble's, each explanation reads member {member}</p>")
+            found, notes = confident_mistakes(loaded, ds, k=mistakes, method=method, explain_with=explainer)
             body += [f"<p class='meta'>{html.escape(n)}</p>" for n in notes]
             body.append(_mistakes_html(found, method))
         except (GrutextError, OSError) as exc:

@@ -47,6 +47,8 @@ class TransferSource:
         labels, task, pooling: a classifier's label names, task and pooling (empty / "" for a
             language model).
         cell, embed_dim, hidden_size, num_layers, bidirectional: the encoder's shape.
+        members: how many networks the source holds (an ensemble's); this one is member
+            ``member % members``.
     """
 
     path: Path
@@ -63,6 +65,8 @@ class TransferSource:
     hidden_size: int
     num_layers: int
     bidirectional: bool
+    members: int = 1
+    member: int = 0
 
     def shape_config(self, m: ModelConfig) -> ModelConfig:
         """`m` with the encoder's shape taken from the source."""
@@ -76,6 +80,8 @@ class TransferSource:
 
     def describe(self, head: bool = False) -> str:
         what = "language model" if self.kind == "language_model" else "classifier"
+        if self.members > 1:
+            what = f"member {self.member} of the {self.members}-network ensemble"
         rest = "pooling and head kept (same labels)" if head else "pooling and head start fresh"
         return (f"init: from the {what} {self.path} (tokenizer, embedding {tuple(self.embedding.shape)}, "
                 f"{self.cell} x{self.num_layers}{' bidirectional' if self.bidirectional else ''}, "
@@ -178,8 +184,11 @@ class TransferSource:
         return {"tensors": len(self.encoder) + 1, "parameters": n, "head": head}
 
 
-def load_transfer_source(path: str | Path) -> TransferSource:
+def load_transfer_source(path: str | Path, member: int = 0) -> TransferSource:
     """Read a model directory as the starting point of a classifier.
+
+    From an ensemble of M networks, member ``member % M`` is read: an ensemble trained from an
+    ensemble starts each of its members from its own counterpart.
 
     Raises:
         ConfigError: not a model directory, or a kind that cannot be transferred.
@@ -195,6 +204,9 @@ def load_transfer_source(path: str | Path) -> TransferSource:
     except ArtifactError as exc:
         raise ConfigError(f"model.init_from: {exc}") from None
     model, m = loaded.model, loaded.config.model
+    members = len(model.members) if hasattr(model, "members") else 1
+    if members > 1:
+        model = model.members[member % members]
     state = {k: v.detach().clone() for k, v in model.encoder.state_dict().items()}
     head: dict[str, Any] = {}
     if loaded.kind == "classifier":
@@ -220,7 +232,8 @@ def load_transfer_source(path: str | Path) -> TransferSource:
                           task=m.task if loaded.kind == "classifier" else "",
                           pooling=m.pooling if loaded.kind == "classifier" else "", cell=m.cell,
                           embed_dim=int(model.embedding.weight.shape[1]), hidden_size=int(m.hidden_size),
-                          num_layers=int(m.num_layers), bidirectional=bidirectional)
+                          num_layers=int(m.num_layers), bidirectional=bidirectional, members=members,
+                          member=member % members)
 
 
 __all__ = ["TransferSource", "load_transfer_source"]

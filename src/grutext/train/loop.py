@@ -8,6 +8,7 @@ scored) sits in a small `Task` object with two methods; the loop itself never le
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -105,11 +106,62 @@ def better(monitor: str, new: float, best: float | None) -> bool:
         else new > best
 
 
+class WeightAverage:
+    """An exponential moving average of a model's floating-point weights (``train.ema``).
+
+    ``update`` follows each optimizer step: ``avg = d * avg + (1 - d) * w`` with
+    ``d = min(decay, (1 + n) / (10 + n))`` after n updates, so early averages are not dominated by
+    the initial weights (TensorFlow's ExponentialMovingAverage with ``num_updates``). ``applied``
+    swaps the averaged weights into the model for evaluation and swaps them back after.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = float(decay)
+        self.updates = 0
+        self.names = [n for n, p in model.named_parameters() if p.is_floating_point()]
+        self.shadow = {n: p.detach().clone() for n, p in model.named_parameters() if n in set(self.names)}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        params = dict(model.named_parameters())
+        torch._foreach_lerp_([self.shadow[n] for n in self.names], [params[n].detach() for n in self.names], 1.0 - d)
+
+    @contextlib.contextmanager
+    def applied(self, model: torch.nn.Module):
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for n in self.names:  # swap in place: no second copy of the weights
+                tmp = params[n].detach().clone()
+                params[n].copy_(self.shadow[n])
+                self.shadow[n].copy_(tmp)
+        try:
+            yield model
+        finally:
+            with torch.no_grad():
+                for n in self.names:
+                    tmp = params[n].detach().clone()
+                    params[n].copy_(self.shadow[n])
+                    self.shadow[n].copy_(tmp)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {n: t.detach().cpu().contiguous() for n, t in self.shadow.items()}
+
+    def load(self, tensors: dict[str, torch.Tensor], updates: int) -> None:
+        if set(tensors) != set(self.names):
+            raise ArtifactError("checkpoint's weight average does not match this model's parameters")
+        for n, t in tensors.items():
+            self.shadow[n].copy_(t)
+        self.updates = int(updates)
+
+
 # ---- checkpoints (safetensors + JSON, no pickle) -------------------------------------------
 
 def save_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler, state: dict[str, Any], best_state: dict[str, torch.Tensor] | None) -> None:
-    """Write model, best weights, optimizer tensors and loop state; atomic per file."""
+                    scheduler, state: dict[str, Any], best_state: dict[str, torch.Tensor] | None,
+                    average: dict[str, torch.Tensor] | None = None) -> None:
+    """Write model, best weights, optimizer tensors, the weight average and loop state; atomic per file."""
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -120,6 +172,8 @@ def save_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.op
     }
     if best_state is not None:
         files["best.safetensors"] = {k: v.contiguous() for k, v in best_state.items()}
+    if average is not None:
+        files["average.safetensors"] = average
     for name, data in files.items():
         tmp = directory / (name + ".tmp")
         save_file(data, str(tmp))
@@ -273,6 +327,7 @@ def fit(
     scheduler = make_schedule(optimizer, steps_per_epoch * cfg.epochs, cfg.warmup, cfg.schedule)
     monitor = cfg.monitor if valid_batches is not None else "loss"
     table = EpochTable() if verbose else None
+    average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
 
     history: list[dict[str, Any]] = []
     best_value: float | None = None
@@ -289,6 +344,13 @@ def fit(
         history = state["history"]
         best_value, best_epoch, bad_epochs = state["best_value"], state["best_epoch"], state["bad_epochs"]
         start_epoch = state["epoch"] + 1
+        if average is not None:
+            from safetensors.torch import load_file
+
+            path = ckpt / "average.safetensors"
+            if not path.is_file():
+                raise ArtifactError(f"{ckpt}: cannot resume with train.ema, the checkpoint has no average.safetensors")
+            average.load(load_file(str(path)), state.get("average_updates", 0))
         train_seconds = state.get("train_seconds", 0.0)
         if state.get("finished"):
             start_epoch = cfg.epochs + 1
@@ -322,6 +384,8 @@ def fit(
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip)
             optimizer.step()
             scheduler.step()
+            if average is not None:
+                average.update(model)
             loss_sum += float(out.loss.detach()) * out.items
             items += out.items
             tokens += out.tokens
@@ -339,7 +403,7 @@ def fit(
         row.update(task.epoch_metrics(loss_sum / max(items, 1), correct if has_correct else None, items))
         if valid_batches is not None:
             model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), (average.applied(model) if average is not None else contextlib.nullcontext()):
                 row.update(task.evaluate(model, valid_batches))
         row.update({"lr": optimizer.param_groups[0]["lr"], "time": elapsed, "tokens_per_s": tokens / max(elapsed, 1e-9)})
         history.append(row)
@@ -348,7 +412,8 @@ def fit(
         value = row.get(monitor)
         if value is not None and better(monitor, value, best_value):
             best_value, best_epoch, bad_epochs = float(value), epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            with average.applied(model) if average is not None else contextlib.nullcontext():
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
             if cfg.schedule == "plateau" and bad_epochs % cfg.plateau_patience == 0:
@@ -362,7 +427,8 @@ def fit(
             save_checkpoint(ckpt, model, optimizer, scheduler, {
                 "epoch": epoch, "history": history, "best_value": best_value, "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs, "train_seconds": train_seconds, "finished": bool(finished),
-                "monitor": monitor}, best_state)
+                "monitor": monitor, "average_updates": average.updates if average else 0}, best_state,
+                average.state() if average is not None else None)
         if on_epoch_end is not None:
             on_epoch_end(row)
         if out_of_time:

@@ -104,18 +104,23 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path | None:
     except ImportError:
         print("note: matplotlib is not installed, no curves PNG (pip install matplotlib)", file=sys.stderr)
         return None
-    epochs = [h["epoch"] for h in history]
     second = next((k for k in ("accuracy", "perplexity", "bpc") if history and history[0].get(k) is not None), None)
     fig, axes = plt.subplots(1, 2 if second else 1, figsize=(10 if second else 5, 3.6))
     axes = list(axes) if second else [axes]
+    members = sorted({h.get("member", 0) for h in history})  # an ensemble's rows carry their member
     for ax, key, title in zip(axes, ["loss", second], ["loss", second]):
-        ax.plot(epochs, [h.get(key) for h in history], marker="o", label="train")
-        if any(h.get(f"val_{key}") is not None for h in history):
-            ax.plot(epochs, [h.get(f"val_{key}") for h in history], marker="o", label="validation")
+        for i, k in enumerate(members):
+            rows = [h for h in history if h.get("member", 0) == k]
+            epochs = [h["epoch"] for h in rows]
+            tag = f" (member {k})" if len(members) > 1 else ""
+            ax.plot(epochs, [h.get(key) for h in rows], marker="o", color=f"C{2 * i % 10}", label="train" + tag)
+            if any(h.get(f"val_{key}") is not None for h in rows):
+                ax.plot(epochs, [h.get(f"val_{key}") for h in rows], marker="o", linestyle="--",
+                        color=f"C{(2 * i + 1) % 10}", label="validation" + tag)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize="small" if len(members) > 1 else None)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -85,7 +85,7 @@ class ModelConfig:
     pretrained: str | None = None
     freeze_embeddings: bool = False
     init_from: str | None = None  # a model directory (language model or classifier) to start from
-    keep_head: bool = True  # with init_from a classifier of the same labels: keep its pooling and head too
+    keep_head: bool = True  # with init_from a classifier: keep its pooling (same kind) and head (same labels)
     ensemble: int = 1  # train this many networks (seeds seed, seed+1, ...) and average their probabilities
     vocab_size: int = 0
     num_classes: int = 0

@@ -239,7 +239,8 @@ def train_classifier(cfg: Config, *, splits: Splits | None = None, save: bool = 
                 source = transfer_source(k)
             copied = source.copy_into(member, labels if cfg.model.keep_head else None)
             if k == 0 or source.members > 1:
-                log(f"{source.describe(copied['head'])}; {copied['parameters']:,} parameters copied")
+                kept = "kept" if copied["head"] else "pooling" if copied["pooling"] else ""
+                log(f"{source.describe(kept)}; {copied['parameters']:,} parameters copied")
         member_ckpt = ckpt if (ckpt is None or n_members == 1) else ckpt / f"member-{k}"
         member_resume = resume and (k == 0 or (member_ckpt / "state.json").is_file())
         train_b = make_batches(tokenizer, splits.train, labels, task, cfg.data, bs, shuffle=True, seed=seed)

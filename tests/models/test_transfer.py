@@ -128,6 +128,32 @@ def test_same_labels_keep_the_head_unless_told(tmp_path):
     assert not src.copy_into(other, run1.labels)["head"]  # other pooling: a new head
 
 
+def test_attention_pooling_is_kept_under_a_new_head(tmp_path):
+    """Same kind of pooling, other labels: the attention weights are copied, the head starts fresh."""
+    from grutext.models.classifier import TextClassifier
+    from grutext.models.transfer import load_transfer_source
+
+    first = tmp_path / "first"
+    run1 = train_classifier(Config(DataConfig(min_freq=1), ModelConfig(embed_dim=10, hidden_size=8, pooling="attention"),
+                                   TrainConfig(epochs=1, out=str(first))), splits=_splits(), verbose=False)
+    src = load_transfer_source(first)
+    m = src.shape_config(ModelConfig(num_classes=3, task="multiclass", pooling="attention"))
+    clf = TextClassifier.from_config(m)
+    copied = src.copy_into(clf, ["x", "y", "z"])
+    assert copied["pooling"] and not copied["head"]
+    pooled = {k: v for k, v in run1.model.state_dict().items() if k.startswith("pooling.")}
+    assert pooled
+    for k, v in pooled.items():
+        torch.testing.assert_close(clf.state_dict()[k], v)
+    assert "pooling kept, head starts fresh" in src.describe("pooling")
+    fresh = TextClassifier.from_config(m)
+    assert not src.copy_into(fresh, None)["pooling"]  # keep_head = false: nothing above the encoder
+    for k, v in pooled.items():
+        assert not torch.equal(fresh.state_dict()[k], v)
+    maxpool = TextClassifier.from_config(replace(m, pooling="max"))
+    assert not src.copy_into(maxpool, ["x", "y", "z"])["pooling"]  # another kind of pooling
+
+
 def test_estimator_accepts_init_from(lm_dir):
     from grutext.estimator import GRUTextClassifier
 

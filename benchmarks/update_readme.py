@@ -57,9 +57,9 @@ def section() -> str:
                   "sentences, each labelled with its review's sentiment (`--sentences`; SST-2 keeps its head too, as "
                   "the labels are the same). TREC-6 starts from the IMDB review model, then first trains on the "
                   "50 fine question types (`trec50`) of its own training questions (validation questions and test "
-                  "set left out), then on the 6 coarse classes; it is an ensemble of 5 such networks "
-                  "(`--ensemble 5`: seeds 0-4, probabilities averaged; 5 times the training and inference work), "
-                  "and the note under the table gives each network's own score.", "",
+                  "set left out), then on the 6 coarse classes; it is an ensemble of such networks "
+                  "(`--ensemble N`: seeds 0..N-1, probabilities averaged; N times the training and inference "
+                  "work), and the note under the table gives each network's own test score.", "",
                   cls.read_text().strip(), ""]
     lm = RESULTS / "lm.md"
     if lm.is_file():

@@ -176,3 +176,11 @@ def test_resume_after_an_interrupted_ensemble(tmp_path):
     resumed = train_classifier(cfg, splits=_data(), verbose=False, progress=False, resume=True)
     for k, v in straight.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_summary_of_a_configured_ensemble(capsys):
+    assert main(["summary", "--ensemble", "3", "--embed-dim", "64", "--hidden-size", "32", "--no-bidirectional",
+                 "--pooling", "last", "--vocab-size", "5000", "--num-classes", "2"]) == 0
+    out = capsys.readouterr().out
+    one = 320_000 + 9_408 + 33  # Embedding(5000, 64) + GRU(32) + Dense(1), as Keras counts them
+    assert f"Total params: {one:,}" in out and f"{3 * one:,} parameters in all" in out

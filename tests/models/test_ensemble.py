@@ -184,3 +184,14 @@ def test_summary_of_a_configured_ensemble(capsys):
     out = capsys.readouterr().out
     one = 320_000 + 9_408 + 33  # Embedding(5000, 64) + GRU(32) + Dense(1), as Keras counts them
     assert f"Total params: {one:,}" in out and f"{3 * one:,} parameters in all" in out
+
+
+def test_estimator_trains_an_ensemble():
+    from grutext.estimator import GRUTextClassifier
+
+    texts, labels = synthetic(120, classes=("pos", "neg"))
+    clf = GRUTextClassifier(ensemble=2, epochs=2, embed_dim=8, hidden_size=6).fit(texts, labels)
+    assert isinstance(clf.model_, EnsembleClassifier) and len(clf.model_) == 2
+    proba = clf.predict_proba(["a great film", "boring"])
+    assert proba.shape == (2, 2) and abs(proba.sum(1) - 1).max() < 1e-5
+    assert clf.get_params()["ensemble"] == 2

@@ -118,8 +118,8 @@ class WeightAverage:
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay = float(decay)
         self.updates = 0
-        self.names = [n for n, p in model.named_parameters() if p.is_floating_point()]
-        self.shadow = {n: p.detach().clone() for n, p in model.named_parameters() if n in set(self.names)}
+        self.shadow = {n: p.detach().clone() for n, p in model.named_parameters() if p.is_floating_point()}
+        self.names = list(self.shadow)
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
@@ -128,22 +128,22 @@ class WeightAverage:
         params = dict(model.named_parameters())
         torch._foreach_lerp_([self.shadow[n] for n in self.names], [params[n].detach() for n in self.names], 1.0 - d)
 
+    @torch.no_grad()
+    def _swap(self, model: torch.nn.Module) -> None:
+        """Exchange the model's weights and the average, tensor by tensor (one tensor's copy at a time)."""
+        params = dict(model.named_parameters())
+        for n in self.names:
+            tmp = params[n].detach().clone()
+            params[n].copy_(self.shadow[n])
+            self.shadow[n].copy_(tmp)
+
     @contextlib.contextmanager
     def applied(self, model: torch.nn.Module):
-        params = dict(model.named_parameters())
-        with torch.no_grad():
-            for n in self.names:  # swap in place: no second copy of the weights
-                tmp = params[n].detach().clone()
-                params[n].copy_(self.shadow[n])
-                self.shadow[n].copy_(tmp)
+        self._swap(model)
         try:
             yield model
         finally:
-            with torch.no_grad():
-                for n in self.names:
-                    tmp = params[n].detach().clone()
-                    params[n].copy_(self.shadow[n])
-                    self.shadow[n].copy_(tmp)
+            self._swap(model)
 
     def state(self) -> dict[str, torch.Tensor]:
         return {n: t.detach().cpu().contiguous() for n, t in self.shadow.items()}

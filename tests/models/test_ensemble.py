@@ -160,7 +160,11 @@ def test_report_explains_the_ensembles_mistakes_through_a_member(ensemble_dir, t
                            member=1).read_text()
     assert "an ensemble of 3 networks" in page and "each explanation reads member 1" in page
     assert "Ensemble of 3 networks of this shape" in page
+    best = [m["best_epoch"] for m in json.loads((d / "ens" / "metrics.json").read_text())["members"]]
+    assert f"each member's best epoch (bold): {', '.join(map(str, best))}" in page and "<th>member</th>" in page
     assert "validation data not available" not in page
+    with pytest.raises(ArtifactError, match=r"--member must be 0\.\.2"):
+        training_report(d / "ens", out=tmp_path / "r2.html", data=str(tmp_path / "valid.csv"), member=5)
 
 
 def test_resume_after_an_interrupted_ensemble(tmp_path):

@@ -43,18 +43,30 @@ def _num(v: Any) -> str:
     return html.escape(str(v))
 
 
-def history_html(history: list[dict[str, Any]], best_epoch: int | None = None) -> str:
-    """The epoch trace as an HTML table (the best epoch in bold)."""
+def history_html(history: list[dict[str, Any]], best_epoch: int | None = None,
+                 member_best: list[int] | None = None) -> str:
+    """The epoch trace as an HTML table (the best epoch in bold).
+
+    An ensemble's rows carry their ``member``; `member_best` gives each member's best epoch.
+    """
     if not history:
         return "<p class='meta'>no epoch history in metrics.json</p>"
-    cols = [c for c in HISTORY_COLUMNS if any(h.get(c) is not None for h in history)]
+    members = any("member" in h for h in history)
+    cols = ["member"] if members else []
+    cols += [c for c in HISTORY_COLUMNS if any(h.get(c) is not None for h in history)]
     cols += [c for c in history[0] if c not in cols and isinstance(history[0][c], (int, float))]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     rows = []
     for h in history:
-        style = ' style="font-weight:bold"' if best_epoch is not None and h.get("epoch") == best_epoch else ""
+        best = best_epoch
+        if members and member_best is not None and h.get("member", 0) < len(member_best):
+            best = member_best[h.get("member", 0)]
+        style = ' style="font-weight:bold"' if best is not None and h.get("epoch") == best else ""
         rows.append(f"<tr{style}>" + "".join(f"<td>{_num(h.get(c))}</td>" for c in cols) + "</tr>")
-    note = f"<p class='meta'>best epoch (bold): {best_epoch}</p>" if best_epoch is not None else ""
+    if members and member_best is not None:
+        note = f"<p class='meta'>each member's best epoch (bold): {', '.join(map(str, member_best))}</p>"
+    else:
+        note = f"<p class='meta'>best epoch (bold): {best_epoch}</p>" if best_epoch is not None else ""
     return f"<div class='scroll'><table><tr>{head}</tr>{''.join(rows)}</table></div>{note}"
 
 
@@ -193,7 +205,8 @@ def training_report(model_dir: str | Path, out: str | Path | None = None, data: 
     if not (model_dir / "metrics.json").is_file():
         body.append("<div class='note'>metrics.json is missing: no epoch trace or scores</div>")
     history = metrics.get("history") or []
-    body.append("<h2>Epoch trace</h2>" + history_html(history, metrics.get("best_epoch")))
+    member_best = [m.get("best_epoch") for m in metrics["members"]] if metrics.get("members") else None
+    body.append("<h2>Epoch trace</h2>" + history_html(history, metrics.get("best_epoch"), member_best))
     curves = model_dir / "curves.png"
     with tempfile.TemporaryDirectory() as tmp:
         if not curves.is_file() and history:
@@ -205,14 +218,14 @@ def training_report(model_dir: str | Path, out: str | Path | None = None, data: 
     body.append(_scores_html("test", metrics.get("test"), labels))
     if loaded.kind == "classifier":
         body.append("<h2>Most confident validation mistakes</h2>")
+        explainer = None
+        n_members = loaded.config.model.ensemble
+        if n_members > 1:  # a bad --member is the caller's error, not missing data
+            explainer = load_model(model_dir, member=member)
+            body.append(f"<p class='meta'>an ensemble of {n_members} networks: the mistakes are the "
+                        f"ensemble's, each explanation reads member {member}</p>")
         try:
             ds = validation_data(loaded, data)
-            explainer = None
-            n_members = loaded.config.model.ensemble
-            if n_members > 1:
-                explainer = load_model(model_dir, member=member)
-                body.append(f"<p class='meta'>an ensemble of {n_members} networks: the mistakes are the "
-                            f"ensemble's, each explanation reads member {member}</p>")
             found, notes = confident_mistakes(loaded, ds, k=mistakes, method=method, explain_with=explainer)
             body += [f"<p class='meta'>{html.escape(n)}</p>" for n in notes]
             body.append(_mistakes_html(found, method))

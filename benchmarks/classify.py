@@ -159,9 +159,9 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
         splits = replace(splits, train=splits.train.subset(keep))
     print(f"\n=== {name}: train {len(splits.train):,} / valid {len(splits.valid):,} / test {len(splits.test):,}",
           flush=True)
-    start_note = None
+    start_note, aux_run = None, None
     if name in AUXILIARY:
-        aux_dir, start_note = train_auxiliary(name, AUXILIARY[name], cfg, splits, out_dir)
+        aux_dir, start_note, aux_run = train_auxiliary(name, AUXILIARY[name], cfg, splits, out_dir)
         cfg = replace(cfg, model=replace(cfg.model, init_from=str(aux_dir)))
     base = tfidf_baseline(splits)
     print(f"TF-IDF + LR: test accuracy {base['test_accuracy']:.4f} (C={base['C']}, {base['seconds']:.0f}s)", flush=True)
@@ -182,6 +182,7 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
         "target": TARGETS[name], "tfidf": base, "config": asdict(cfg),
         "n_train": len(splits.train), "n_valid": len(splits.valid), "n_test": len(splits.test),
         "starts_from": start_note or start(asdict(cfg)["model"]),
+        "auxiliary": aux_run,
     }
 
 
@@ -221,11 +222,12 @@ def train_source(name: str, quick: bool, out_dir: Path) -> None:
                          "epochs": len(run.fit.history), "config": asdict(cfg)}
 
 
-def train_auxiliary(name: str, aux: str, cfg: Config, splits, out_dir: Path) -> tuple[Path, str]:
+def train_auxiliary(name: str, aux: str, cfg: Config, splits, out_dir: Path) -> tuple[Path, str, dict]:
     """Train `name`'s recipe on the `aux` labels of exactly its own training and validation texts.
 
     The auxiliary dataset holds the same texts with other labels (trec50: TREC's fine question
-    types). Test texts are never seen. Returns the model directory and a "starts from" note.
+    types). Test texts are never seen. Returns the model directory, a "starts from" note and the
+    stage's figures (dataset, validation accuracy, training seconds).
     """
     from grutext.data.readers import TextDataset, load_named
 
@@ -246,7 +248,8 @@ def train_auxiliary(name: str, aux: str, cfg: Config, splits, out_dir: Path) -> 
     print(f"--- {name}: first its training questions with {aux}'s {len(aux_splits.train.classes)} labels", flush=True)
     run = train_classifier(aux_cfg, splits=aux_splits)
     print(f"--- {aux} stage: valid accuracy {run.valid_report['accuracy']:.4f}", flush=True)
-    return aux_dir, f"{start(asdict(cfg)['model'])}, then {aux} labels"
+    figures = {"dataset": aux, "valid_accuracy": run.valid_report["accuracy"], "train_seconds": run.fit.train_seconds}
+    return aux_dir, f"{start(asdict(cfg)['model'])}, then {aux} labels", figures
 
 
 def start(model: dict) -> str:
@@ -268,6 +271,8 @@ def markdown(results: list[dict], meta: dict) -> str:
         gap = r["test_accuracy"] - r["tfidf"]["test_accuracy"]
         members = r.get("members") or []
         corpus = r["dataset"] + (f" ({len(members)}-network ensemble)" if members else "")
+        aux = r.get("auxiliary")
+        aux_time = f" (+ {aux['train_seconds'] / 60:.1f} min {aux['dataset']} stage)" if aux else ""
         epochs = (f"{r['epochs']} (best {r['best_epoch']})" if not members else
                   f"{'+'.join(str(m['epochs']) for m in members)} (best {', '.join(str(m['best_epoch']) for m in members)})")
         ok = "✓" if r["test_accuracy"] >= r["target"] else "✗"
@@ -275,7 +280,7 @@ def markdown(results: list[dict], meta: dict) -> str:
             f"| {corpus} | {r['test_accuracy']:.2%} | ≥ {r['target']:.0%} {ok} | {r['tfidf']['test_accuracy']:.2%} | "
             f"{gap * 100:+.1f} pts | {r['test_macro_f1']:.3f} | {r.get('starts_from') or start(r['config']['model'])} | "
             f"{epochs} | "
-            f"{r['train_seconds'] / 60:.1f} min | {r['train_tokens_per_s']:,.0f} |")
+            f"{r['train_seconds'] / 60:.1f} min{aux_time} | {r['train_tokens_per_s']:,.0f} |")
     for r in results:
         members = r.get("members") or []
         if members and all(m.get("test_accuracy") is not None for m in members):

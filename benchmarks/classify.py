@@ -170,13 +170,12 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
     wall = time.perf_counter() - t0
     hist = run.fit.history
     tokens = sum(h["tokens_per_s"] * h["time"] for h in hist)
-    fits = run.member_fits or [run.fit]
     member_test = member_test_accuracies(run, splits) if run.member_fits else []
     return {
         "dataset": name, "test_accuracy": run.test_report["accuracy"], "test_macro_f1": run.test_report["macro_f1"],
         "valid_accuracy": run.valid_report["accuracy"], "epochs": len(hist), "best_epoch": run.fit.best_epoch,
         "members": [{"epochs": len(f.history), "best_epoch": f.best_epoch, "valid_accuracy": f.best_value,
-                     "test_accuracy": acc} for f, acc in zip(fits, member_test)] if run.member_fits else None,
+                     "test_accuracy": acc} for f, acc in zip(run.member_fits, member_test)] or None,
         "train_seconds": run.fit.train_seconds, "wall_seconds": wall,
         "train_tokens_per_s": tokens / max(run.fit.train_seconds, 1e-9),
         "target": TARGETS[name], "tfidf": base, "config": asdict(cfg),
@@ -188,17 +187,12 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
 
 def member_test_accuracies(run, splits) -> list[float]:
     """Each ensemble member's own test accuracy (member 0 is the recipe with ensemble = 1)."""
-    from grutext.pipeline import make_batches
-    from grutext.train.tasks import ClassificationTask, predict_batches
+    from grutext.artifact import LoadedModel
+    from grutext.pipeline import evaluate_classifier
 
-    cfg = run.config
-    batches = make_batches(run.tokenizer, splits.test, run.labels, cfg.model.task, cfg.data, 128, shuffle=False)
-    task = ClassificationTask(cfg.model.task, run.labels)
-    out = []
-    for member in run.model.members:
-        probs, y, _ = predict_batches(member, batches)
-        out.append(float(task.report(probs, y)["accuracy"]))
-    return out
+    one = replace(run.config, model=replace(run.config.model, ensemble=1))
+    return [float(evaluate_classifier(LoadedModel(m, run.tokenizer, one, "classifier", run.labels), splits.test)
+                  ["accuracy"]) for m in run.model.members]
 
 
 def train_source(name: str, quick: bool, out_dir: Path) -> None:

@@ -74,7 +74,7 @@ class LoadedModel:
 
 def require_single_network(loaded: LoadedModel, what: str) -> None:
     """Raise ArtifactError when `loaded` is an ensemble: `what` reads one network's internals."""
-    n = getattr(loaded.config.model, "ensemble", 1) if loaded.kind == "classifier" else 1
+    n = loaded.config.model.ensemble if loaded.kind == "classifier" else 1
     if n > 1:
         raise ArtifactError(f"{loaded.path}: an ensemble of {n} networks; {what} reads one network's internals: "
                             f"pass --member K (0..{n - 1}), or load_model(path, member=K)")

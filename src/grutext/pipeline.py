@@ -235,7 +235,7 @@ def train_classifier(cfg: Config, *, splits: Splits | None = None, save: bool = 
         if n_members > 1:
             log(f"\nensemble member {k + 1}/{n_members} (seed {seed})")
         if source is not None:
-            if k > 0:
+            if k > 0 and source.members > 1:  # an ensemble source: member k starts from its member k mod M
                 source = transfer_source(k)
             copied = source.copy_into(member, labels if cfg.model.keep_head else None)
             if k == 0 or source.members > 1:

@@ -50,13 +50,9 @@ def register_builder(kind: str):
 
 @register_builder("classifier")
 def _build_classifier(cfg: Config, meta: dict[str, Any]) -> torch.nn.Module:
-    from grutext.models.classifier import TextClassifier
+    from grutext.models.ensemble import build_classifier
 
-    if cfg.model.ensemble > 1:
-        from grutext.models.ensemble import EnsembleClassifier
-
-        return EnsembleClassifier.from_config(cfg.model)
-    return TextClassifier.from_config(cfg.model)
+    return build_classifier(cfg.model)
 
 
 @dataclass

@@ -171,17 +171,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
         loaded = load_model(args.model, member=args.member)
         print(model_summary(loaded.model, args.seq_len))
         return 0
-    from grutext.models.classifier import TextClassifier
+    from grutext.models.ensemble import build_classifier
 
     cfg = _config_from_args(args)
     task = cfg.model.task if cfg.model.task != "auto" else ("binary" if args.num_classes == 2 else "multiclass")
     m = replace(cfg.model, vocab_size=args.vocab_size, num_classes=args.num_classes, task=task)
-    if m.ensemble > 1:
-        from grutext.models.ensemble import EnsembleClassifier
-
-        print(model_summary(EnsembleClassifier.from_config(m), args.seq_len))
-    else:
-        print(model_summary(TextClassifier.from_config(m), args.seq_len))
+    print(model_summary(build_classifier(m), args.seq_len))
     return 0
 
 

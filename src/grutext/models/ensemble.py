@@ -89,4 +89,9 @@ class EnsembleClassifier(nn.Module):
         return self.members[0].probabilities(logits)
 
 
-__all__ = ["EnsembleClassifier"]
+def build_classifier(cfg: ModelConfig) -> nn.Module:
+    """The classifier a filled-in `ModelConfig` describes: one network, or an ensemble when ``cfg.ensemble > 1``."""
+    return EnsembleClassifier.from_config(cfg) if cfg.ensemble > 1 else TextClassifier.from_config(cfg)
+
+
+__all__ = ["EnsembleClassifier", "build_classifier"]

@@ -20,8 +20,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from _machine import cpu_name
 
+from _machine import cpu_name
 from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
 from grutext.pipeline import Splits, load_splits, train_classifier
 
@@ -30,10 +30,15 @@ RECIPES: dict[str, Config] = {
     # chosen on validation accuracy: 0.9090 against 0.9045 for random 100-d embeddings, hidden 96,
     # max_len 400, dropout 0.4, lr 3e-3 (which scored 88.59% on test)
     "imdb": Config(
-        DataConfig(train="imdb", max_len=500, truncation="head+tail", min_freq=3, max_vocab=40000,
-                   valid_fraction=0.08),
-        ModelConfig(hidden_size=128, bidirectional=True, pooling="max", dropout=0.5, embed_dropout=0.1,
-                    pretrained="glove-6b-50d"),
+        DataConfig(train="imdb", max_len=500, truncation="head+tail", min_freq=3, max_vocab=40000, valid_fraction=0.08),
+        ModelConfig(
+            hidden_size=128,
+            bidirectional=True,
+            pooling="max",
+            dropout=0.5,
+            embed_dropout=0.1,
+            pretrained="glove-6b-50d",
+        ),
         TrainConfig(epochs=8, batch_size=64, lr=2e-3, patience=2, max_minutes=20.0),
     ),
     # SST-2, SST-5 and TREC-6 start from a model trained on IMDB's 25,000 labelled training reviews
@@ -68,8 +73,9 @@ RECIPES: dict[str, Config] = {
     ),
     "bbc-news": Config(
         DataConfig(train="bbc-news", max_len=400, min_freq=2, max_vocab=30000, valid_fraction=0.1, test_fraction=0.15),
-        ModelConfig(hidden_size=64, bidirectional=True, pooling="max", dropout=0.3, embed_dropout=0.1,
-                    pretrained="glove-6b-50d"),
+        ModelConfig(
+            hidden_size=64, bidirectional=True, pooling="max", dropout=0.3, embed_dropout=0.1, pretrained="glove-6b-50d"
+        ),
         TrainConfig(epochs=10, batch_size=32, lr=3e-3, patience=3),
     ),
 }
@@ -80,8 +86,14 @@ RECIPES: dict[str, Config] = {
 SOURCES: dict[str, Config] = {
     "imdb-sentences": Config(
         DataConfig(train="imdb", sentences=True, max_len=64, min_freq=3, max_vocab=40000, valid_fraction=0.08),
-        ModelConfig(hidden_size=128, bidirectional=True, pooling="max", dropout=0.5, embed_dropout=0.1,
-                    pretrained="glove-6b-50d"),
+        ModelConfig(
+            hidden_size=128,
+            bidirectional=True,
+            pooling="max",
+            dropout=0.5,
+            embed_dropout=0.1,
+            pretrained="glove-6b-50d",
+        ),
         TrainConfig(epochs=3, batch_size=128, lr=2e-3, patience=1, max_minutes=9.0),
     ),
 }
@@ -114,8 +126,12 @@ def tfidf_baseline(splits) -> dict:
         if best is None or acc > best[0]:
             best = (acc, C, clf)
     acc_val, C, clf = best
-    return {"test_accuracy": float(clf.score(Xte, splits.test.labels)), "valid_accuracy": float(acc_val), "C": C,
-            "seconds": time.perf_counter() - t0}
+    return {
+        "test_accuracy": float(clf.score(Xte, splits.test.labels)),
+        "valid_accuracy": float(acc_val),
+        "C": C,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def override(cfg: Config, settings: list[str]) -> Config:
@@ -145,8 +161,10 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
         if source in SOURCES and (quick or not (path / "config.json").is_file()):
             train_source(source, quick, out_dir)
         if not (path / "config.json").is_file():
-            raise SystemExit(f"{name}: its recipe starts from the {source} model; train it first "
-                             f"(python benchmarks/classify.py --only {source},{name} --work {out_dir})")
+            raise SystemExit(
+                f"{name}: its recipe starts from the {source} model; train it first "
+                f"(python benchmarks/classify.py --only {source},{name} --work {out_dir})"
+            )
         cfg = replace(cfg, model=replace(cfg.model, init_from=str(path)))
     if quick:
         cfg = replace(cfg, train=replace(cfg.train, epochs=2, max_minutes=3.0))
@@ -157,8 +175,10 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
 
         keep = sorted(random.Random(cfg.train.seed).sample(range(len(splits.train)), 5000))
         splits = replace(splits, train=splits.train.subset(keep))
-    print(f"\n=== {name}: train {len(splits.train):,} / valid {len(splits.valid):,} / test {len(splits.test):,}",
-          flush=True)
+    print(
+        f"\n=== {name}: train {len(splits.train):,} / valid {len(splits.valid):,} / test {len(splits.test):,}",
+        flush=True,
+    )
     start_note, aux_run = None, None
     if name in AUXILIARY:
         aux_dir, start_note, aux_run = train_auxiliary(name, AUXILIARY[name], cfg, splits, out_dir)
@@ -172,14 +192,26 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
     tokens = sum(h["tokens_per_s"] * h["time"] for h in hist)
     member_test = member_test_accuracies(run, splits) if run.member_fits else []
     return {
-        "dataset": name, "test_accuracy": run.test_report["accuracy"], "test_macro_f1": run.test_report["macro_f1"],
-        "valid_accuracy": run.valid_report["accuracy"], "epochs": len(hist), "best_epoch": run.fit.best_epoch,
-        "members": [{"epochs": len(f.history), "best_epoch": f.best_epoch, "valid_accuracy": f.best_value,
-                     "test_accuracy": acc} for f, acc in zip(run.member_fits, member_test)] or None,
-        "train_seconds": run.fit.train_seconds, "wall_seconds": wall,
+        "dataset": name,
+        "test_accuracy": run.test_report["accuracy"],
+        "test_macro_f1": run.test_report["macro_f1"],
+        "valid_accuracy": run.valid_report["accuracy"],
+        "epochs": len(hist),
+        "best_epoch": run.fit.best_epoch,
+        "members": [
+            {"epochs": len(f.history), "best_epoch": f.best_epoch, "valid_accuracy": f.best_value, "test_accuracy": acc}
+            for f, acc in zip(run.member_fits, member_test)
+        ]
+        or None,
+        "train_seconds": run.fit.train_seconds,
+        "wall_seconds": wall,
         "train_tokens_per_s": tokens / max(run.fit.train_seconds, 1e-9),
-        "target": TARGETS[name], "tfidf": base, "config": asdict(cfg),
-        "n_train": len(splits.train), "n_valid": len(splits.valid), "n_test": len(splits.test),
+        "target": TARGETS[name],
+        "tfidf": base,
+        "config": asdict(cfg),
+        "n_train": len(splits.train),
+        "n_valid": len(splits.valid),
+        "n_test": len(splits.test),
         "starts_from": start_note or start(asdict(cfg)["model"]),
         "auxiliary": aux_run,
     }
@@ -191,8 +223,12 @@ def member_test_accuracies(run, splits) -> list[float]:
     from grutext.pipeline import evaluate_classifier
 
     one = replace(run.config, model=replace(run.config.model, ensemble=1))
-    return [float(evaluate_classifier(LoadedModel(m, run.tokenizer, one, "classifier", run.labels), splits.test)
-                  ["accuracy"]) for m in run.model.members]
+    return [
+        float(
+            evaluate_classifier(LoadedModel(m, run.tokenizer, one, "classifier", run.labels), splits.test)["accuracy"]
+        )
+        for m in run.model.members
+    ]
 
 
 def train_source(name: str, quick: bool, out_dir: Path) -> None:
@@ -211,9 +247,14 @@ def train_source(name: str, quick: bool, out_dir: Path) -> None:
     print(f"\n=== source {name}: train {len(splits.train):,} / valid {len(splits.valid):,}", flush=True)
     t0 = time.perf_counter()
     run = train_classifier(cfg, splits=splits)
-    SOURCE_RUNS[name] = {"valid_accuracy": run.valid_report["accuracy"], "train_seconds": run.fit.train_seconds,
-                         "wall_seconds": time.perf_counter() - t0, "n_train": len(splits.train),
-                         "epochs": len(run.fit.history), "config": asdict(cfg)}
+    SOURCE_RUNS[name] = {
+        "valid_accuracy": run.valid_report["accuracy"],
+        "train_seconds": run.fit.train_seconds,
+        "wall_seconds": time.perf_counter() - t0,
+        "n_train": len(splits.train),
+        "epochs": len(run.fit.history),
+        "config": asdict(cfg),
+    }
 
 
 def train_auxiliary(name: str, aux: str, cfg: Config, splits, out_dir: Path) -> tuple[Path, str, dict]:
@@ -257,7 +298,8 @@ def start(model: dict) -> str:
 def markdown(results: list[dict], meta: dict) -> str:
     lines = [
         f"Measured {meta['date']} on {meta['cpu']} ({meta['threads']} threads), torch {meta['torch']}. "
-        "Commands: " + ", ".join(sorted({f"`{r.get('command', meta['command'])}`" for r in results})) + ".", "",
+        "Commands: " + ", ".join(sorted({f"`{r.get('command', meta['command'])}`" for r in results})) + ".",
+        "",
         "| corpus | grutext test acc | target | TF-IDF+LR test acc | gap vs TF-IDF | macro-F1 | starts from | epochs | train time | train tokens/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -267,26 +309,34 @@ def markdown(results: list[dict], meta: dict) -> str:
         corpus = r["dataset"] + (f" ({len(members)}-network ensemble)" if members else "")
         aux = r.get("auxiliary")
         aux_time = f" (+ {aux['train_seconds'] / 60:.1f} min {aux['dataset']} stage)" if aux else ""
-        epochs = (f"{r['epochs']} (best {r['best_epoch']})" if not members else
-                  f"{'+'.join(str(m['epochs']) for m in members)} (best {', '.join(str(m['best_epoch']) for m in members)})")
+        epochs = (
+            f"{r['epochs']} (best {r['best_epoch']})"
+            if not members
+            else f"{'+'.join(str(m['epochs']) for m in members)} (best {', '.join(str(m['best_epoch']) for m in members)})"
+        )
         ok = "✓" if r["test_accuracy"] >= r["target"] else "✗"
         lines.append(
             f"| {corpus} | {r['test_accuracy']:.2%} | ≥ {r['target']:.0%} {ok} | {r['tfidf']['test_accuracy']:.2%} | "
             f"{gap * 100:+.1f} pts | {r['test_macro_f1']:.3f} | {r.get('starts_from') or start(r['config']['model'])} | "
             f"{epochs} | "
-            f"{r['train_seconds'] / 60:.1f} min{aux_time} | {r['train_tokens_per_s']:,.0f} |")
+            f"{r['train_seconds'] / 60:.1f} min{aux_time} | {r['train_tokens_per_s']:,.0f} |"
+        )
     for r in results:
         members = r.get("members") or []
         if members and all(m.get("test_accuracy") is not None for m in members):
             accs = [m["test_accuracy"] for m in members]
-            lines.append(f"\n{r['dataset']}: the ensemble averages the probabilities of {len(members)} networks "
-                         f"trained with seeds 0..{len(members) - 1}; alone they score "
-                         f"{', '.join(f'{a:.2%}' for a in accs)} on test (mean {sum(accs) / len(accs):.2%}; "
-                         f"member 0 is exactly the recipe with `model.ensemble = 1`).")
+            lines.append(
+                f"\n{r['dataset']}: the ensemble averages the probabilities of {len(members)} networks "
+                f"trained with seeds 0..{len(members) - 1}; alone they score "
+                f"{', '.join(f'{a:.2%}' for a in accs)} on test (mean {sum(accs) / len(accs):.2%}; "
+                f"member 0 is exactly the recipe with `model.ensemble = 1`)."
+            )
     for name, src in meta.get("sources", {}).items():
-        lines.append(f"\nSource model `{name}` (not a benchmark row): {src['n_train']:,} training examples, "
-                     f"validation accuracy {src['valid_accuracy']:.2%}, {src['epochs']} epoch{'s' * (src['epochs'] != 1)} in "
-                     f"{src['train_seconds'] / 60:.1f} min.")
+        lines.append(
+            f"\nSource model `{name}` (not a benchmark row): {src['n_train']:,} training examples, "
+            f"validation accuracy {src['valid_accuracy']:.2%}, {src['epochs']} epoch{'s' * (src['epochs'] != 1)} in "
+            f"{src['train_seconds'] / 60:.1f} min."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -296,8 +346,13 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, at most 3 minutes each")
     ap.add_argument("--out", default="benchmarks/results", help="where the JSON and markdown go")
     ap.add_argument("--work", default="benchmarks/out", help="where the trained models go")
-    ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                    help="override a recipe field for this run, e.g. --set model.hidden_size=128 (repeatable)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override a recipe field for this run, e.g. --set model.hidden_size=128 (repeatable)",
+    )
     args = ap.parse_args()
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
@@ -313,9 +368,13 @@ def main() -> int:
             print(f"{n} starts from the {src} model, which {work} does not have: training {src} first")
             names.append(src)
     names.sort(key=lambda n: source_of(RECIPES[n]) is not None)  # sources (imdb) train before their users
-    meta = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_name(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "command": "python benchmarks/classify.py " + " ".join(sys.argv[1:])}
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "command": "python benchmarks/classify.py " + " ".join(sys.argv[1:]),
+    }
     stem = "classify-quick" if args.quick else "classify"
     path = out / f"{stem}.json"
     # results of earlier invocations (other corpora) are kept; each corpus is replaced by its newest run
@@ -326,8 +385,10 @@ def main() -> int:
         r["command"] = meta["command"]
         results = [x for x in results if x["dataset"] != name] + [r]
         results.sort(key=lambda x: list(RECIPES).index(x["dataset"]))
-        meta["sources"] = {**(json.loads(path.read_text())["meta"].get("sources", {}) if path.is_file() else {}),
-                           **SOURCE_RUNS}
+        meta["sources"] = {
+            **(json.loads(path.read_text())["meta"].get("sources", {}) if path.is_file() else {}),
+            **SOURCE_RUNS,
+        }
         path.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
         (out / f"{stem}.md").write_text(markdown(results, meta))
     print("\n" + markdown(results, meta))

@@ -20,10 +20,12 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
+
 from _machine import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,11 +145,19 @@ def main() -> None:
                 rows.append(row)
                 print(_row_line(row), flush=True)
     result = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "cpp_extension": fused.extension_available(), "malloc_tuned": fused.tune_allocator(),
-                    "cpu": cpu_name()},
-        "batch": B, "repeats": reps, "gemm_gflops": gemm, "rows": rows,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "cpp_extension": fused.extension_available(),
+            "malloc_tuned": fused.tune_allocator(),
+            "cpu": cpu_name(),
+        },
+        "batch": B,
+        "repeats": reps,
+        "gemm_gflops": gemm,
+        "rows": rows,
         "wall_s": time.time() - t_start,
         "command": "python " + " ".join(sys.argv),
     }
@@ -166,7 +176,8 @@ def main() -> None:
 def _row_line(row: dict[str, Any]) -> str:
     ms = row["models"]
     return f"T={row['T']} H={row['H']} {row['dir']}: " + ", ".join(
-        f"{m} {v['tokens_per_s']:.0f} tok/s" for m, v in ms.items())
+        f"{m} {v['tokens_per_s']:.0f} tok/s" for m, v in ms.items()
+    )
 
 
 def _ratio(ms: dict[str, Any], a: str, b: str) -> str:
@@ -202,15 +213,30 @@ def markdown(result: dict[str, Any]) -> str:
         "",
     ]
     models = list(result["rows"][0]["models"]) if result["rows"] else []
-    lines.append("| T | H | dir | " + " | ".join(models) + " | gru/torch_gru | gru/torch_lstm | bf16/torch_gru | mingru/gru | mingru_log/gru |")
+    lines.append(
+        "| T | H | dir | "
+        + " | ".join(models)
+        + " | gru/torch_gru | gru/torch_lstm | bf16/torch_gru | mingru/gru | mingru_log/gru |"
+    )
     lines.append("|---" * (3 + len(models) + 5) + "|")
     for row in result["rows"]:
         ms = row["models"]
         cells = [f"{ms[m]['tokens_per_s'] / 1e3:.1f} ({ms[m]['gflops']:.0f})" for m in models]
-        lines.append(f"| {row['T']} | {row['H']} | {row['dir']} | " + " | ".join(cells) + " | "
-                     + " | ".join([_ratio(ms, "gru_fp32", "torch_gru"), _ratio(ms, "gru_fp32", "torch_lstm"),
-                                   _ratio(ms, "gru_bf16", "torch_gru"), _ratio(ms, "mingru", "gru_fp32"),
-                                   _ratio(ms, "mingru_log", "gru_fp32")]) + " |")
+        lines.append(
+            f"| {row['T']} | {row['H']} | {row['dir']} | "
+            + " | ".join(cells)
+            + " | "
+            + " | ".join(
+                [
+                    _ratio(ms, "gru_fp32", "torch_gru"),
+                    _ratio(ms, "gru_fp32", "torch_lstm"),
+                    _ratio(ms, "gru_bf16", "torch_gru"),
+                    _ratio(ms, "mingru", "gru_fp32"),
+                    _ratio(ms, "mingru_log", "gru_fp32"),
+                ]
+            )
+            + " |"
+        )
     lines += ["", f"Command: `{result['command']}`; wall time {result['wall_s']:.0f} s.", ""]
     return "\n".join(lines)
 

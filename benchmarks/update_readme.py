@@ -32,41 +32,63 @@ def _lm_samples(path: Path) -> list[str]:
             continue
         s = r["samples"][0]
         lat = r["next_word_latency_ms"]
-        out += [f"`{name}` sample ({s['options']}), from the prompt {s['prompt']!r}:", "", "```",
-                s["prompt"] + s["text"], "```", ""]
+        out += [
+            f"`{name}` sample ({s['options']}), from the prompt {s['prompt']!r}:",
+            "",
+            "```",
+            s["prompt"] + s["text"],
+            "```",
+            "",
+        ]
         sug = list(r["suggest_examples"].items())
-        out += [f"Next-word suggestions, median {lat['cold_median']:.1f} ms a call (p90 {lat['cold_p90']:.1f} ms; "
-                f"{lat['typing_median']:.1f} ms while typing a word): "
-                + "; ".join(f"{ctx!r} -> " + ", ".join(f"{w} ({p:.2f})" for w, p in rows[:3])
-                            for ctx, rows in (sug[0], sug[-2])), ""]
+        out += [
+            f"Next-word suggestions, median {lat['cold_median']:.1f} ms a call (p90 {lat['cold_p90']:.1f} ms; "
+            f"{lat['typing_median']:.1f} ms while typing a word): "
+            + "; ".join(
+                f"{ctx!r} -> " + ", ".join(f"{w} ({p:.2f})" for w, p in rows[:3]) for ctx, rows in (sug[0], sug[-2])
+            ),
+            "",
+        ]
     return out
 
 
 def section() -> str:
-    parts = ["## Benchmarks (measured, 2-core CPU)", "",
-             "Every figure here was measured on this project's 2-core CPU machine; `make bench` reruns them all "
-             "(about 2 hours) and rewrites this section. Targets that were missed are marked ✗.", ""]
+    parts = [
+        "## Benchmarks (measured, 2-core CPU)",
+        "",
+        "Every figure here was measured on this project's 2-core CPU machine; `make bench` reruns them all "
+        "(about 2 hours) and rewrites this section. Targets that were missed are marked ✗.",
+        "",
+    ]
     cls = RESULTS / "classify.md"
     if cls.is_file():
-        parts += ["### Text classification", "", "Test accuracy with the documented recipes in "
-                  "`benchmarks/classify.py` (chosen on validation accuracy only), next to TF-IDF (1-2 grams) + "
-                  "logistic regression on the same split. SST-2, SST-5 and TREC-6 start from a model trained in "
-                  "the same run on IMDB's 25,000 labelled training reviews (`--init-from`: its tokenizer, "
-                  "GloVe-initialised embedding and BiGRU), so they use data beyond their own training split: see "
-                  "\"starts from\". SST-2 and SST-5 start from `imdb-sentences`, the same reviews cut into "
-                  "sentences, each labelled with its review's sentiment (`--sentences`; SST-2 keeps its head too, as "
-                  "the labels are the same). TREC-6 starts from the IMDB review model, then first trains on the "
-                  "50 fine question types (`trec50`) of its own training questions (validation questions and test "
-                  "set left out), then on the 6 coarse classes; it is an ensemble of such networks "
-                  "(`--ensemble N`: seeds 0..N-1, probabilities averaged; N times the training and inference "
-                  "work), and the note under the table gives each network's own test score.", "",
-                  cls.read_text().strip(), ""]
+        parts += [
+            "### Text classification",
+            "",
+            "Test accuracy with the documented recipes in "
+            "`benchmarks/classify.py` (chosen on validation accuracy only), next to TF-IDF (1-2 grams) + "
+            "logistic regression on the same split. SST-2, SST-5 and TREC-6 start from a model trained in "
+            "the same run on IMDB's 25,000 labelled training reviews (`--init-from`: its tokenizer, "
+            "GloVe-initialised embedding and BiGRU), so they use data beyond their own training split: see "
+            '"starts from". SST-2 and SST-5 start from `imdb-sentences`, the same reviews cut into '
+            "sentences, each labelled with its review's sentiment (`--sentences`; SST-2 keeps its head too, as "
+            "the labels are the same). TREC-6 starts from the IMDB review model, then first trains on the "
+            "50 fine question types (`trec50`) of its own training questions (validation questions and test "
+            "set left out), then on the 6 coarse classes; it is an ensemble of such networks "
+            "(`--ensemble N`: seeds 0..N-1, probabilities averaged; N times the training and inference "
+            "work), and the note under the table gives each network's own test score.",
+            "",
+            cls.read_text().strip(),
+            "",
+        ]
     lm = RESULTS / "lm.md"
     if lm.is_file():
         parts += ["### Language models", "", _lm_head(lm.read_text()), ""]
         parts += _lm_samples(RESULTS / "lm.json")
-        parts += ["More samples, beam search and next-word examples: "
-                  "[benchmarks/results/lm.md](benchmarks/results/lm.md).", ""]
+        parts += [
+            "More samples, beam search and next-word examples: [benchmarks/results/lm.md](benchmarks/results/lm.md).",
+            "",
+        ]
     speed = RESULTS / "recurrent_speed.md"
     if speed.is_file():
         text = re.sub(r"^# .*\n\n", "", speed.read_text()).strip()

@@ -11,13 +11,41 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
-FILLER = ("the a of movie film story plot actor scene music time people world day way thing "
-          "man woman city night house car road book song game team").split()
+FILLER = [
+    "the",
+    "a",
+    "of",
+    "movie",
+    "film",
+    "story",
+    "plot",
+    "actor",
+    "scene",
+    "music",
+    "time",
+    "people",
+    "world",
+    "day",
+    "way",
+    "thing",
+    "man",
+    "woman",
+    "city",
+    "night",
+    "house",
+    "car",
+    "road",
+    "book",
+    "song",
+    "game",
+    "team",
+]
 CLASS_WORDS = {"pos": ["great", "wonderful"], "neg": ["awful", "boring"], "mid": ["average", "okay"]}
 
 
-def synthetic(n: int = 300, classes: tuple[str, ...] = ("pos", "neg"), seed: int = 0,
-              min_len: int = 4, max_len: int = 14) -> tuple[list[str], list[str]]:
+def synthetic(
+    n: int = 300, classes: tuple[str, ...] = ("pos", "neg"), seed: int = 0, min_len: int = 4, max_len: int = 14
+) -> tuple[list[str], list[str]]:
     """Texts of filler words with one class word planted at a random position."""
     rng = random.Random(seed)
     texts, labels = [], []

@@ -1,15 +1,14 @@
 import json
 
 import pytest
-import torch
+from tests.conftest import synthetic
 
 from grutext.artifact import load_model, save_model
 from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
+from grutext.data.readers import TextDataset
 from grutext.errors import ArtifactError
 from grutext.infer.predict import Predictor
 from grutext.pipeline import Splits, train_classifier
-from grutext.data.readers import TextDataset
-from tests.conftest import synthetic
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +16,7 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("art") / "model"
     texts, labels = synthetic(200, classes=("pos", "neg", "mid"))
     tr, va = TextDataset(texts[:160], labels[:160], "t"), TextDataset(texts[160:], labels[160:], "v")
-    cfg = Config(DataConfig(min_freq=1), ModelConfig(embed_dim=12, hidden_size=8),
-                 TrainConfig(epochs=2, out=str(out)))
+    cfg = Config(DataConfig(min_freq=1), ModelConfig(embed_dim=12, hidden_size=8), TrainConfig(epochs=2, out=str(out)))
     run = train_classifier(cfg, splits=Splits(tr, va, None), verbose=False)
     return run, out
 
@@ -26,8 +24,16 @@ def trained(tmp_path_factory):
 def test_round_trip_identical_predictions(trained):
     run, out = trained
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["config.json", "tokenizer.json", "model.safetensors", "labels.json", "metrics.json", "curves.png",
-         "confusion.png"])
+        [
+            "config.json",
+            "tokenizer.json",
+            "model.safetensors",
+            "labels.json",
+            "metrics.json",
+            "curves.png",
+            "confusion.png",
+        ]
+    )
     texts = ["the great movie", "an awful boring plot", "okay"]
     from grutext.artifact import LoadedModel
 

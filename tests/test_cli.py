@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from tests.conftest import synthetic, write_csv
 
 from grutext.cli import main
-from tests.conftest import synthetic, write_csv
 
 FAST = ["--epochs", "2", "--embed-dim", "12", "--hidden-size", "8", "--min-freq", "1", "--batch-size", "16"]
 
@@ -66,7 +66,8 @@ def test_config_file_and_flags(tmp_path, capsys):
     write_csv(tmp_path / "t.csv", texts, labels)
     (tmp_path / "run.toml").write_text(
         f'[data]\ntrain = "{tmp_path / "t.csv"}"\nmin_freq = 1\n[model]\nhidden_size = 6\nembed_dim = 8\n'
-        f'[train]\nepochs = 1\nout = "{tmp_path / "m"}"\n')
+        f'[train]\nepochs = 1\nout = "{tmp_path / "m"}"\n'
+    )
     assert main(["train", "--config", str(tmp_path / "run.toml"), "--hidden-size", "5", "--no-bidirectional"]) == 0
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())["config"]
     assert cfg["model"]["hidden_size"] == 5 and cfg["model"]["bidirectional"] is False
@@ -107,8 +108,12 @@ def test_bad_inputs(tmp_path, capsys):
     _fails(["train", str(tmp_path / "nan.csv"), *base], capsys, "nan.csv", "line 3")
     # wrong config key
     (tmp_path / "bad.toml").write_text("[model]\nhiden_size = 3\n")
-    _fails(["train", str(tmp_path / "t.csv"), "--config", str(tmp_path / "bad.toml"), *base], capsys,
-           "hiden_size", "hidden_size")
+    _fails(
+        ["train", str(tmp_path / "t.csv"), "--config", str(tmp_path / "bad.toml"), *base],
+        capsys,
+        "hiden_size",
+        "hidden_size",
+    )
     # bad flag value
     _fails(["train", str(tmp_path / "t.csv"), "--pooling", "avg", *base], capsys, "model.pooling", "'avg'")
     # corrupt / incomplete model directory

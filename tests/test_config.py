@@ -6,8 +6,10 @@ from grutext.errors import ConfigError
 
 def test_toml_round_trip(tmp_path):
     p = tmp_path / "run.toml"
-    p.write_text('[data]\ntrain = "x.csv"\nmax_len = 50\n[model]\nhidden_size = 32\nbidirectional = false\n'
-                 '[train]\nepochs = 3\nlr = 0.01\n')
+    p.write_text(
+        '[data]\ntrain = "x.csv"\nmax_len = 50\n[model]\nhidden_size = 32\nbidirectional = false\n'
+        "[train]\nepochs = 3\nlr = 0.01\n"
+    )
     cfg = load_config(p)
     assert cfg.data.max_len == 50 and cfg.model.hidden_size == 32 and cfg.model.bidirectional is False
     assert cfg.train.epochs == 3 and cfg.train.lr == 0.01

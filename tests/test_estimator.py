@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from tests.conftest import synthetic
 
 from grutext.errors import NotFittedError
 from grutext.estimator import GRUTextClassifier
-from tests.conftest import synthetic
 
 FAST = dict(embed_dim=12, hidden_size=8, epochs=4, batch_size=16, lr=1e-2, min_freq=1, patience=0)
 

@@ -14,7 +14,24 @@ from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
 from grutext.errors import DataError
 from grutext.lm import LMBatches, LMConfig, encode_stream, read_corpus, train_language_model
 
-WORDS = "the a cat dog sat ran on in mat park big small red blue and then".split()
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "ran",
+    "on",
+    "in",
+    "mat",
+    "park",
+    "big",
+    "small",
+    "red",
+    "blue",
+    "and",
+    "then",
+]
 
 
 def corpus_lines(n: int = 400, seed: int = 0) -> list[str]:
@@ -72,8 +89,30 @@ def test_cli_train_evaluate_generate_next_word(tmp_path, capsys):
     train.write_text("\n".join(corpus_lines(300)) + "\n")
     valid.write_text("\n".join(corpus_lines(40, seed=1)) + "\n")
     out = tmp_path / "lm"
-    rc = main(["train", "--task", "lm", str(train), "--valid", str(valid), "--embed-dim", "16", "--hidden-size", "16",
-               "--num-layers", "1", "--epochs", "1", "--batch-size", "4", "--out", str(out), "--threads", "2"])
+    rc = main(
+        [
+            "train",
+            "--task",
+            "lm",
+            str(train),
+            "--valid",
+            str(valid),
+            "--embed-dim",
+            "16",
+            "--hidden-size",
+            "16",
+            "--num-layers",
+            "1",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--out",
+            str(out),
+            "--threads",
+            "2",
+        ]
+    )
     assert rc == 0 and (out / "model.safetensors").is_file()
     meta = json.loads((out / "config.json").read_text())
     assert meta["kind"] == "language_model" and meta["lm"]["bptt"] == 70
@@ -108,8 +147,11 @@ def test_cli_train_evaluate_generate_next_word(tmp_path, capsys):
 
 def test_char_model_reports_bits_per_character():
     text = "\n".join(corpus_lines(120))
-    cfg = Config(DataConfig(tokenizer="char"), ModelConfig(embed_dim=8, hidden_size=16, num_layers=1),
-                 TrainConfig(epochs=1, batch_size=4, out="unused"))
+    cfg = Config(
+        DataConfig(tokenizer="char"),
+        ModelConfig(embed_dim=8, hidden_size=16, num_layers=1),
+        TrainConfig(epochs=1, batch_size=4, out="unused"),
+    )
     res = train_language_model(cfg, lm=LMConfig(bptt=30), train_lines=text.split("\n"), save=False, verbose=False)
     assert "bpc" in res.fit.history[0] and "val_bpc" in res.fit.history[0]
     assert abs(res.valid["bits_per_character"] * 0.693147 - res.valid["nats_per_character"]) < 1e-3
@@ -120,11 +162,19 @@ def test_real_ptb_slice_beats_unigram(shared_data):
 
     train = (shared_data / "ptb" / "ptb.train.txt").read_text().splitlines()[:2500]
     valid = (shared_data / "ptb" / "ptb.valid.txt").read_text().splitlines()[:250]
-    cfg = Config(DataConfig(tokenizer="word", min_freq=1, max_vocab=2000),
-                 ModelConfig(embed_dim=64, hidden_size=64, num_layers=1, dropout=0.1, embed_dropout=0.0),
-                 TrainConfig(epochs=3, batch_size=8, lr=5e-3, warmup=0.0, out="unused", threads=2))
-    res = train_language_model(cfg, lm=LMConfig(bptt=20, word_split="whitespace"), train_lines=train,
-                               valid_lines=valid, save=False, verbose=False)
+    cfg = Config(
+        DataConfig(tokenizer="word", min_freq=1, max_vocab=2000),
+        ModelConfig(embed_dim=64, hidden_size=64, num_layers=1, dropout=0.1, embed_dropout=0.0),
+        TrainConfig(epochs=3, batch_size=8, lr=5e-3, warmup=0.0, out="unused", threads=2),
+    )
+    res = train_language_model(
+        cfg,
+        lm=LMConfig(bptt=20, word_split="whitespace"),
+        train_lines=train,
+        valid_lines=valid,
+        save=False,
+        verbose=False,
+    )
     tok = res.tokenizer
     uni = unigram_perplexity(encode_stream(tok, train), encode_stream(tok, valid), tok.vocab_size)
     assert uni == pytest.approx(res.unigram_valid_perplexity)
@@ -136,11 +186,30 @@ def test_cli_lm_options_from_flags_and_config_table(tmp_path, capsys):
     train.write_text("\n".join(corpus_lines(300)) + "\n")
     valid.write_text("\n".join(corpus_lines(40, seed=1)) + "\n")
     cfg = tmp_path / "run.toml"
-    cfg.write_text('[model]\nembed_dim = 16\nhidden_size = 16\n[train]\nepochs = 1\nbatch_size = 4\nthreads = 1\n'
-                   '[lm]\nbptt = 12\nweight_drop = 0.2\ntie_weights = false\n')
+    cfg.write_text(
+        "[model]\nembed_dim = 16\nhidden_size = 16\n[train]\nepochs = 1\nbatch_size = 4\nthreads = 1\n"
+        "[lm]\nbptt = 12\nweight_drop = 0.2\ntie_weights = false\n"
+    )
     out = tmp_path / "lm"
-    rc = main(["train", "--task", "lm", str(train), "--valid", str(valid), "--config", str(cfg), "--bptt", "9",
-               "--input-dropout", "0.05", "--no-vary-length", "--out", str(out)])
+    rc = main(
+        [
+            "train",
+            "--task",
+            "lm",
+            str(train),
+            "--valid",
+            str(valid),
+            "--config",
+            str(cfg),
+            "--bptt",
+            "9",
+            "--input-dropout",
+            "0.05",
+            "--no-vary-length",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     lm = json.loads((out / "config.json").read_text())["lm"]
     assert lm["bptt"] == 9  # the flag wins over the file

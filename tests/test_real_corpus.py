@@ -16,8 +16,11 @@ def test_sst2_slice_learns(shared_data, tmp_path):
     dev = read_dataset(shared_data / "sst2" / "stsa.binary.dev")
     test = read_dataset(shared_data / "sst2" / "stsa.binary.test")
     train = train.subset(range(2500))
-    cfg = Config(DataConfig(min_freq=1, max_len=60), ModelConfig(hidden_size=32, pooling="max", pretrained="glove-6b-50d"),
-                 TrainConfig(epochs=3, lr=5e-3, batch_size=32, patience=0, seed=0))
+    cfg = Config(
+        DataConfig(min_freq=1, max_len=60),
+        ModelConfig(hidden_size=32, pooling="max", pretrained="glove-6b-50d"),
+        TrainConfig(epochs=3, lr=5e-3, batch_size=32, patience=0, seed=0),
+    )
     run = train_classifier(cfg, splits=Splits(train, dev, test.subset(range(800))), save=False, verbose=False)
     print("sst2 slice", run.valid_report["accuracy"], run.test_report["accuracy"])
     assert run.valid_report["accuracy"] >= 0.70, run.valid_report["accuracy"]

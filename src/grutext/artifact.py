@@ -21,9 +21,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -72,8 +73,10 @@ def require_single_network(loaded: LoadedModel, what: str) -> None:
     """Raise ArtifactError when `loaded` is an ensemble: `what` reads one network's internals."""
     n = loaded.config.model.ensemble if loaded.kind == "classifier" else 1
     if n > 1:
-        raise ArtifactError(f"{loaded.path}: an ensemble of {n} networks; {what} reads one network's internals: "
-                            f"pass --member K (0..{n - 1}), or load_model(path, member=K)")
+        raise ArtifactError(
+            f"{loaded.path}: an ensemble of {n} networks; {what} reads one network's internals: "
+            f"pass --member K (0..{n - 1}), or load_model(path, member=K)"
+        )
 
 
 def _version() -> str:
@@ -82,10 +85,17 @@ def _version() -> str:
     return __version__
 
 
-def save_model(directory: str | Path, model: torch.nn.Module, tokenizer: Any, config: Config, *,
-               kind: str = "classifier", labels: list[str] | None = None,
-               metrics: dict[str, Any] | None = None,
-               extra: dict[str, Callable[[Path], Any]] | None = None) -> Path:
+def save_model(
+    directory: str | Path,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    config: Config,
+    *,
+    kind: str = "classifier",
+    labels: list[str] | None = None,
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Callable[[Path], Any]] | None = None,
+) -> Path:
     """Write a model directory atomically.
 
     Args:
@@ -108,8 +118,12 @@ def save_model(directory: str | Path, model: torch.nn.Module, tokenizer: Any, co
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
         meta = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "grutext_version": _version(),
-            "torch_version": torch.__version__, "kind": kind, "config": config.to_dict(),
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "grutext_version": _version(),
+            "torch_version": torch.__version__,
+            "kind": kind,
+            "config": config.to_dict(),
             "labels": list(labels or []),
         }
         (tmp / "config.json").write_text(json.dumps(meta, indent=2))
@@ -168,13 +182,17 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
         raise ArtifactError(f"{directory / 'config.json'}: not a grutext model (expected format {FORMAT!r})")
     version = meta.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ArtifactError(f"{directory / 'config.json'}: format_version {version!r} is newer than this "
-                            f"grutext ({_version()}) reads (<= {FORMAT_VERSION}); upgrade grutext")
+        raise ArtifactError(
+            f"{directory / 'config.json'}: format_version {version!r} is newer than this "
+            f"grutext ({_version()}) reads (<= {FORMAT_VERSION}); upgrade grutext"
+        )
     if meta.get("kind") not in BUILDERS:
         _load_builders()
     if meta.get("kind") not in BUILDERS:
-        raise ArtifactError(f"{directory / 'config.json'}: unknown model kind {meta.get('kind')!r}; "
-                            f"expected one of {', '.join(sorted(BUILDERS))}")
+        raise ArtifactError(
+            f"{directory / 'config.json'}: unknown model kind {meta.get('kind')!r}; "
+            f"expected one of {', '.join(sorted(BUILDERS))}"
+        )
     return meta
 
 
@@ -219,8 +237,10 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
     except Exception as exc:  # the Rust library raises its own exception types
         raise ArtifactError(f"{directory / 'tokenizer.json'}: unreadable tokenizer ({exc})") from None
     if tokenizer.vocab_size != cfg.model.vocab_size:
-        raise ArtifactError(f"{directory}: tokenizer has {tokenizer.vocab_size} tokens but the model "
-                            f"expects vocab_size {cfg.model.vocab_size}")
+        raise ArtifactError(
+            f"{directory}: tokenizer has {tokenizer.vocab_size} tokens but the model "
+            f"expects vocab_size {cfg.model.vocab_size}"
+        )
     model = BUILDERS[meta["kind"]](cfg, meta)
     try:
         state = load_file(str(directory / "model.safetensors"))
@@ -230,12 +250,16 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise ArtifactError(f"{directory / 'model.safetensors'}: weights do not match the config "
-                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ArtifactError(
+            f"{directory / 'model.safetensors'}: weights do not match the config "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     for name, tensor in state.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise ArtifactError(f"{directory / 'model.safetensors'}: {name} has shape {tuple(tensor.shape)}, "
-                                f"config says {tuple(expected[name].shape)}")
+            raise ArtifactError(
+                f"{directory / 'model.safetensors'}: {name} has shape {tuple(tensor.shape)}, "
+                f"config says {tuple(expected[name].shape)}"
+            )
     model.load_state_dict(state)
     if member is not None:
         n = cfg.model.ensemble if meta["kind"] == "classifier" else 1
@@ -252,5 +276,12 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
             metrics = json.loads((directory / "metrics.json").read_text())
         except ValueError:
             metrics = {}
-    return LoadedModel(model=model, tokenizer=tokenizer, config=cfg, kind=meta["kind"],
-                       labels=list(meta.get("labels", [])), metrics=metrics, path=directory)
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        config=cfg,
+        kind=meta["kind"],
+        labels=list(meta.get("labels", [])),
+        metrics=metrics,
+        path=directory,
+    )

@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from grutext.config import Config, DataConfig, ModelConfig, TrainConfig, load_config
 from grutext.errors import GrutextError
@@ -206,10 +207,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from grutext.pipeline import train_classifier
 
     cfg = Config(
-        DataConfig(train="bbc-news", tokenizer="word", min_freq=2, max_vocab=20000, max_len=300,
-                   valid_fraction=0.1, test_fraction=0.15),
-        ModelConfig(cell="gru", hidden_size=64, bidirectional=True, pooling="max", dropout=0.3,
-                    embed_dropout=0.1, pretrained="glove-6b-50d"),
+        DataConfig(
+            train="bbc-news",
+            tokenizer="word",
+            min_freq=2,
+            max_vocab=20000,
+            max_len=300,
+            valid_fraction=0.1,
+            test_fraction=0.15,
+        ),
+        ModelConfig(
+            cell="gru",
+            hidden_size=64,
+            bidirectional=True,
+            pooling="max",
+            dropout=0.3,
+            embed_dropout=0.1,
+            pretrained="glove-6b-50d",
+        ),
         TrainConfig(epochs=args.epochs, batch_size=32, lr=3e-3, patience=3, out=args.out, seed=args.seed),
     )
     print("grutext demo: BiGRU text classifier on BBC News (2,225 articles, 5 topics)\n")
@@ -218,7 +233,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     predictor = Predictor.load(args.out)
     for row in predictor.predict(DEMO_HEADLINES):
         print(f"  {row['label']:<14} p={row['probability']:.3f}  {row['text']}")
-    print(f"\ntry: grutext predict {args.out} \"your headline\"   |   grutext trace {args.out} \"some text\"")
+    print(f'\ntry: grutext predict {args.out} "your headline"   |   grutext trace {args.out} "some text"')
     return 0
 
 
@@ -232,15 +247,24 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         doc = (fn.__doc__ or "").strip()
         first = " ".join(doc.split("\n\n")[0].split())  # the docstring's first sentence is the one-line help
-        p = sub.add_parser(name, help=first.split(". ")[0].rstrip("."), description=doc,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=first.split(". ")[0].rstrip("."),
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(func=fn)
         return p
 
     p = add("train", cmd_train)
     p.add_argument("data", nargs="?", help="training data (file, folder or dataset name); or data.train in --config")
-    p.add_argument("--task", dest="model.task", choices=["auto", "binary", "multiclass", "multilabel", "lm"],
-                   default=None, help="classification head (default: auto, from the labels) or lm for a language model")
+    p.add_argument(
+        "--task",
+        dest="model.task",
+        choices=["auto", "binary", "multiclass", "multilabel", "lm"],
+        default=None,
+        help="classification head (default: auto, from the labels) or lm for a language model",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     _add_config_flags(p, skip={"task"})
     from grutext.lm import LMConfig
@@ -275,8 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("trace", cmd_trace)
     p.add_argument("model", help="model directory")
     p.add_argument("text", help="the text to follow through the pipeline")
-    p.add_argument("--member", type=int, default=None, metavar="K",
-                   help="an ensemble (model.ensemble > 1): follow its member K (0-based)")
+    p.add_argument(
+        "--member",
+        type=int,
+        default=None,
+        metavar="K",
+        help="an ensemble (model.ensemble > 1): follow its member K (0-based)",
+    )
 
     p = add("demo", cmd_demo)
     p.add_argument("--out", default="runs/demo-bbc", help="model directory (default: runs/demo-bbc)")

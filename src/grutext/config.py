@@ -144,7 +144,7 @@ class Config:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "Config":
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> Config:
         """Build from nested dicts; unknown tables and keys are reported together."""
         problems: list[str] = []
         sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -180,8 +180,15 @@ class Config:
             if value not in options:
                 out.append(f"{source}: {path} must be one of {', '.join(options)}; got {value!r}")
 
-        def number(path: str, value: Any, lo: float, hi: float | None = None, integer: bool = False,
-                   lo_open: bool = False, optional: bool = False) -> None:
+        def number(
+            path: str,
+            value: Any,
+            lo: float,
+            hi: float | None = None,
+            integer: bool = False,
+            lo_open: bool = False,
+            optional: bool = False,
+        ) -> None:
             if value is None and optional:
                 return
             kind = int if integer else (int, float)
@@ -245,7 +252,7 @@ class Config:
             out.append(f"{source}: model.init_from must be a model directory path; got {m.init_from!r}")
         return out
 
-    def validate(self, source: str = "config") -> "Config":
+    def validate(self, source: str = "config") -> Config:
         problems = self.problems(source)
         if problems:
             raise ConfigError(_join(problems))

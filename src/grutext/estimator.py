@@ -10,8 +10,9 @@ and `score` behave exactly as for a native estimator.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class _ParamsMixin:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._get_param_names()}
 
-    def set_params(self, **params: Any) -> "_ParamsMixin":
+    def set_params(self, **params: Any) -> _ParamsMixin:
         valid = self._get_param_names()
         for key, value in params.items():
             if key not in valid:
@@ -73,14 +74,36 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
 
     _estimator_type = "classifier"
 
-    def __init__(self, *, embed_dim: int = 100, hidden_size: int = 128, num_layers: int = 1,
-                 bidirectional: bool = True, dropout: float = 0.3, embed_dropout: float = 0.1,
-                 pooling: str = "max", cell: str = "gru", tokenizer: str = "word", lowercase: bool = True,
-                 min_freq: int = 1, max_vocab: int | None = 30000, max_len: int = 400, truncation: str = "head",
-                 epochs: int = 10, batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.01,
-                 patience: int = 3, valid_fraction: float = 0.1, pretrained: str | None = None,
-                 init_from: str | None = None, ensemble: int = 1, ema: float = 0.0, random_state: int = 0,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        embed_dim: int = 100,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+        embed_dropout: float = 0.1,
+        pooling: str = "max",
+        cell: str = "gru",
+        tokenizer: str = "word",
+        lowercase: bool = True,
+        min_freq: int = 1,
+        max_vocab: int | None = 30000,
+        max_len: int = 400,
+        truncation: str = "head",
+        epochs: int = 10,
+        batch_size: int = 32,
+        lr: float = 2e-3,
+        weight_decay: float = 0.01,
+        patience: int = 3,
+        valid_fraction: float = 0.1,
+        pretrained: str | None = None,
+        init_from: str | None = None,
+        ensemble: int = 1,
+        ema: float = 0.0,
+        random_state: int = 0,
+        verbose: bool = False,
+    ) -> None:
         self.embed_dim = embed_dim
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -110,6 +133,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
 
     # scikit-learn >= 1.6 reads tags from here; inherit when sklearn is present
     if _BASES:
+
         def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
             tags = super().__sklearn_tags__()
             tags.input_tags.string = True
@@ -142,7 +166,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
                 raise DataError(f"{name}[{i}]: empty or whitespace-only text")
         return texts
 
-    def fit(self, X: Sequence[str], y: Sequence[Any]) -> "GRUTextClassifier":
+    def fit(self, X: Sequence[str], y: Sequence[Any]) -> GRUTextClassifier:
         """Train on texts `X` with labels `y`; returns self."""
         from grutext.data.readers import TextDataset, train_test_split
         from grutext.pipeline import Splits, train_classifier
@@ -158,8 +182,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         ds = TextDataset(texts, [str(v) for v in y_list], "X")
         cfg = self._config()
         train, valid = train_test_split(ds, self.valid_fraction, seed=self.random_state + 1)
-        run = train_classifier(cfg, splits=Splits(train, valid, None), save=False, verbose=self.verbose,
-                               progress=False)
+        run = train_classifier(cfg, splits=Splits(train, valid, None), save=False, verbose=self.verbose, progress=False)
         self.model_ = run.model.eval()
         self.tokenizer_ = run.tokenizer
         self.config_ = run.config
@@ -199,5 +222,11 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         self._check_fitted()
         from grutext.artifact import save_model
 
-        save_model(directory, self.model_, self.tokenizer_, self.config_, labels=list(self.labels_),
-                   metrics={"history": self.history_})
+        save_model(
+            directory,
+            self.model_,
+            self.tokenizer_,
+            self.config_,
+            labels=list(self.labels_),
+            metrics={"history": self.history_},
+        )

@@ -16,9 +16,10 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 
@@ -66,7 +67,7 @@ class LMConfig:
     weight_drop: float = 0.0
     epoch_tokens: int | None = None
 
-    def check(self) -> "LMConfig":
+    def check(self) -> LMConfig:
         problems = []
         for name in ("bptt", "eval_batch_size"):
             v = getattr(self, name)
@@ -86,6 +87,7 @@ class LMConfig:
 
 
 # ---- corpora ---------------------------------------------------------------------------------
+
 
 def expand_paths(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Files named by `spec`: a path, a glob, a comma-separated list of those, or a list.
@@ -137,8 +139,12 @@ def named_corpus(spec: Any, split: str = "train") -> list[str] | None:
     return splits[key]
 
 
-def read_corpus(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, fmt: str | None = None,
-                text_col: str | None = None) -> list[str]:
+def read_corpus(
+    spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    fmt: str | None = None,
+    text_col: str | None = None,
+) -> list[str]:
     """Read one or many corpus files as a list of lines (newlines kept off).
 
     Plain text (``.txt``, ``.gz``, no suffix) is read line by line (PTB format: one sentence a
@@ -171,9 +177,17 @@ def read_corpus(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     return lines
 
 
-def build_lm_tokenizer(lines: list[str], kind: str = "word", *, lowercase: bool | None = None,
-                       min_freq: int = 1, max_size: int | None = None, bpe_vocab_size: int = 8000,
-                       word_split: str = "punct", split_contractions: bool = True) -> Tokenizer:
+def build_lm_tokenizer(
+    lines: list[str],
+    kind: str = "word",
+    *,
+    lowercase: bool | None = None,
+    min_freq: int = 1,
+    max_size: int | None = None,
+    bpe_vocab_size: int = 8000,
+    word_split: str = "punct",
+    split_contractions: bool = True,
+) -> Tokenizer:
     """Train a tokenizer for language modelling (no HTML stripping; char keeps case unless told).
 
     ``word_split="whitespace"`` builds a word tokenizer that splits on whitespace only, for
@@ -189,20 +203,43 @@ def build_lm_tokenizer(lines: list[str], kind: str = "word", *, lowercase: bool 
         hf = HFTokenizer(models.WordLevel(unk_token=UNK))
         hf.normalizer = _build_normalizer(low, False)
         hf.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-        trainer = trainers.WordLevelTrainer(vocab_size=max_size or 10_000_000, min_frequency=min_freq,
-                                            special_tokens=list(SPECIALS), show_progress=False)
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=max_size or 10_000_000,
+            min_frequency=min_freq,
+            special_tokens=list(SPECIALS),
+            show_progress=False,
+        )
         # a literal <unk> in the corpus (PTB) must not become a second, ordinary <unk> entry
         hf.train_from_iterator((line.replace(UNK, " ") for line in lines), trainer=trainer, length=len(lines))
-        return Tokenizer(hf, "word", {"lowercase": low, "strip_html": False, "min_freq": min_freq,
-                                      "max_size": max_size, "bpe_vocab_size": None, "word_split": "whitespace"})
+        return Tokenizer(
+            hf,
+            "word",
+            {
+                "lowercase": low,
+                "strip_html": False,
+                "min_freq": min_freq,
+                "max_size": max_size,
+                "bpe_vocab_size": None,
+                "word_split": "whitespace",
+            },
+        )
     if kind == "char":  # the stream keeps the line breaks (encode_stream): "\n" is a character of the vocabulary
         lines = [line + "\n" for line in lines]
-    return Tokenizer.train(lines, kind=kind, lowercase=lowercase, strip_html=False, min_freq=min_freq,
-                           max_size=max_size, bpe_vocab_size=bpe_vocab_size, split_contractions=split_contractions)
+    return Tokenizer.train(
+        lines,
+        kind=kind,
+        lowercase=lowercase,
+        strip_html=False,
+        min_freq=min_freq,
+        max_size=max_size,
+        bpe_vocab_size=bpe_vocab_size,
+        split_contractions=split_contractions,
+    )
 
 
-def encode_stream(tokenizer: Tokenizer, lines: list[str], add_eos: bool | None = None,
-                  source: str = "corpus") -> torch.Tensor:
+def encode_stream(
+    tokenizer: Tokenizer, lines: list[str], add_eos: bool | None = None, source: str = "corpus"
+) -> torch.Tensor:
     """The corpus as one id stream (N,).
 
     Word/BPE: each non-blank line's tokens then ``<eos>`` (when `add_eos`). Char: every
@@ -226,6 +263,7 @@ def encode_stream(tokenizer: Tokenizer, lines: list[str], add_eos: bool | None =
 
 # ---- batches and the task ------------------------------------------------------------------------
 
+
 class LMBatches:
     """Truncated-BPTT windows for `fit`: dicts ``{"ids" (B, L), "targets" (B, L), "reset": bool}``.
 
@@ -243,13 +281,24 @@ class LMBatches:
         source: name for error messages.
     """
 
-    def __init__(self, stream: torch.Tensor, batch_size: int, bptt: int, *, vary_length: bool = False,
-                 seed: int = 0, epoch_tokens: int | None = None, source: str = "corpus") -> None:
+    def __init__(
+        self,
+        stream: torch.Tensor,
+        batch_size: int,
+        bptt: int,
+        *,
+        vary_length: bool = False,
+        seed: int = 0,
+        epoch_tokens: int | None = None,
+        source: str = "corpus",
+    ) -> None:
         n = int(stream.numel())
         if n < batch_size * (bptt + 1):
-            raise DataError(f"{source}: corpus too small, {n:,} tokens for batch_size={batch_size} x "
-                            f"bptt={bptt} (need at least {batch_size * (bptt + 1):,}); use a smaller "
-                            f"--batch-size or bptt")
+            raise DataError(
+                f"{source}: corpus too small, {n:,} tokens for batch_size={batch_size} x "
+                f"bptt={bptt} (need at least {batch_size * (bptt + 1):,}); use a smaller "
+                f"--batch-size or bptt"
+            )
         self.inner = StreamBatches(stream, batch_size, bptt, vary_length=vary_length, seed=seed, source=source)
         self.epoch_tokens = epoch_tokens
         self._pending: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
@@ -361,6 +410,7 @@ def stream_loss(model: torch.nn.Module, batches: Iterable[dict[str, Any]]) -> tu
 
 # ---- training --------------------------------------------------------------------------------------
 
+
 @dataclass
 class TrainedLanguageModel:
     """What `train_language_model` returns."""
@@ -385,10 +435,18 @@ def _lm_config(cfg: Config) -> Config:
     return replace(cfg, model=replace(cfg.model, bidirectional=False, task="auto", pooling="last"), train=train)
 
 
-def train_language_model(cfg: Config, *, lm: LMConfig | None = None, resume: bool = False, save: bool = True,
-                         verbose: bool = True, progress: bool | None = None,
-                         train_lines: list[str] | None = None, valid_lines: list[str] | None = None,
-                         test_lines: list[str] | None = None) -> TrainedLanguageModel:
+def train_language_model(
+    cfg: Config,
+    *,
+    lm: LMConfig | None = None,
+    resume: bool = False,
+    save: bool = True,
+    verbose: bool = True,
+    progress: bool | None = None,
+    train_lines: list[str] | None = None,
+    valid_lines: list[str] | None = None,
+    test_lines: list[str] | None = None,
+) -> TrainedLanguageModel:
     """Train a language model from a config and (optionally) save its model directory.
 
     Data: ``cfg.data.train`` (file, glob or comma-separated files), ``cfg.data.valid`` (else the
@@ -441,9 +499,16 @@ def train_language_model(cfg: Config, *, lm: LMConfig | None = None, resume: boo
     t0 = time.perf_counter()
     kind = d.tokenizer
     lowercase = d.lowercase if kind != "char" else False  # char models keep case
-    tokenizer = build_lm_tokenizer(train_lines, kind, lowercase=lowercase, min_freq=d.min_freq,
-                                   max_size=d.max_vocab, bpe_vocab_size=d.bpe_vocab_size, word_split=lm.word_split,
-                                   split_contractions=d.split_contractions)
+    tokenizer = build_lm_tokenizer(
+        train_lines,
+        kind,
+        lowercase=lowercase,
+        min_freq=d.min_freq,
+        max_size=d.max_vocab,
+        bpe_vocab_size=d.bpe_vocab_size,
+        word_split=lm.word_split,
+        split_contractions=d.split_contractions,
+    )
     train_ids = encode_stream(tokenizer, train_lines, lm.add_eos, source=str(d.train or "train_lines"))
     if valid_lines is not None:
         valid_ids = encode_stream(tokenizer, valid_lines, lm.add_eos, source=str(d.valid or "valid_lines"))
@@ -456,29 +521,46 @@ def train_language_model(cfg: Config, *, lm: LMConfig | None = None, resume: boo
     from grutext.models.language_model import unigram_perplexity
 
     unigram = unigram_perplexity(train_ids, valid_ids, tokenizer.vocab_size)
-    log(f"data: train {train_ids.numel():,} tokens, valid {valid_ids.numel():,} tokens"
+    log(
+        f"data: train {train_ids.numel():,} tokens, valid {valid_ids.numel():,} tokens"
         f"{'' if test_lines is None else ', test given'}; tokenizer {kind}, vocabulary {tokenizer.vocab_size:,} "
-        f"(built in {time.perf_counter() - t0:.1f}s); unigram valid perplexity {unigram:.1f}")
+        f"(built in {time.perf_counter() - t0:.1f}s); unigram valid perplexity {unigram:.1f}"
+    )
     for note in notes:
         log(f"  {note}")
     model_cfg = replace(cfg.model, vocab_size=tokenizer.vocab_size)
     cfg = replace(cfg, model=model_cfg)
-    model = LanguageModel.from_config(model_cfg, input_dropout=lm.input_dropout, layer_dropout=lm.layer_dropout,
-                                      weight_drop=lm.weight_drop, tie_weights=lm.tie_weights)
+    model = LanguageModel.from_config(
+        model_cfg,
+        input_dropout=lm.input_dropout,
+        layer_dropout=lm.layer_dropout,
+        weight_drop=lm.weight_drop,
+        tie_weights=lm.tie_weights,
+    )
     bs = cfg.train.batch_size
-    train_b = LMBatches(train_ids, bs, lm.bptt, vary_length=lm.vary_length, seed=cfg.train.seed,
-                        epoch_tokens=lm.epoch_tokens, source=str(d.train or "train_lines"))
+    train_b = LMBatches(
+        train_ids,
+        bs,
+        lm.bptt,
+        vary_length=lm.vary_length,
+        seed=cfg.train.seed,
+        epoch_tokens=lm.epoch_tokens,
+        source=str(d.train or "train_lines"),
+    )
     eval_bs = max(1, min(lm.eval_batch_size, valid_ids.numel() // (lm.bptt + 1)))
     eval_bptt = max(1, min(lm.bptt, valid_ids.numel() // eval_bs - 1))  # a short validation text still scores
     valid_b = LMBatches(valid_ids, eval_bs, eval_bptt, source=str(d.valid or "validation stream"))
-    log(f"model: {model_cfg.cell} x{model_cfg.num_layers}, hidden {model_cfg.hidden_size}, embed {model_cfg.embed_dim}"
+    log(
+        f"model: {model_cfg.cell} x{model_cfg.num_layers}, hidden {model_cfg.hidden_size}, embed {model_cfg.embed_dim}"
         f"{', tied' if model.tied else ''}, {sum(p.numel() for p in model.parameters()):,} parameters; "
-        f"batch {bs} x bptt {lm.bptt}")
+        f"batch {bs} x bptt {lm.bptt}"
+    )
     task = LanguageModelTask(char_level)
     out = Path(cfg.train.out) if save else None
     ckpt = out.with_name(out.name + ".ckpt") if out is not None else None
-    result = fit(model, task, train_b, valid_b, cfg.train, checkpoint_dir=ckpt, resume=resume,
-                 progress=progress, verbose=verbose)
+    result = fit(
+        model, task, train_b, valid_b, cfg.train, checkpoint_dir=ckpt, resume=resume, progress=progress, verbose=verbose
+    )
     valid = score_stream(model, valid_ids, char_level, batch_size=eval_bs, bptt=eval_bptt)
     log(f"\nvalid: {format_scores(valid)}")
     test = None
@@ -488,16 +570,35 @@ def train_language_model(cfg: Config, *, lm: LMConfig | None = None, resume: boo
         log(f"test: {format_scores(test)}")
     model.cpu().eval()
     if out is not None:
-        save_language_model(out, model, tokenizer, cfg, lm, metrics={
-            "history": result.history, "best_epoch": result.best_epoch, "monitor": cfg.train.monitor,
-            "best_value": result.best_value, "train_seconds": result.train_seconds, "valid": valid, "test": test,
-            "unigram_valid_perplexity": unigram})
+        save_language_model(
+            out,
+            model,
+            tokenizer,
+            cfg,
+            lm,
+            metrics={
+                "history": result.history,
+                "best_epoch": result.best_epoch,
+                "monitor": cfg.train.monitor,
+                "best_value": result.best_value,
+                "train_seconds": result.train_seconds,
+                "valid": valid,
+                "test": test,
+                "unigram_valid_perplexity": unigram,
+            },
+        )
         log(f"saved: {out}/ (config.json, tokenizer.json, model.safetensors, metrics.json, curves.png)")
     return TrainedLanguageModel(model, tokenizer, cfg, lm, result, valid, test, out, unigram, notes)
 
 
-def save_language_model(out: str | Path, model: LanguageModel, tokenizer: Tokenizer, cfg: Config, lm: LMConfig,
-                        metrics: dict[str, Any] | None = None) -> Path:
+def save_language_model(
+    out: str | Path,
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    cfg: Config,
+    lm: LMConfig,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
     """Write a language model's directory; LM settings go into config.json under ``"lm"``."""
     from grutext.train.trace import plot_curves
 
@@ -525,8 +626,16 @@ def lm_settings(loaded: LoadedModel) -> LMConfig:
 
 # ---- evaluation --------------------------------------------------------------------------------------
 
-def score_stream(model: torch.nn.Module, ids: torch.Tensor, char_level: bool, *, batch_size: int = 1,
-                 bptt: int = 70, characters: int | None = None) -> dict[str, float]:
+
+def score_stream(
+    model: torch.nn.Module,
+    ids: torch.Tensor,
+    char_level: bool,
+    *,
+    batch_size: int = 1,
+    bptt: int = 70,
+    characters: int | None = None,
+) -> dict[str, float]:
     """Score an id stream with the state carried: loss (nats/token), perplexity or bpc, tokens.
 
     With ``batch_size=1`` every token but the first is a target. `characters` (if given) adds
@@ -558,9 +667,14 @@ def format_scores(s: dict[str, float]) -> str:
     return "  ".join(parts)
 
 
-def evaluate_language_model(loaded: LoadedModel, data: str | os.PathLike[str] | list[str], *,
-                            fmt: str | None = None, text_col: str | None = None,
-                            batch_size: int = 1) -> dict[str, float]:
+def evaluate_language_model(
+    loaded: LoadedModel,
+    data: str | os.PathLike[str] | list[str],
+    *,
+    fmt: str | None = None,
+    text_col: str | None = None,
+    batch_size: int = 1,
+) -> dict[str, float]:
     """Perplexity (word/BPE) or bits and nats per character of a saved language model on a text.
 
     Args:
@@ -582,8 +696,9 @@ def evaluate_language_model(loaded: LoadedModel, data: str | os.PathLike[str] | 
     if ids.numel() < 2:
         raise DataError(f"{data}: too short to score, need at least 2 tokens, got {ids.numel()}")
     chars = sum(len(line) + 1 for line in lines if loaded.tokenizer.kind == "char" or line.strip())
-    return score_stream(loaded.model, ids, loaded.tokenizer.kind == "char", batch_size=batch_size,
-                        bptt=lm.bptt, characters=chars)
+    return score_stream(
+        loaded.model, ids, loaded.tokenizer.kind == "char", batch_size=batch_size, bptt=lm.bptt, characters=chars
+    )
 
 
 def check_language_model(loaded: Any, command: str = "this operation") -> None:
@@ -591,16 +706,22 @@ def check_language_model(loaded: Any, command: str = "this operation") -> None:
     kind = getattr(loaded, "kind", None)
     if kind != "language_model":
         where = getattr(loaded, "path", None) or "model"
-        raise ArtifactError(f"{where}: is a {kind or 'non-language'} model; {command} needs a language model "
-                            f"(train one with `grutext train --task lm`)")
+        raise ArtifactError(
+            f"{where}: is a {kind or 'non-language'} model; {command} needs a language model "
+            f"(train one with `grutext train --task lm`)"
+        )
 
 
 def evaluate_language_model_cli(loaded: LoadedModel, args: argparse.Namespace) -> int:
     """`grutext evaluate MODEL FILE` for language models: prints the scores (or JSON)."""
     data: Any = args.data
     named = named_corpus(data, getattr(args, "split", None) or "test")
-    rep = evaluate_language_model(loaded, named if named is not None else data, fmt=getattr(args, "format", None),
-                                  text_col=getattr(args, "text_col", None))
+    rep = evaluate_language_model(
+        loaded,
+        named if named is not None else data,
+        fmt=getattr(args, "format", None),
+        text_col=getattr(args, "text_col", None),
+    )
     if getattr(args, "json", False):
         print(json.dumps(rep))
     else:
@@ -609,6 +730,7 @@ def evaluate_language_model_cli(loaded: LoadedModel, args: argparse.Namespace) -
 
 
 # ---- CLI ----------------------------------------------------------------------------------------------
+
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate text from a language model, token by token, after a prompt.
@@ -620,13 +742,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     gen = Generator.load(args.model)
     if args.beam:
-        for text, score in gen.beam_search(args.prompt, beam=args.beam, max_tokens=args.max_tokens,
-                                           n_best=args.n_best or args.beam, stop=args.stop):
+        for text, score in gen.beam_search(
+            args.prompt, beam=args.beam, max_tokens=args.max_tokens, n_best=args.n_best or args.beam, stop=args.stop
+        ):
             shown = (args.prompt + text).replace("\n", "\\n")  # one line per continuation
             print(f"{score:9.3f}  {shown}")
         return 0
-    opts = dict(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                greedy=args.greedy, repetition_penalty=args.repetition_penalty, stop=args.stop, seed=args.seed)
+    opts = dict(
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        greedy=args.greedy,
+        repetition_penalty=args.repetition_penalty,
+        stop=args.stop,
+        seed=args.seed,
+    )
     sys.stdout.write(args.prompt)
     for piece in gen.stream(args.prompt, **opts):
         sys.stdout.write(piece)
@@ -673,7 +804,22 @@ def register_cli(sub: Any, add: Callable[[str, Callable[[argparse.Namespace], in
     p.add_argument("--json", action="store_true")
 
 
-__all__ = ["LMConfig", "LMBatches", "LanguageModelTask", "TrainedLanguageModel", "read_corpus", "expand_paths",
-           "build_lm_tokenizer", "encode_stream", "train_language_model", "save_language_model", "score_stream",
-           "evaluate_language_model", "evaluate_language_model_cli", "check_language_model", "lm_settings",
-           "register_cli", "stream_loss"]
+__all__ = [
+    "LMConfig",
+    "LMBatches",
+    "LanguageModelTask",
+    "TrainedLanguageModel",
+    "read_corpus",
+    "expand_paths",
+    "build_lm_tokenizer",
+    "encode_stream",
+    "train_language_model",
+    "save_language_model",
+    "score_stream",
+    "evaluate_language_model",
+    "evaluate_language_model_cli",
+    "check_language_model",
+    "lm_settings",
+    "register_cli",
+    "stream_loss",
+]

@@ -53,8 +53,10 @@ def model_summary(model: nn.Module, seq_len: int | None = None) -> str:
     members = getattr(model, "members", None)
     if members is not None:  # an ensemble: one member's table, then the whole
         total = _count(model)
-        return (model_summary(members[0], seq_len) + f"\nEnsemble of {len(members)} networks of this shape "
-                f"(probabilities averaged): {total:,} parameters in all")
+        return (
+            model_summary(members[0], seq_len) + f"\nEnsemble of {len(members)} networks of this shape "
+            f"(probabilities averaged): {total:,} parameters in all"
+        )
     T = "None" if seq_len is None else str(seq_len)
     rows: list[tuple[str, str, int]] = []
     emb: nn.Embedding = model.embedding  # type: ignore[assignment]
@@ -81,8 +83,13 @@ def model_summary(model: nn.Module, seq_len: int | None = None) -> str:
     line = "─" * (w1 + w2 + 14)
     out = [line, f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}{'Param #':>14}", "═" * len(line)]
     out += [f"{a:<{w1}}{b:<{w2}}{c:>14,}" for a, b, c in rows]
-    out += [line, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-            f"Non-trainable params: {total - trainable:,}", line]
+    out += [
+        line,
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {total - trainable:,}",
+        line,
+    ]
     return "\n".join(out)
 
 
@@ -102,10 +109,9 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
         text: the input.
         pad_to: pad the ids to this length to show padding (default: length + 3).
     """
+    from grutext.artifact import require_single_network
     from grutext.data.batching import pad_batch, truncate
     from grutext.errors import DataError
-
-    from grutext.artifact import require_single_network
 
     require_single_network(loaded, "trace")
     tok = loaded.tokenizer
@@ -131,21 +137,27 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
     padded, lengths = pad_batch([kept], tok.pad_id)  # (1, T), (1,)
     if padded.shape[1] < pad_len:
         padded = torch.nn.functional.pad(padded, (0, pad_len - padded.shape[1]), value=tok.pad_id)  # (1, T')
-    row("padded ids", f"shape {tuple(padded.shape)}  {padded[0, -8:].tolist()} (last 8; 0 = <pad>)  "
-                      f"length {int(lengths[0])}")
+    row(
+        "padded ids",
+        f"shape {tuple(padded.shape)}  {padded[0, -8:].tolist()} (last 8; 0 = <pad>)  length {int(lengths[0])}",
+    )
     with torch.no_grad():
         inter = model.encode(padded, lengths, return_gates=True)
     emb, out = inter["embedded"], inter["output"]  # (1, T', E), (1, T', D*H)
     row("embeddings", f"shape {tuple(emb.shape)}  first token {_peek(emb[0, 0])}")
-    row("recurrent output", f"shape {tuple(out.shape)}  last real step {_peek(out[0, len(kept) - 1])}  "
-                            f"padding {_peek(out[0, -1], 2)}")
+    row(
+        "recurrent output",
+        f"shape {tuple(out.shape)}  last real step {_peek(out[0, len(kept) - 1])}  padding {_peek(out[0, -1], 2)}",
+    )
     from grutext.explain.gates import GATE_CELLS, summarize_gates
 
     if inter.get("gates") and getattr(model, "cell", "gru") in GATE_CELLS:
         for g in summarize_gates(inter["gates"], len(kept), [tok.id_to_token(i) for i in kept], model.cell):
-            row(f"  layer {g['layer']} {g['direction']}",
+            row(
+                f"  layer {g['layer']} {g['direction']}",
                 f"update z {g['z_mean']:.3f}  reset r {g['r_mean']:.3f}  |Δh| {g['dh_mean']:.3f}  "
-                f"most retained {g['most_retained']!r} ({g['retention']:.2f})")
+                f"most retained {g['most_retained']!r} ({g['retention']:.2f})",
+            )
     row(f"pooled ({model.pooling.kind})", f"shape {tuple(inter['pooled'].shape)}  {_peek(inter['pooled'][0])}")
     logits = inter["logits"]
     row("logits", f"shape {tuple(logits.shape)}  {_peek(logits)}")

@@ -33,7 +33,9 @@ def test_truncate_policies() -> None:
     long = list(range(1000))
     kept = truncate(long, 512, "head+tail")
     assert kept[:128] == long[:128] and kept[128:] == long[-384:] and len(kept) == 512
-    with pytest.raises(ConfigError, match=r"truncation policy: expected one of \['head', 'tail', 'head\+tail'\], got 'middle'"):
+    with pytest.raises(
+        ConfigError, match=r"truncation policy: expected one of \['head', 'tail', 'head\+tail'\], got 'middle'"
+    ):
         truncate(ids, 4, "middle")
     with pytest.raises(ConfigError, match=r"max_len: expected an integer >= 1, got 0"):
         truncate(ids, 0)
@@ -129,7 +131,7 @@ def test_text_batches() -> None:
         for row, i in enumerate(index.tolist()):
             expect = truncate(seqs[i], 20, "tail")
             assert ids[row, : lengths[row]].tolist() == expect
-            assert (ids[row, lengths[row]:] == 0).all()
+            assert (ids[row, lengths[row] :] == 0).all()
         seen += index.tolist()
     assert sorted(seen) == list(range(101))
     assert tb.num_tokens == sum(min(len(s), 20) for s in seqs)

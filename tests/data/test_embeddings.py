@@ -71,7 +71,9 @@ def test_npy_with_vocab(tmp_path: Path) -> None:
 def test_bad_lines_name_file_line_and_dimension(tmp_path: Path) -> None:
     p = tmp_path / "bad.txt"
     p.write_text("the 0.1 0.2 0.3\ncat 0.1 0.2\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"bad\.txt line 2: expected a word and 3 numbers, got 2 field\(s\) after the word"):
+    with pytest.raises(
+        DataError, match=r"bad\.txt line 2: expected a word and 3 numbers, got 2 field\(s\) after the word"
+    ):
         load_vectors(p)
     p.write_text("the 0.1 0.2 0.3\ncat 0.1 x 0.3\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"bad\.txt line 2: vector of 'cat' has non-number 'x', expected 3 floats"):

@@ -104,7 +104,9 @@ def test_labeled_lines_sst_style(tmp_path: Path) -> None:
 
 
 def test_labeled_lines_trec_raw(tmp_path: Path) -> None:
-    p = write(tmp_path / "TREC.raw", "DESC:manner How did it happen ?\nENTY:cremat What films ?\nDESC:def What is X ?\n")
+    p = write(
+        tmp_path / "TREC.raw", "DESC:manner How did it happen ?\nENTY:cremat What films ?\nDESC:def What is X ?\n"
+    )
     assert read_dataset(p).labels == ["DESC:manner", "ENTY:cremat", "DESC:def"]
 
 
@@ -165,7 +167,10 @@ def test_header_only_csv(tmp_path: Path) -> None:
 
 def test_misspelled_column_suggests(tmp_path: Path) -> None:
     p = write(tmp_path / "train.csv", "review,label\nok,1\n")
-    with pytest.raises(DataError, match=r"train\.csv: text_col='reveiw' is not a column; columns are \['review', 'label'\]; did you mean 'review'\?"):
+    with pytest.raises(
+        DataError,
+        match=r"train\.csv: text_col='reveiw' is not a column; columns are \['review', 'label'\]; did you mean 'review'\?",
+    ):
         read_dataset(p, text_col="reveiw")
     with pytest.raises(DataError, match=r"label_col='lable'.*did you mean 'label'"):
         read_dataset(p, label_col="lable")
@@ -173,7 +178,9 @@ def test_misspelled_column_suggests(tmp_path: Path) -> None:
 
 def test_label_column_not_inferable(tmp_path: Path) -> None:
     p = write(tmp_path / "d.csv", "text,stars\nok,1\n")
-    with pytest.raises(DataError, match=r"d\.csv: cannot tell which column holds the label; columns are \['text', 'stars'\]"):
+    with pytest.raises(
+        DataError, match=r"d\.csv: cannot tell which column holds the label; columns are \['text', 'stars'\]"
+    ):
         read_dataset(p)
 
 
@@ -194,7 +201,9 @@ def test_missing_label(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"d\.csv line 3: missing label in column 'label'"):
         read_dataset(p)
     p2 = write(tmp_path / "d.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": null}\n')
-    with pytest.raises(DataError, match=r"d\.jsonl line 2: missing label in column 'label', expected a value, got None"):
+    with pytest.raises(
+        DataError, match=r"d\.jsonl line 2: missing label in column 'label', expected a value, got None"
+    ):
         read_dataset(p2)
     p3 = write(tmp_path / "n.jsonl", '{"text": "a", "label": NaN}\n')
     with pytest.raises(DataError, match=r"n\.jsonl line 1: missing label in column 'label'.*nan"):
@@ -345,5 +354,7 @@ def test_hf_missing_datasets_gives_install_hint(monkeypatch: pytest.MonkeyPatch)
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(DataError, match=r"dataset 'hf:imdb' needs the Hugging Face datasets package: pip install 'grutext\[hub\]'"):
+    with pytest.raises(
+        DataError, match=r"dataset 'hf:imdb' needs the Hugging Face datasets package: pip install 'grutext\[hub\]'"
+    ):
         load_named("hf:imdb")

@@ -14,12 +14,21 @@ from grutext.pipeline import load_splits
 
 def test_split_sentences_labels_html_quotes_and_short_ones() -> None:
     ds = TextDataset(
-        ['A truly great film. I loved every minute!<br /><br />Ok. He said "what a ride!" Then it ended badly.',
-         "Dull and far too long for its story? Yes."],
-        ["pos", "neg"], "inline")
+        [
+            'A truly great film. I loved every minute!<br /><br />Ok. He said "what a ride!" Then it ended badly.',
+            "Dull and far too long for its story? Yes.",
+        ],
+        ["pos", "neg"],
+        "inline",
+    )
     out = split_sentences(ds, min_words=3)
-    assert out.texts == ["A truly great film.", "I loved every minute!", 'He said "what a ride!"',
-                         "Then it ended badly.", "Dull and far too long for its story?"]
+    assert out.texts == [
+        "A truly great film.",
+        "I loved every minute!",
+        'He said "what a ride!"',
+        "Then it ended badly.",
+        "Dull and far too long for its story?",
+    ]
     assert out.labels == ["pos", "pos", "pos", "pos", "neg"]
     assert out.source == "inline (sentences)"
     unlabelled = split_sentences(TextDataset(["One two three. Four five six."], None, "u"), min_words=3)
@@ -34,8 +43,10 @@ def test_split_sentences_nothing_left_is_a_clear_error() -> None:
 
 
 def test_load_splits_carves_documents_before_splitting(tmp_path: Path) -> None:
-    rows = [f"{'pos' if i % 2 else 'neg'}\tdocument {i} first sentence here. document {i} second one here!\n"
-            for i in range(40)]
+    rows = [
+        f"{'pos' if i % 2 else 'neg'}\tdocument {i} first sentence here. document {i} second one here!\n"
+        for i in range(40)
+    ]
     f = tmp_path / "docs.tsv"
     f.write_text("label\ttext\n" + "".join(rows), encoding="utf-8")
     d = DataConfig(train=str(f), valid_fraction=0.25, sentences=True, sentence_min_words=3)

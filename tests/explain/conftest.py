@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tests.explain.zebra_data import zebra_texts
 
 
@@ -26,9 +25,11 @@ def zebra_model_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     train = TextDataset(*zebra_texts(320, 0), "zebra-train")
     valid = TextDataset(*zebra_texts(100, 1), "zebra-valid")
-    cfg = Config(DataConfig(train="zebra-train.csv", min_freq=1, max_len=64),
-                 ModelConfig(embed_dim=16, hidden_size=16, pooling="attention", dropout=0.0, embed_dropout=0.0),
-                 TrainConfig(epochs=4, batch_size=32, lr=1e-2, patience=1, seed=0, out=str(out)))
+    cfg = Config(
+        DataConfig(train="zebra-train.csv", min_freq=1, max_len=64),
+        ModelConfig(embed_dim=16, hidden_size=16, pooling="attention", dropout=0.0, embed_dropout=0.0),
+        TrainConfig(epochs=4, batch_size=32, lr=1e-2, patience=1, seed=0, out=str(out)),
+    )
     result = train_classifier(cfg, splits=Splits(train, valid, None), save=True, verbose=False, progress=False)
     assert result.valid_report["accuracy"] > 0.95, result.valid_report
     return out

@@ -13,9 +13,23 @@ from grutext.models.classifier import TextClassifier
 
 def _model(cell: str = "gru", layers: int = 2, bidirectional: bool = True) -> TextClassifier:
     torch.manual_seed(3)
-    return TextClassifier(vocab_size=30, num_classes=3, task="multiclass", embed_dim=5, hidden_size=4,
-                          num_layers=layers, bidirectional=bidirectional, dropout=0.0, embed_dropout=0.0,
-                          pooling="mean", cell=cell).double().eval()
+    return (
+        TextClassifier(
+            vocab_size=30,
+            num_classes=3,
+            task="multiclass",
+            embed_dim=5,
+            hidden_size=4,
+            num_layers=layers,
+            bidirectional=bidirectional,
+            dropout=0.0,
+            embed_dropout=0.0,
+            pooling="mean",
+            cell=cell,
+        )
+        .double()
+        .eval()
+    )
 
 
 def _hand_direction(x: torch.Tensor, sd: dict, layer: int, reverse: bool, H: int) -> dict[str, torch.Tensor]:
@@ -26,12 +40,12 @@ def _hand_direction(x: torch.Tensor, sd: dict, layer: int, reverse: bool, H: int
     T = x.shape[0]
     out = {k: torch.zeros(T, H, dtype=x.dtype) for k in ("r", "z", "n", "h", "dh")}
     h = torch.zeros(H, dtype=x.dtype)
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    for t in range(T - 1, -1, -1) if reverse else range(T):
         gi = w_ih @ x[t] + b_ih  # (3H,)
         gh = w_hh @ h + b_hh  # (3H,)
         r = torch.sigmoid(gi[:H] + gh[:H])  # reset gate
-        z = torch.sigmoid(gi[H:2 * H] + gh[H:2 * H])  # update gate
-        n = torch.tanh(gi[2 * H:] + r * gh[2 * H:])  # candidate, b_hn inside the reset product
+        z = torch.sigmoid(gi[H : 2 * H] + gh[H : 2 * H])  # update gate
+        n = torch.tanh(gi[2 * H :] + r * gh[2 * H :])  # candidate, b_hn inside the reset product
         h_new = (1 - z) * n + z * h
         out["r"][t], out["z"][t], out["n"][t], out["h"][t] = r, z, n, h_new
         out["dh"][t] = (h_new - h).abs()
@@ -132,7 +146,12 @@ def test_rows_and_summary():
     assert len(rows) == 3 * 2 * 2  # tokens x layers x directions
     assert set(rows[0]) == {"token", "position", "layer", "direction", "z_mean", "r_mean", "n_mean", "dh", "retention"}
     summ = summarize_gates(enc["gates"], 3, ["a", "b", "c"])
-    assert [(r["layer"], r["direction"]) for r in summ] == [(1, "forward"), (1, "reverse"), (2, "forward"), (2, "reverse")]
+    assert [(r["layer"], r["direction"]) for r in summ] == [
+        (1, "forward"),
+        (1, "reverse"),
+        (2, "forward"),
+        (2, "reverse"),
+    ]
     for r in summ:
         assert 0 < r["z_mean"] < 1 and 0 < r["r_mean"] < 1 and r["dh_mean"] > 0
         assert r["most_retained"] in ("a", "b") if r["direction"] == "forward" else r["most_retained"] in ("b", "c")

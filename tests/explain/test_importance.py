@@ -7,11 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from tests.explain.zebra_data import zebra_texts
 
 from grutext.errors import ArtifactError, ConfigError, DataError
 from grutext.explain import explain, gate_summary, integrated_gradients
-
-from tests.explain.zebra_data import zebra_texts
 
 YES_TEXTS = [t for t, lab in zip(*zebra_texts(40, seed=7)) if lab == "yes"][:6]
 
@@ -68,8 +67,18 @@ def test_explanation_has_gates_and_a_tidy_table(zebra):
     assert ex.gates is not None and ex.gates.z.shape == (1, 2, T, 16)
     rows = ex.rows()
     assert len(rows) == T * 2
-    assert {"token", "position", "layer", "direction", "z_mean", "r_mean", "n_mean", "dh", "retention",
-            "importance"} <= set(rows[0])
+    assert {
+        "token",
+        "position",
+        "layer",
+        "direction",
+        "z_mean",
+        "r_mean",
+        "n_mean",
+        "dh",
+        "retention",
+        "importance",
+    } <= set(rows[0])
     assert all(0.0 <= r["retention"] <= 1.0 for r in rows)
     summary = gate_summary(zebra, YES_TEXTS[0])
     assert len(summary) == 2 and summary[0]["most_retained"] in ex.tokens
@@ -120,8 +129,9 @@ def test_bad_method_and_attention_on_other_pooling(zebra):
         explain(zebra, "the zebra", method="shap")
     from grutext.models.classifier import TextClassifier
 
-    m = TextClassifier(vocab_size=zebra.tokenizer.vocab_size, num_classes=2, task="binary", embed_dim=4,
-                       hidden_size=4, pooling="max")
+    m = TextClassifier(
+        vocab_size=zebra.tokenizer.vocab_size, num_classes=2, task="binary", embed_dim=4, hidden_size=4, pooling="max"
+    )
     other = replace(zebra, model=m)
     with pytest.raises(ConfigError, match="pooling 'attention'"):
         explain(other, "the zebra", method="attention")
@@ -130,8 +140,9 @@ def test_bad_method_and_attention_on_other_pooling(zebra):
 def test_lstm_model_explains_without_gates(zebra):
     from grutext.models.classifier import TextClassifier
 
-    m = TextClassifier(vocab_size=zebra.tokenizer.vocab_size, num_classes=2, task="binary", embed_dim=4,
-                       hidden_size=4, cell="lstm")
+    m = TextClassifier(
+        vocab_size=zebra.tokenizer.vocab_size, num_classes=2, task="binary", embed_dim=4, hidden_size=4, cell="lstm"
+    )
     ex = explain(replace(zebra, model=m), "the zebra movie", method="ig")
     assert ex.gates is None and any("no gate traces" in n for n in ex.notes)
     assert len(ex.rows()) == 3

@@ -31,10 +31,31 @@ def tiny_lm() -> LoadedModel:
 
     tok = build_lm_tokenizer(LINES, "word")
     torch.manual_seed(0)
-    model = LanguageModel(tok.vocab_size, embed_dim=6, hidden_size=6, num_layers=2, dropout=0.0, input_dropout=0.0,
-                          layer_dropout=0.0, embed_dropout=0.0).double().eval()
-    cfg = Config(model=ModelConfig(vocab_size=tok.vocab_size, embed_dim=6, hidden_size=6, num_layers=2,
-                                   dropout=0.0, embed_dropout=0.0, bidirectional=False))
+    model = (
+        LanguageModel(
+            tok.vocab_size,
+            embed_dim=6,
+            hidden_size=6,
+            num_layers=2,
+            dropout=0.0,
+            input_dropout=0.0,
+            layer_dropout=0.0,
+            embed_dropout=0.0,
+        )
+        .double()
+        .eval()
+    )
+    cfg = Config(
+        model=ModelConfig(
+            vocab_size=tok.vocab_size,
+            embed_dim=6,
+            hidden_size=6,
+            num_layers=2,
+            dropout=0.0,
+            embed_dropout=0.0,
+            bidirectional=False,
+        )
+    )
     return LoadedModel(model=model, tokenizer=tok, config=cfg, kind="language_model")
 
 
@@ -137,8 +158,22 @@ def test_cli_explain_language_model(tiny_lm, tmp_path, capsys):
 
     out = save_language_model(tmp_path / "lm", tiny_lm.model.float(), tiny_lm.tokenizer, tiny_lm.config, LMConfig())
     tiny_lm.model.double()
-    assert main(["explain", str(out), "the cat", "--generate", "2", "--html", str(tmp_path / "lm.html"),
-                 "--png", str(tmp_path / "lm.png")]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(out),
+                "the cat",
+                "--generate",
+                "2",
+                "--html",
+                str(tmp_path / "lm.html"),
+                "--png",
+                str(tmp_path / "lm.png"),
+            ]
+        )
+        == 0
+    )
     assert "bits/token" in capsys.readouterr().out
     assert (tmp_path / "lm.png").stat().st_size > 0 and (tmp_path / "lm.html").stat().st_size > 0
 
@@ -147,11 +182,14 @@ def test_report_of_a_language_model(tiny_lm, tmp_path):
     from grutext.explain import training_report
     from grutext.lm import LMConfig, save_language_model
 
-    history = [{"epoch": 1, "loss": 5.0, "perplexity": 148.4, "val_loss": 4.9, "val_perplexity": 134.3},
-               {"epoch": 2, "loss": 4.5, "perplexity": 90.0, "val_loss": 4.6, "val_perplexity": 99.5}]
+    history = [
+        {"epoch": 1, "loss": 5.0, "perplexity": 148.4, "val_loss": 4.9, "val_perplexity": 134.3},
+        {"epoch": 2, "loss": 4.5, "perplexity": 90.0, "val_loss": 4.6, "val_perplexity": 99.5},
+    ]
     metrics = {"history": history, "best_epoch": 2, "valid": {"loss": 4.6, "perplexity": 99.5}}
-    out = save_language_model(tmp_path / "lm", tiny_lm.model.float(), tiny_lm.tokenizer, tiny_lm.config, LMConfig(),
-                              metrics=metrics)
+    out = save_language_model(
+        tmp_path / "lm", tiny_lm.model.float(), tiny_lm.tokenizer, tiny_lm.config, LMConfig(), metrics=metrics
+    )
     tiny_lm.model.double()
     page = training_report(out).read_text(encoding="utf-8")
     assert "val_perplexity" in page and "99.5" in page and "Curves" in page

@@ -7,11 +7,11 @@ from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
+from tests.conftest import write_csv
+from tests.explain.zebra_data import zebra_texts
 
 from grutext.cli import main
 from grutext.explain import explain, render_html, render_png, training_report
-from tests.conftest import write_csv
-from tests.explain.zebra_data import zebra_texts
 
 
 class Page(HTMLParser):
@@ -87,8 +87,21 @@ def test_png_is_written(zebra, tmp_path):
 def test_cli_explain(zebra_model_dir, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     html_path, png_path = tmp_path / "e.html", tmp_path / "e.png"
-    rc = main(["explain", str(zebra_model_dir), "a zebra in the city", "--html", str(html_path),
-               "--png", str(png_path), "--method", "occlusion", "--target", "yes"])
+    rc = main(
+        [
+            "explain",
+            str(zebra_model_dir),
+            "a zebra in the city",
+            "--html",
+            str(html_path),
+            "--png",
+            str(png_path),
+            "--method",
+            "occlusion",
+            "--target",
+            "yes",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "predicted yes" in out and "'zebra'" in out.splitlines()[2]
@@ -118,13 +131,37 @@ def test_report_with_data(zebra_model_dir, tmp_path):
     labels[1] = "yes" if labels[1] == "no" else "no"
     data = write_csv(tmp_path / "valid.csv", texts, labels)
     out = tmp_path / "r.html"
-    assert main(["report", str(zebra_model_dir), "--out", str(out), "--data", str(data), "--mistakes", "2",
-                 "--method", "occlusion"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(zebra_model_dir),
+                "--out",
+                str(out),
+                "--data",
+                str(data),
+                "--mistakes",
+                "2",
+                "--method",
+                "occlusion",
+            ]
+        )
+        == 0
+    )
     page = out.read_text(encoding="utf-8")
     parsed = _parse(page)
     assert parsed.external == [] and "script" not in parsed.tags
-    for section in ("Epoch trace", "Curves", "Scores", "Most confident validation mistakes", "Model",
-                    "Configuration", "Total params", "precision", "true ＼ predicted"):
+    for section in (
+        "Epoch trace",
+        "Curves",
+        "Scores",
+        "Most confident validation mistakes",
+        "Model",
+        "Configuration",
+        "Total params",
+        "precision",
+        "true ＼ predicted",
+    ):
         assert section in page, section
     assert parsed.images >= 1  # the curves, embedded
     assert page.count("<h3>true ") == 2

@@ -4,8 +4,35 @@ from __future__ import annotations
 
 import random
 
-FILLER = ("the a of movie film story plot actor scene music time people world day way thing "
-          "man woman city night house car road book song game team").split()
+FILLER = [
+    "the",
+    "a",
+    "of",
+    "movie",
+    "film",
+    "story",
+    "plot",
+    "actor",
+    "scene",
+    "music",
+    "time",
+    "people",
+    "world",
+    "day",
+    "way",
+    "thing",
+    "man",
+    "woman",
+    "city",
+    "night",
+    "house",
+    "car",
+    "road",
+    "book",
+    "song",
+    "game",
+    "team",
+]
 
 
 def zebra_texts(n: int, seed: int) -> tuple[list[str], list[str]]:

@@ -12,7 +12,7 @@ from grutext.errors import ArtifactError, ConfigError, DataError
 from grutext.infer.generate import Generator, next_token_probs
 from grutext.models.language_model import LanguageModel
 
-WORDS = "the cat sat on mat dog ran far and a".split()
+WORDS = ["the", "cat", "sat", "on", "mat", "dog", "ran", "far", "and", "a"]
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,9 @@ def test_seed_reproducible_and_stream_matches_full_recomputation(tok):
     with torch.no_grad():
         for _ in range(15):
             logits = lm(torch.tensor([ids]))[0][0, -1]
-            p = next_token_probs(logits, temperature=0.9, top_k=8, top_p=0.95, repetition_penalty=1.3,
-                                 history=ids, banned=gen.banned)
+            p = next_token_probs(
+                logits, temperature=0.9, top_k=8, top_p=0.95, repetition_penalty=1.3, history=ids, banned=gen.banned
+            )
             t = int(torch.multinomial(p, 1, generator=rng))
             ref.append(t)
             ids = ids + [t]
@@ -119,7 +120,7 @@ def test_beam_one_equals_greedy_and_scores(tok):
     lm = LanguageModel(tok.vocab_size, embed_dim=8, hidden_size=16, num_layers=1).eval()
     gen = Generator(lm, tok)
     greedy = list(gen.stream_ids("a dog", max_tokens=10, greedy=True))
-    (ids, score), = gen.beam_search_ids("a dog", beam=1, max_tokens=10)
+    ((ids, score),) = gen.beam_search_ids("a dog", beam=1, max_tokens=10)
     assert ids == greedy
     best = gen.beam_search_ids("a dog", beam=4, max_tokens=6, n_best=3)
     assert len(best) == 3 and [s for _, s in best] == sorted((s for _, s in best), reverse=True)
@@ -151,9 +152,14 @@ def test_bad_inputs(tok):
         list(gen.stream_ids("   "))
     with pytest.raises(DataError, match="unknown"):
         list(gen.stream_ids("zebra quokka"))
-    for kw, name in [({"temperature": 0}, "temperature"), ({"temperature": -1.0}, "temperature"),
-                     ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"), ({"top_k": 0}, "top_k"),
-                     ({"max_tokens": 0}, "max_tokens")]:
+    for kw, name in [
+        ({"temperature": 0}, "temperature"),
+        ({"temperature": -1.0}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"top_k": 0}, "top_k"),
+        ({"max_tokens": 0}, "max_tokens"),
+    ]:
         with pytest.raises(ConfigError, match=name) as exc:
             list(gen.stream_ids("the cat", **kw))
         assert "\n" not in str(exc.value)

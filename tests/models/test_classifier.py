@@ -6,8 +6,9 @@ from grutext.summary import model_summary
 
 
 def _model(**kw):
-    args = dict(vocab_size=50, num_classes=3, task="multiclass", embed_dim=8, hidden_size=6,
-                dropout=0.0, embed_dropout=0.0)
+    args = dict(
+        vocab_size=50, num_classes=3, task="multiclass", embed_dim=8, hidden_size=6, dropout=0.0, embed_dropout=0.0
+    )
     args.update(kw)
     return TextClassifier(**args).eval()
 
@@ -17,8 +18,11 @@ def test_shapes_and_loss(task, C, shape):
     m = _model(task=task, num_classes=C)
     ids = torch.randint(1, 50, (4, 7))
     lengths = torch.tensor([7, 5, 3, 1])
-    labels = {"binary": torch.tensor([0, 1, 1, 0]), "multiclass": torch.tensor([0, 2, 1, 0]),
-              "multilabel": torch.tensor([[1, 0, 1], [0, 0, 1], [1, 1, 1], [0, 0, 0]])}[task]
+    labels = {
+        "binary": torch.tensor([0, 1, 1, 0]),
+        "multiclass": torch.tensor([0, 2, 1, 0]),
+        "multilabel": torch.tensor([[1, 0, 1], [0, 0, 1], [1, 1, 1], [0, 0, 0]]),
+    }[task]
     logits, loss = m(ids, lengths, labels)
     assert logits.shape == shape
     assert loss.ndim == 0 and torch.isfinite(loss)
@@ -49,22 +53,31 @@ def test_padding_invariance(pooling, bidirectional, cell):
 
 def test_frozen_pretrained_embeddings():
     w = torch.randn(50, 8)
-    m = TextClassifier(vocab_size=50, num_classes=2, task="binary", embed_dim=8, hidden_size=4,
-                       embedding_weights=w.numpy(), freeze_embeddings=True)
+    m = TextClassifier(
+        vocab_size=50,
+        num_classes=2,
+        task="binary",
+        embed_dim=8,
+        hidden_size=4,
+        embedding_weights=w.numpy(),
+        freeze_embeddings=True,
+    )
     torch.testing.assert_close(m.embedding.weight.detach(), w)
     assert not m.embedding.weight.requires_grad
 
 
 def test_summary_counts_equal_keras():
     # Keras: Embedding(5000, 64) -> GRU(64) -> Dense(1) is 320,000 + 24,960 + 65
-    m = TextClassifier(vocab_size=5000, num_classes=2, task="binary", embed_dim=64, hidden_size=64,
-                       bidirectional=False, pooling="last")
+    m = TextClassifier(
+        vocab_size=5000, num_classes=2, task="binary", embed_dim=64, hidden_size=64, bidirectional=False, pooling="last"
+    )
     text = model_summary(m)
     assert "320,000" in text and "24,960" in text and "65" in text
     assert "Total params: 345,025" in text
     # the seeds' GRU(32) on 64 features + Dense(1): 9,408 + 33 = 9,441 (plus the embedding)
-    m = TextClassifier(vocab_size=10, num_classes=2, task="binary", embed_dim=64, hidden_size=32,
-                       bidirectional=False, pooling="last")
+    m = TextClassifier(
+        vocab_size=10, num_classes=2, task="binary", embed_dim=64, hidden_size=32, bidirectional=False, pooling="last"
+    )
     text = model_summary(m)
     assert "9,408" in text and " 33" in text
     assert f"Total params: {640 + 9441:,}" in text
@@ -81,7 +94,9 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match="binary.*2 classes"):
         _model(task="binary", num_classes=3)
     with pytest.raises(ConfigError, match="embedding_weights must be"):
-        TextClassifier(vocab_size=5, num_classes=2, task="binary", embed_dim=4, embedding_weights=torch.zeros(5, 3).numpy())
+        TextClassifier(
+            vocab_size=5, num_classes=2, task="binary", embed_dim=4, embedding_weights=torch.zeros(5, 3).numpy()
+        )
 
 
 def test_summary_counts_equal_a_real_keras_model():
@@ -93,10 +108,23 @@ def test_summary_counts_equal_a_real_keras_model():
     cases = [(5000, 64, 64, False), (10, 64, 32, False), (10, 64, 32, True)]
     for vocab, emb, hid, bi in cases:
         rnn = keras.layers.GRU(hid, reset_after=True)
-        km = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab, emb),
-                               keras.layers.Bidirectional(rnn) if bi else rnn, keras.layers.Dense(1)])
-        ours = TextClassifier(vocab_size=vocab, num_classes=2, task="binary", embed_dim=emb, hidden_size=hid,
-                              bidirectional=bi, pooling="last")
+        km = keras.Sequential(
+            [
+                keras.Input((None,), dtype="int32"),
+                keras.layers.Embedding(vocab, emb),
+                keras.layers.Bidirectional(rnn) if bi else rnn,
+                keras.layers.Dense(1),
+            ]
+        )
+        ours = TextClassifier(
+            vocab_size=vocab,
+            num_classes=2,
+            task="binary",
+            embed_dim=emb,
+            hidden_size=hid,
+            bidirectional=bi,
+            pooling="last",
+        )
         text = model_summary(ours)
         for layer in km.layers:
             assert f"{layer.count_params():,}" in text, (layer.name, layer.count_params(), text)

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.conftest import synthetic
 
 from grutext.artifact import LoadedModel, load_model
 from grutext.cli import main
@@ -16,7 +17,6 @@ from grutext.infer.predict import Predictor
 from grutext.models.classifier import TextClassifier
 from grutext.models.ensemble import EnsembleClassifier
 from grutext.pipeline import Splits, train_classifier
-from tests.conftest import synthetic
 
 
 def _members(task, classes, n=3):
@@ -35,8 +35,11 @@ def test_probabilities_and_loss_are_those_of_the_mean(task, classes):
     lengths = torch.tensor([4, 2, 1])
     with torch.no_grad():
         mean = torch.stack([m.probabilities(m(ids, lengths)[0]) for m in members]).mean(0)  # (B, C)
-        labels = {"binary": torch.tensor([1, 0, 1]), "multiclass": torch.tensor([3, 0, 2]),
-                  "multilabel": torch.tensor([[1, 0, 1], [0, 0, 1], [1, 1, 0]])}[task]
+        labels = {
+            "binary": torch.tensor([1, 0, 1]),
+            "multiclass": torch.tensor([3, 0, 2]),
+            "multilabel": torch.tensor([[1, 0, 1], [0, 0, 1], [1, 1, 0]]),
+        }[task]
         logits, loss = ens(ids, lengths, labels)
         torch.testing.assert_close(ens.probabilities(logits), mean, rtol=1e-5, atol=1e-6)
         if task == "multiclass":
@@ -66,8 +69,11 @@ def _data():
 
 
 def _cfg(out, ensemble, **model):
-    return Config(DataConfig(min_freq=1), ModelConfig(embed_dim=12, hidden_size=8, ensemble=ensemble, **model),
-                  TrainConfig(epochs=6, lr=1e-2, batch_size=16, out=str(out)))
+    return Config(
+        DataConfig(min_freq=1),
+        ModelConfig(embed_dim=12, hidden_size=8, ensemble=ensemble, **model),
+        TrainConfig(epochs=6, lr=1e-2, batch_size=16, out=str(out)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +126,7 @@ def test_explain_and_trace_need_a_member(ensemble_dir, capsys):
     assert main(["summary", str(d / "ens")]) == 0
     out = capsys.readouterr().out
     n = sum(p.numel() for p in load_model(d / "ens").model.parameters())
-    assert f"Ensemble of 3 networks" in out and f"{n:,} parameters in all" in out
+    assert "Ensemble of 3 networks" in out and f"{n:,} parameters in all" in out
 
 
 def test_ensemble_from_an_ensemble_pairs_members(ensemble_dir, tmp_path):
@@ -149,15 +155,17 @@ def test_config_rejects_a_bad_ensemble_size():
 
 
 def test_report_explains_the_ensembles_mistakes_through_a_member(ensemble_dir, tmp_path):
-    from grutext.explain.report import training_report
     from tests.conftest import write_csv
+
+    from grutext.explain.report import training_report
 
     d, _, _ = ensemble_dir
     texts, labels = synthetic(40, classes=("pos", "neg", "mid"), seed=7)
     labels = [{"pos": "neg", "neg": "mid", "mid": "pos"}[lab] if i % 4 == 0 else lab for i, lab in enumerate(labels)]
     write_csv(tmp_path / "valid.csv", texts, labels)  # every 4th label wrong: the ensemble "errs" there
-    page = training_report(d / "ens", out=tmp_path / "r.html", data=str(tmp_path / "valid.csv"), mistakes=2,
-                           member=1).read_text()
+    page = training_report(
+        d / "ens", out=tmp_path / "r.html", data=str(tmp_path / "valid.csv"), mistakes=2, member=1
+    ).read_text()
     assert "an ensemble of 3 networks" in page and "each explanation reads member 1" in page
     assert "Ensemble of 3 networks of this shape" in page
     best = [m["best_epoch"] for m in json.loads((d / "ens" / "metrics.json").read_text())["members"]]
@@ -183,8 +191,27 @@ def test_resume_after_an_interrupted_ensemble(tmp_path):
 
 
 def test_summary_of_a_configured_ensemble(capsys):
-    assert main(["summary", "--ensemble", "3", "--embed-dim", "64", "--hidden-size", "32", "--no-bidirectional",
-                 "--pooling", "last", "--vocab-size", "5000", "--num-classes", "2"]) == 0
+    assert (
+        main(
+            [
+                "summary",
+                "--ensemble",
+                "3",
+                "--embed-dim",
+                "64",
+                "--hidden-size",
+                "32",
+                "--no-bidirectional",
+                "--pooling",
+                "last",
+                "--vocab-size",
+                "5000",
+                "--num-classes",
+                "2",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     one = 320_000 + 9_408 + 33  # Embedding(5000, 64) + GRU(32) + Dense(1), as Keras counts them
     assert f"Total params: {one:,}" in out and f"{3 * one:,} parameters in all" in out

@@ -11,8 +11,9 @@ from grutext.models.language_model import LanguageModel, embedding_dropout, lock
 
 
 def small(**kw) -> LanguageModel:
-    args = dict(embed_dim=8, hidden_size=12, num_layers=2, dropout=0.3, input_dropout=0.2, layer_dropout=0.2,
-                embed_dropout=0.1)
+    args = dict(
+        embed_dim=8, hidden_size=12, num_layers=2, dropout=0.3, input_dropout=0.2, layer_dropout=0.2, embed_dropout=0.1
+    )
     args.update(kw)
     return LanguageModel(30, **args)
 
@@ -75,7 +76,7 @@ def test_embedding_dropout_drops_whole_words():
     out = embedding_dropout(emb, ids, 0.5, True)
     zero = (out == 0).all(-1)[0]
     for word in (7, 8, 9):
-        pos = (ids[0] == word)
+        pos = ids[0] == word
         assert zero[pos].all() or not zero[pos].any()  # a word is dropped everywhere or nowhere
     assert torch.equal(embedding_dropout(emb, ids, 0.5, False), emb(ids))
 

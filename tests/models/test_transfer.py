@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from tests.conftest import synthetic
 
 from grutext.artifact import load_model
 from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
@@ -13,16 +14,17 @@ from grutext.errors import ConfigError
 from grutext.infer.predict import Predictor
 from grutext.lm import LMConfig, train_language_model
 from grutext.pipeline import Splits, train_classifier
-from tests.conftest import synthetic
 
 
 @pytest.fixture(scope="module")
 def lm_dir(tmp_path_factory):
     texts, _ = synthetic(300, classes=("pos", "neg"))
     out = tmp_path_factory.mktemp("lm") / "lm"
-    cfg = Config(DataConfig(tokenizer="word", min_freq=1),
-                 ModelConfig(embed_dim=12, hidden_size=16, num_layers=2, dropout=0.0, embed_dropout=0.0),
-                 TrainConfig(epochs=1, batch_size=4, out=str(out)))
+    cfg = Config(
+        DataConfig(tokenizer="word", min_freq=1),
+        ModelConfig(embed_dim=12, hidden_size=16, num_layers=2, dropout=0.0, embed_dropout=0.0),
+        TrainConfig(epochs=1, batch_size=4, out=str(out)),
+    )
     train_language_model(cfg, lm=LMConfig(bptt=12), train_lines=texts, verbose=False, progress=False)
     return out
 
@@ -62,8 +64,11 @@ def test_train_from_language_model_then_load_without_it(lm_dir, tmp_path):
     src_copy = tmp_path / "lm-copy"
     shutil.copytree(lm_dir, src_copy)
     out = tmp_path / "clf"
-    cfg = Config(DataConfig(min_freq=1), ModelConfig(init_from=str(src_copy), dropout=0.1),
-                 TrainConfig(epochs=2, out=str(out), lr=5e-3))
+    cfg = Config(
+        DataConfig(min_freq=1),
+        ModelConfig(init_from=str(src_copy), dropout=0.1),
+        TrainConfig(epochs=2, out=str(out), lr=5e-3),
+    )
     run = train_classifier(cfg, splits=_splits(), verbose=False, progress=False)
     assert run.tokenizer.vocab_size == load_model(src_copy).tokenizer.vocab_size
     assert run.config.model.init_from == str(src_copy)
@@ -78,8 +83,11 @@ def test_train_from_language_model_then_load_without_it(lm_dir, tmp_path):
 
 def test_classifier_to_classifier_keeps_bidirectional_encoder(tmp_path):
     first = tmp_path / "first"
-    cfg = Config(DataConfig(min_freq=1), ModelConfig(embed_dim=10, hidden_size=8, bidirectional=True),
-                 TrainConfig(epochs=1, out=str(first)))
+    cfg = Config(
+        DataConfig(min_freq=1),
+        ModelConfig(embed_dim=10, hidden_size=8, bidirectional=True),
+        TrainConfig(epochs=1, out=str(first)),
+    )
     run1 = train_classifier(cfg, splits=_splits(), verbose=False, progress=False)
     from grutext.models.classifier import TextClassifier
     from grutext.models.transfer import load_transfer_source
@@ -95,14 +103,20 @@ def test_classifier_to_classifier_keeps_bidirectional_encoder(tmp_path):
 
 def test_init_from_errors(tmp_path, lm_dir):
     with pytest.raises(ConfigError, match=r"model.init_from: .*nowhere.*no such directory"):
-        train_classifier(Config(model=ModelConfig(init_from=str(tmp_path / "nowhere")),
-                                train=TrainConfig(out=str(tmp_path / "o"))), splits=_splits(), verbose=False)
+        train_classifier(
+            Config(model=ModelConfig(init_from=str(tmp_path / "nowhere")), train=TrainConfig(out=str(tmp_path / "o"))),
+            splits=_splits(),
+            verbose=False,
+        )
     broken = tmp_path / "broken"
     shutil.copytree(lm_dir, broken)
     (broken / "model.safetensors").write_bytes(b"not weights")
     with pytest.raises(ConfigError, match="model.init_from: .*broken"):
-        train_classifier(Config(model=ModelConfig(init_from=str(broken)), train=TrainConfig(out=str(tmp_path / "o"))),
-                         splits=_splits(), verbose=False)
+        train_classifier(
+            Config(model=ModelConfig(init_from=str(broken)), train=TrainConfig(out=str(tmp_path / "o"))),
+            splits=_splits(),
+            verbose=False,
+        )
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
@@ -111,8 +125,11 @@ def test_same_labels_keep_the_head_unless_told(tmp_path):
     from grutext.models.transfer import load_transfer_source
 
     first = tmp_path / "first"
-    run1 = train_classifier(Config(DataConfig(min_freq=1), ModelConfig(embed_dim=10, hidden_size=8),
-                                   TrainConfig(epochs=1, out=str(first))), splits=_splits(), verbose=False)
+    run1 = train_classifier(
+        Config(DataConfig(min_freq=1), ModelConfig(embed_dim=10, hidden_size=8), TrainConfig(epochs=1, out=str(first))),
+        splits=_splits(),
+        verbose=False,
+    )
     src = load_transfer_source(first)
     m = src.shape_config(ModelConfig(num_classes=2, task="binary", pooling="max"))
     clf = TextClassifier.from_config(m)
@@ -134,8 +151,15 @@ def test_attention_pooling_is_kept_under_a_new_head(tmp_path):
     from grutext.models.transfer import load_transfer_source
 
     first = tmp_path / "first"
-    run1 = train_classifier(Config(DataConfig(min_freq=1), ModelConfig(embed_dim=10, hidden_size=8, pooling="attention"),
-                                   TrainConfig(epochs=1, out=str(first))), splits=_splits(), verbose=False)
+    run1 = train_classifier(
+        Config(
+            DataConfig(min_freq=1),
+            ModelConfig(embed_dim=10, hidden_size=8, pooling="attention"),
+            TrainConfig(epochs=1, out=str(first)),
+        ),
+        splits=_splits(),
+        verbose=False,
+    )
     src = load_transfer_source(first)
     m = src.shape_config(ModelConfig(num_classes=3, task="multiclass", pooling="attention"))
     clf = TextClassifier.from_config(m)
@@ -164,16 +188,34 @@ def test_estimator_accepts_init_from(lm_dir):
 
 
 def test_cli_init_from(lm_dir, tmp_path, capsys):
-    from grutext.cli import main
     from tests.conftest import write_csv
+
+    from grutext.cli import main
 
     texts, labels = synthetic(120, classes=("pos", "neg"))
     write_csv(tmp_path / "train.csv", texts, labels)
-    assert main(["train", str(tmp_path / "train.csv"), "--init-from", str(lm_dir), "--epochs", "1",
-                 "--out", str(tmp_path / "m")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(tmp_path / "train.csv"),
+                "--init-from",
+                str(lm_dir),
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 0
+    )
     assert "init: from the language model" in capsys.readouterr().out
-    assert main(["train", str(tmp_path / "train.csv"), "--init-from", str(tmp_path / "none"),
-                 "--out", str(tmp_path / "m2")]) == 2
+    assert (
+        main(
+            ["train", str(tmp_path / "train.csv"), "--init-from", str(tmp_path / "none"), "--out", str(tmp_path / "m2")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "model.init_from" in err and "no such directory" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "m2").exists()

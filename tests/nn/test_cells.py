@@ -77,9 +77,9 @@ def test_lstm_parity_with_torch(bi: bool) -> None:
     (out.square().sum() + h_n.sum() + c_n.sum()).backward()
     ref_grads = {n: torch.zeros_like(p) for n, p in ref.named_parameters()}
     for b, n in enumerate(LENGTHS):
-        xb = x.detach()[b:b + 1, :n].clone().requires_grad_(True)
+        xb = x.detach()[b : b + 1, :n].clone().requires_grad_(True)
         ref.zero_grad()
-        o, (hn, cn) = ref(xb, (h0[:, b:b + 1], c0[:, b:b + 1]))
+        o, (hn, cn) = ref(xb, (h0[:, b : b + 1], c0[:, b : b + 1]))
         (o.square().sum() + hn.sum() + cn.sum()).backward()
         assert (out[b, :n] - o[0]).abs().max() < 1e-10
         assert (h_n[:, b] - hn[:, 0]).abs().max() < 1e-10 and (c_n[:, b] - cn[:, 0]).abs().max() < 1e-10

@@ -273,7 +273,8 @@ def test_aten_gemm_fallback_matches(tmp_path) -> None:
         "    g.impl = impl; g.zero_grad(); x.grad = None\n"
         "    out, h = g(x, lengths); (out.square().sum() + h.sum()).backward()\n"
         "    res.append([out.detach(), h.detach(), x.grad] + [p.grad.clone() for p in g.parameters()])\n"
-        "print(max((a - b).abs().max().item() for a, b in zip(*res)))\n")
+        "print(max((a - b).abs().max().item() for a, b in zip(*res)))\n"
+    )
     env = dict(os.environ, GRUTEXT_DIRECT_BLAS="0")
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -14,8 +14,9 @@ from grutext.nn.gru import GRU
 E, H, B, T = 5, 6, 4, 7
 
 
-def _pair(layers: int, bi: bool, dtype: torch.dtype, impl: str = "explicit", batch_first: bool = True,
-          seed: int = 0) -> tuple[GRU, torch.nn.GRU]:
+def _pair(
+    layers: int, bi: bool, dtype: torch.dtype, impl: str = "explicit", batch_first: bool = True, seed: int = 0
+) -> tuple[GRU, torch.nn.GRU]:
     torch.manual_seed(seed)
     ours = GRU(E, H, layers, batch_first=batch_first, bidirectional=bi, impl=impl).to(dtype)
     ref = torch.nn.GRU(E, H, layers, batch_first=batch_first, bidirectional=bi).to(dtype)
@@ -42,11 +43,11 @@ def _per_sequence_parity(ours: GRU, ref: torch.nn.GRU, dtype: torch.dtype, lengt
     ((out * w_out).sum() + (h_n * w_h).sum()).backward()
     ref_param_grads = {n: torch.zeros_like(p) for n, p in ref.named_parameters()}
     for b, n in enumerate(lengths):
-        xb = x.detach()[b:b + 1, :n].clone().requires_grad_(True)
-        hb = h0.detach()[:, b:b + 1].clone().requires_grad_(True)
+        xb = x.detach()[b : b + 1, :n].clone().requires_grad_(True)
+        hb = h0.detach()[:, b : b + 1].clone().requires_grad_(True)
         ref.zero_grad()
         o, hn = ref(xb, hb)
-        ((o * w_out[b:b + 1, :n]).sum() + (hn * w_h[:, b:b + 1]).sum()).backward()
+        ((o * w_out[b : b + 1, :n]).sum() + (hn * w_h[:, b : b + 1]).sum()).backward()
         _check(out[b, :n], o[0].detach(), dtype)
         assert out[b, n:].abs().max().item() == 0 if n < T else True  # zeros past length
         _check(h_n[:, b], hn[:, 0].detach(), dtype)
@@ -184,8 +185,9 @@ def test_lengths_as_list_equals_tensor_and_input_unchanged() -> None:
 @pytest.mark.parametrize("bi", [True, False])
 def test_dropout_options_eval_is_deterministic_and_train_paths_agree(bi: bool) -> None:
     torch.manual_seed(0)
-    gru = GRU(E, H, 2, batch_first=True, bidirectional=bi, dropout=0.3, recurrent_dropout=0.25,
-              weight_drop=0.2).double()
+    gru = GRU(
+        E, H, 2, batch_first=True, bidirectional=bi, dropout=0.3, recurrent_dropout=0.25, weight_drop=0.2
+    ).double()
     x = torch.randn(B, T, E, dtype=torch.float64)
     lengths = [7, 3, 1, 5]
     gru.eval()

@@ -26,9 +26,9 @@ def test_round_trip_and_gate_order() -> None:
     b_ih, b_hh = rng.normal(size=3 * H), rng.normal(size=3 * H)
     kernel, rec, bias = gru_weights_to_keras(w_ih, w_hh, b_ih, b_hh)
     assert kernel.shape == (E, 3 * H) and rec.shape == (H, 3 * H) and bias.shape == (2, 3 * H)
-    np.testing.assert_array_equal(kernel[:, :H], w_ih[H:2 * H].T)  # Keras z block = torch z block
-    np.testing.assert_array_equal(kernel[:, H:2 * H], w_ih[:H].T)  # Keras r block = torch r block
-    np.testing.assert_array_equal(bias[1, 2 * H:], b_hh[2 * H:])  # recurrent candidate bias
+    np.testing.assert_array_equal(kernel[:, :H], w_ih[H : 2 * H].T)  # Keras z block = torch z block
+    np.testing.assert_array_equal(kernel[:, H : 2 * H], w_ih[:H].T)  # Keras r block = torch r block
+    np.testing.assert_array_equal(bias[1, 2 * H :], b_hh[2 * H :])  # recurrent candidate bias
     back = gru_weights_from_keras(kernel, rec, bias)
     for key, ref in {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b_ih, "bias_hh": b_hh}.items():
         np.testing.assert_array_equal(back[key], ref)
@@ -82,5 +82,6 @@ def test_keras_parity(bi: bool) -> None:
     torch.manual_seed(2)
     ours2 = GRU(E, H, batch_first=True, bidirectional=bi)
     layer.set_weights(state_dict_to_keras_layer(ours2.state_dict()))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), ours2(torch.from_numpy(x))[0].detach().numpy(),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(x)), ours2(torch.from_numpy(x))[0].detach().numpy(), rtol=1e-5, atol=1e-5
+    )

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from tests.conftest import synthetic
 
 from grutext.config import TrainConfig
 from grutext.data.batching import TextBatches
@@ -8,7 +9,6 @@ from grutext.errors import ArtifactError
 from grutext.models.classifier import TextClassifier
 from grutext.train.loop import fit, make_schedule
 from grutext.train.tasks import ClassificationTask
-from tests.conftest import synthetic
 
 
 def _setup(n=240, seed=0):
@@ -29,8 +29,13 @@ def _model(tok):
 def test_fit_learns_planted_words(capsys):
     tok, train, valid = _setup()
     model = _model(tok)
-    res = fit(model, ClassificationTask("binary", ["neg", "pos"]), train, valid,
-              TrainConfig(epochs=6, lr=1e-2, patience=0, warmup=0.1))
+    res = fit(
+        model,
+        ClassificationTask("binary", ["neg", "pos"]),
+        train,
+        valid,
+        TrainConfig(epochs=6, lr=1e-2, patience=0, warmup=0.1),
+    )
     assert len(res.history) == 6
     assert res.history[-1]["val_accuracy"] >= 0.95
     assert res.history[-1]["loss"] < res.history[0]["loss"]
@@ -43,9 +48,15 @@ def test_early_stopping_keeps_best_weights():
     tok, train, valid = _setup()
     model = _model(tok)
     seen = []
-    res = fit(model, ClassificationTask("binary", ["neg", "pos"]), train, valid,
-              TrainConfig(epochs=30, lr=5e-2, patience=2, monitor="val_loss"), verbose=False,
-              on_epoch_end=lambda row: seen.append({k: v.clone() for k, v in model.state_dict().items()}))
+    res = fit(
+        model,
+        ClassificationTask("binary", ["neg", "pos"]),
+        train,
+        valid,
+        TrainConfig(epochs=30, lr=5e-2, patience=2, monitor="val_loss"),
+        verbose=False,
+        on_epoch_end=lambda row: seen.append({k: v.clone() for k, v in model.state_dict().items()}),
+    )
     assert res.stopped_early and len(res.history) < 30
     best = min(range(len(res.history)), key=lambda i: res.history[i]["val_loss"])
     assert res.best_epoch == best + 1
@@ -81,8 +92,16 @@ def test_resume_continues_exactly(tmp_path):
 def test_resume_without_checkpoint(tmp_path):
     tok, train, valid = _setup()
     with pytest.raises(ArtifactError, match="cannot resume"):
-        fit(_model(tok), ClassificationTask("binary", ["neg", "pos"]), train, valid, TrainConfig(epochs=1),
-            checkpoint_dir=tmp_path / "none", resume=True, verbose=False)
+        fit(
+            _model(tok),
+            ClassificationTask("binary", ["neg", "pos"]),
+            train,
+            valid,
+            TrainConfig(epochs=1),
+            checkpoint_dir=tmp_path / "none",
+            resume=True,
+            verbose=False,
+        )
 
 
 def test_schedule_warmup_then_decay():
@@ -114,14 +133,24 @@ class _ScriptedValidation(ClassificationTask):
 def test_plateau_schedule_decays_when_the_monitor_stalls(patience, tmp_path):
     tok, train, valid = _setup()
     losses = [1.0, 0.9, 0.95, 0.97, 0.8, 0.85, 0.86]
-    cfg = TrainConfig(epochs=7, lr=1e-3, warmup=0.0, schedule="plateau", plateau_factor=0.5,
-                      plateau_patience=patience, patience=0, monitor="val_loss")
-    res = fit(_model(tok), _ScriptedValidation(losses), train, valid, cfg, verbose=False,
-              checkpoint_dir=tmp_path / "ck")
+    cfg = TrainConfig(
+        epochs=7,
+        lr=1e-3,
+        warmup=0.0,
+        schedule="plateau",
+        plateau_factor=0.5,
+        plateau_patience=patience,
+        patience=0,
+        monitor="val_loss",
+    )
+    res = fit(
+        _model(tok), _ScriptedValidation(losses), train, valid, cfg, verbose=False, checkpoint_dir=tmp_path / "ck"
+    )
     lrs = [h["lr"] for h in res.history]  # the rate in force during each epoch
     # stalls after epochs 3, 4 (two in a row), 6 and 7 (two in a row)
-    expected = {1: [1e-3, 1e-3, 1e-3, 5e-4, 2.5e-4, 2.5e-4, 1.25e-4],
-                2: [1e-3, 1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4]}[patience]
+    expected = {1: [1e-3, 1e-3, 1e-3, 5e-4, 2.5e-4, 2.5e-4, 1.25e-4], 2: [1e-3, 1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4]}[
+        patience
+    ]
     assert lrs == pytest.approx(expected)
     import json
 
@@ -149,9 +178,14 @@ def test_gradual_unfreezing_trains_the_head_first(capsys):
     model = _model(tok)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     snaps = []
-    fit(model, ClassificationTask("binary", ["neg", "pos"]), train, valid,
+    fit(
+        model,
+        ClassificationTask("binary", ["neg", "pos"]),
+        train,
+        valid,
         TrainConfig(epochs=3, lr=1e-2, patience=0, unfreeze="gradual", monitor="val_loss"),
-        on_epoch_end=lambda row: snaps.append({k: v.clone() for k, v in model.state_dict().items()}))
+        on_epoch_end=lambda row: snaps.append({k: v.clone() for k, v in model.state_dict().items()}),
+    )
     assert "training the top 1 of 3 layer groups" in capsys.readouterr().out
     changed = [{k for k in before if not torch.equal(before[k], s[k])} for s in snaps]
     assert changed[0] == {"head.weight", "head.bias"}  # epoch 1: the head only
@@ -203,8 +237,15 @@ def test_ema_validates_and_keeps_the_averaged_weights(monkeypatch):
         with made[0].applied(model):
             averages.append({k: v.detach().clone() for k, v in model.state_dict().items()})
 
-    res = fit(model, task, train, valid, TrainConfig(epochs=4, lr=1e-2, patience=0, ema=0.95),
-              verbose=False, on_epoch_end=at_epoch_end)
+    res = fit(
+        model,
+        task,
+        train,
+        valid,
+        TrainConfig(epochs=4, lr=1e-2, patience=0, ema=0.95),
+        verbose=False,
+        on_epoch_end=at_epoch_end,
+    )
     best = res.best_epoch - 1
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, averages[best][k])
@@ -230,8 +271,16 @@ def test_ema_resume_continues_exactly(tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        fit(_model(tok), task, train, valid, cfg, checkpoint_dir=tmp_path / "ck", verbose=False,
-            on_epoch_end=stop_after_two)
+        fit(
+            _model(tok),
+            task,
+            train,
+            valid,
+            cfg,
+            checkpoint_dir=tmp_path / "ck",
+            verbose=False,
+            on_epoch_end=stop_after_two,
+        )
     assert (tmp_path / "ck" / "average.safetensors").is_file()
     resumed = _model(tok)
     fit(resumed, task, train, valid, cfg, checkpoint_dir=tmp_path / "ck", resume=True, verbose=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import Sampler
@@ -54,10 +54,10 @@ def truncate(ids: Sequence[int], max_len: int, policy: str = "head") -> list[int
     if policy == "head":
         return ids[:max_len]
     if policy == "tail":
-        return ids[len(ids) - max_len:]
+        return ids[len(ids) - max_len :]
     head = max_len // 4  # 512 -> 128 head + 384 tail (Sun et al. used 128 + 382 plus [CLS]/[SEP])
     tail = max_len - head
-    return ids[:head] + ids[len(ids) - tail:]
+    return ids[:head] + ids[len(ids) - tail :]
 
 
 def check_nonempty(ids_list: Sequence[Sequence[int]], source: str = "texts") -> None:
@@ -169,7 +169,7 @@ class BucketSampler(Sampler[list[int]]):
         bs = self.batch_size
         if not self.shuffle:
             order = sorted(range(n), key=lambda i: (-lens[i], i))
-            out = [order[k: k + bs] for k in range(0, n, bs)]
+            out = [order[k : k + bs] for k in range(0, n, bs)]
         else:
             rng = random.Random(self.seed * 1_000_003 + self.epoch)
             idx = list(range(n))
@@ -177,8 +177,8 @@ class BucketSampler(Sampler[list[int]]):
             chunk = bs * self.bucket_mult
             out = []
             for c in range(0, n, chunk):
-                part = sorted(idx[c: c + chunk], key=lambda i: -lens[i])
-                out.extend(part[k: k + bs] for k in range(0, len(part), bs))
+                part = sorted(idx[c : c + chunk], key=lambda i: -lens[i])
+                out.extend(part[k : k + bs] for k in range(0, len(part), bs))
             rng.shuffle(out)
             if out:  # longest batch first: an OOM shows at step one, not hours in
                 longest = max(range(len(out)), key=lambda b: max(lens[i] for i in out[b]))
@@ -369,8 +369,8 @@ class StreamBatches:
         i = 0
         while i < steps - 1:
             seq_len = min(self._length(rng), steps - 1 - i)
-            x = self.data[:, i: i + seq_len]  # (B, L)
-            y = self.data[:, i + 1: i + 1 + seq_len]  # (B, L) next tokens
+            x = self.data[:, i : i + seq_len]  # (B, L)
+            y = self.data[:, i + 1 : i + 1 + seq_len]  # (B, L) next tokens
             yield x, y
             i += seq_len
 

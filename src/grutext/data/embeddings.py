@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def _open_text(path: Path) -> Any:
         gz = fh.read(2) == b"\x1f\x8b"
     if gz:
         return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="\n")
-    return open(path, "r", encoding="utf-8", errors="replace", newline="\n")
+    return open(path, encoding="utf-8", errors="replace", newline="\n")
 
 
 def _is_header(parts: list[str]) -> bool:
@@ -62,9 +63,9 @@ def _load_text(path: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
                 )
             word = " ".join(parts[: len(parts) - dim])
             try:
-                vec = np.asarray(parts[len(parts) - dim:], dtype=np.float32)  # (E,)
+                vec = np.asarray(parts[len(parts) - dim :], dtype=np.float32)  # (E,)
             except ValueError:
-                bad = next(p for p in parts[len(parts) - dim:] if not _is_float(p))
+                bad = next(p for p in parts[len(parts) - dim :] if not _is_float(p))
                 raise DataError(
                     f"{path} line {num:,}: vector of {word!r} has non-number {bad[:20]!r}, expected {dim} floats"
                 ) from None
@@ -103,7 +104,9 @@ def _load_word2vec_bin(path: Path, limit: int | None) -> tuple[list[str], np.nda
             while True:
                 c = fh.read(1)
                 if not c:
-                    raise DataError(f"{path}: vector {i + 1:,} of {n:,}: file ends early, expected {n:,} vectors of {dim}")
+                    raise DataError(
+                        f"{path}: vector {i + 1:,} of {n:,}: file ends early, expected {n:,} vectors of {dim}"
+                    )
                 if c == b" ":
                     break
                 if c != b"\n":
@@ -117,9 +120,15 @@ def _load_word2vec_bin(path: Path, limit: int | None) -> tuple[list[str], np.nda
 
 
 def _load_npy(path: Path, vocab: str | os.PathLike[str] | None, limit: int | None) -> tuple[list[str], np.ndarray]:
-    candidates = [Path(vocab)] if vocab is not None else [
-        path.with_suffix(".vocab"), path.with_suffix(".txt"), path.with_name(path.stem + ".vocab.txt"),
-    ]
+    candidates = (
+        [Path(vocab)]
+        if vocab is not None
+        else [
+            path.with_suffix(".vocab"),
+            path.with_suffix(".txt"),
+            path.with_name(path.stem + ".vocab.txt"),
+        ]
+    )
     vpath = next((c for c in candidates if c.is_file()), None)
     if vpath is None:
         raise DataError(f"{path}: no vocabulary file found, expected one of {[str(c) for c in candidates]}")
@@ -130,7 +139,9 @@ def _load_npy(path: Path, vocab: str | os.PathLike[str] | None, limit: int | Non
     if mat.ndim != 2:
         raise DataError(f"{path}: expected a 2-D matrix (N, E), got shape {tuple(mat.shape)}")
     if mat.shape[0] != len(words):
-        raise DataError(f"{vpath}: {len(words):,} words for {mat.shape[0]:,} rows in {path.name}, expected one word a row")
+        raise DataError(
+            f"{vpath}: {len(words):,} words for {mat.shape[0]:,} rows in {path.name}, expected one word a row"
+        )
     n = len(words) if limit is None else min(limit, len(words))
     return words[:n], np.asarray(mat[:n], dtype=np.float32)
 

@@ -24,22 +24,44 @@ import re
 import sys
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from grutext.errors import ConfigError, DataError
 
 TEXT_COLUMNS: tuple[str, ...] = (
-    "text", "review", "sentence", "content", "document", "body", "question", "tweet",
+    "text",
+    "review",
+    "sentence",
+    "content",
+    "document",
+    "body",
+    "question",
+    "tweet",
 )
 LABEL_COLUMNS: tuple[str, ...] = ("label", "labels", "sentiment", "class", "category", "target", "y")
 FORMATS: tuple[str, ...] = (
-    "csv", "tsv", "jsonl", "json", "parquet", "labeled-lines", "fasttext", "text", "folder",
+    "csv",
+    "tsv",
+    "jsonl",
+    "json",
+    "parquet",
+    "labeled-lines",
+    "fasttext",
+    "text",
+    "folder",
 )
 _EXTENSIONS: dict[str, str] = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".json": "json", ".parquet": "parquet", ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
 }
 _FASTTEXT_PREFIX = "__label__"
 # A first token that looks like a class label: an integer ("0", "-1") or TREC's "COARSE:fine".
@@ -80,7 +102,7 @@ class TextDataset:
         """The sorted distinct labels (empty when unlabelled)."""
         return sorted(_label_set(self))
 
-    def subset(self, indices: Sequence[int], source: str | None = None) -> "TextDataset":
+    def subset(self, indices: Sequence[int], source: str | None = None) -> TextDataset:
         """Return the examples at `indices` (in that order) as a new dataset.
 
         Args:
@@ -183,9 +205,7 @@ def _label_value(value: Any, where: str, column: str, label_sep: str | None) -> 
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # 1.0 -> "1", as pandas writes integer columns with NaNs
     if not isinstance(value, (str, int, float)):
-        raise DataError(
-            f"{where}: label in column {column!r} must be a string or number, got {type(value).__name__}"
-        )
+        raise DataError(f"{where}: label in column {column!r} must be a string or number, got {type(value).__name__}")
     text = str(value).strip()
     if not text or text.lower() in ("nan", "none", "null"):
         raise DataError(f"{where}: missing label in column {column!r}, expected a value, got {str(value)!r}")
@@ -272,9 +292,7 @@ def _from_records(
     """Build a dataset from (line/row number, record) pairs."""
     if not records:
         raise DataError(f"{source}: no records, expected at least one {unit} of data")
-    text_name, label_name = _pick_columns(
-        columns, [r for _, r in records[:200]], source, text_col, label_col
-    )
+    text_name, label_name = _pick_columns(columns, [r for _, r in records[:200]], source, text_col, label_col)
     texts: list[str] = []
     labels: list[Any] | None = [] if label_name is not None else None
     for num, rec in records:
@@ -322,12 +340,13 @@ def _read_delimited(text: str, source: str, delimiter: str, **kw: Any) -> TextDa
                 continue  # blank line
             if len(row) != len(header):
                 raise DataError(
-                    f"{_where(source, start)}: expected {len(header)} fields "
-                    f"(delimiter {delimiter!r}), got {len(row)}"
+                    f"{_where(source, start)}: expected {len(header)} fields (delimiter {delimiter!r}), got {len(row)}"
                 )
             records.append((start, dict(zip(header, row))))
     except csv.Error as exc:
-        raise DataError(f"{_where(source, reader.line_num)}: malformed {('CSV', 'TSV')[delimiter == chr(9)]} ({exc})") from None
+        raise DataError(
+            f"{_where(source, reader.line_num)}: malformed {('CSV', 'TSV')[delimiter == chr(9)]} ({exc})"
+        ) from None
     if not records:
         raise DataError(f"{source}: no data rows after the header")
     return _from_records(records, header, source, "line", **kw)
@@ -412,7 +431,7 @@ def _read_fasttext(text: str, source: str) -> TextDataset:
         labs: list[str] = []
         i = 0
         while i < len(tokens) and tokens[i].startswith(_FASTTEXT_PREFIX):
-            lab = tokens[i][len(_FASTTEXT_PREFIX):]
+            lab = tokens[i][len(_FASTTEXT_PREFIX) :]
             if not lab:
                 raise DataError(f"{_where(source, num)}: empty label after '__label__'")
             labs.append(lab)
@@ -455,9 +474,7 @@ def _sniff_line_format(text: str) -> str:
 
 
 def _read_folder(path: Path, source: str, encoding: str | None) -> TextDataset:
-    classes = sorted(
-        d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name != "unsup"
-    )
+    classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name != "unsup")
     if not classes:
         raise DataError(f"{source}: no class sub-folders, expected {path}/<class>/<file>.txt")
     texts: list[str] = []
@@ -644,8 +661,13 @@ def _load_hf(name: str, text_col: str | None, label_col: str | None) -> dict[str
             records.append((i, rec))
         cols = [text_name] + ([label_name] if label_name else [])
         out["dev" if split == "validation" else split] = _from_records(
-            records, cols, source, "row", text_col=text_name,
-            label_col=label_name if label_name else False, label_sep=None,
+            records,
+            cols,
+            source,
+            "row",
+            text_col=text_name,
+            label_col=label_name if label_name else False,
+            label_sep=None,
         )
     return out
 

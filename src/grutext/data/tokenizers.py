@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from grutext.errors import ConfigError, DataError
 
@@ -84,7 +85,7 @@ class Tokenizer:
         max_size: int | None = None,
         bpe_vocab_size: int = 8000,
         split_contractions: bool = True,
-    ) -> "Tokenizer":
+    ) -> Tokenizer:
         """Learn a vocabulary from `texts`.
 
         Args:
@@ -240,9 +241,7 @@ class Tokenizer:
         ids = list(self._hf.encode(text, add_special_tokens=False).ids)
         return self._wrap(ids, add_bos, add_eos)
 
-    def encode_batch(
-        self, texts: Sequence[str], *, add_bos: bool = False, add_eos: bool = False
-    ) -> list[list[int]]:
+    def encode_batch(self, texts: Sequence[str], *, add_bos: bool = False, add_eos: bool = False) -> list[list[int]]:
         """Ids of many texts, encoded in parallel by the Rust library.
 
         Args:
@@ -344,7 +343,7 @@ class Tokenizer:
         return json.dumps(data, ensure_ascii=False)
 
     @classmethod
-    def from_json_str(cls, text: str, source: str = "tokenizer JSON") -> "Tokenizer":
+    def from_json_str(cls, text: str, source: str = "tokenizer JSON") -> Tokenizer:
         """Rebuild a tokenizer from `to_json_str` output (or a plain HF tokenizer.json).
 
         Args:
@@ -390,7 +389,7 @@ class Tokenizer:
         return p
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "Tokenizer":
+    def load(cls, path: str | os.PathLike[str]) -> Tokenizer:
         """Read a tokenizer saved by `save` (a file, or a folder holding ``tokenizer.json``).
 
         Raises:
@@ -415,7 +414,7 @@ def _guess_kind(data: dict[str, Any]) -> str:
     if model == "BPE":
         return "bpe"
     pre = json.dumps(data.get("pre_tokenizer"))
-    return "char" if r'[\\s\\S]' in pre else "word"
+    return "char" if r"[\\s\\S]" in pre else "word"
 
 
 __all__ = ["Tokenizer", "SPECIALS", "KINDS", "PAD", "UNK", "BOS", "EOS"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from grutext.explain.core import METHODS
 
@@ -43,8 +44,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     and the run's configuration."""
     from grutext.explain.report import training_report
 
-    path = training_report(args.model, out=args.out, data=args.data, mistakes=args.mistakes, method=args.method,
-                           member=args.member)
+    path = training_report(
+        args.model, out=args.out, data=args.data, mistakes=args.mistakes, method=args.method, member=args.member
+    )
     print(f"wrote {path}")
     return 0
 
@@ -63,8 +65,13 @@ def register_cli(sub: Any, add: Callable[[str, Callable[[argparse.Namespace], in
     p.add_argument("--temperature", type=float, default=0.0, help="language models: 0 = greedy (default)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
-    p.add_argument("--member", type=int, default=None, metavar="K",
-                   help="an ensemble (model.ensemble > 1): explain its member K (0-based)")
+    p.add_argument(
+        "--member",
+        type=int,
+        default=None,
+        metavar="K",
+        help="an ensemble (model.ensemble > 1): explain its member K (0-based)",
+    )
 
     p = add("report", cmd_report)
     p.add_argument("model", help="model directory")
@@ -72,5 +79,10 @@ def register_cli(sub: Any, add: Callable[[str, Callable[[argparse.Namespace], in
     p.add_argument("--data", default=None, help="labelled file for the mistakes (default: the run's validation split)")
     p.add_argument("--mistakes", type=int, default=5, help="how many confident mistakes to explain (default: 5)")
     p.add_argument("--method", choices=METHODS, default="ig", help="importance method for the mistakes")
-    p.add_argument("--member", type=int, default=0, metavar="K",
-                   help="an ensemble: explain the mistakes through its member K (default: 0)")
+    p.add_argument(
+        "--member",
+        type=int,
+        default=0,
+        metavar="K",
+        help="an ensemble: explain the mistakes through its member K (default: 0)",
+    )

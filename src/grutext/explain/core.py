@@ -44,8 +44,7 @@ class Prepared:
         return torch.tensor([len(self.ids)], dtype=torch.long)  # (1,)
 
 
-def prepare(loaded: Any, text: str, *, truncate_to: int | None = -1,
-            prefix: tuple[int, str] | None = None) -> Prepared:
+def prepare(loaded: Any, text: str, *, truncate_to: int | None = -1, prefix: tuple[int, str] | None = None) -> Prepared:
     """Tokenize `text` as the model's pipeline does, truncating to the model's `data.max_len`.
 
     Args:
@@ -80,8 +79,10 @@ def prepare(loaded: Any, text: str, *, truncate_to: int | None = -1,
     policy = loaded.config.data.truncation
     keep = list(range(n)) if limit is None else truncate(list(range(n)), int(limit), policy)
     if len(keep) < n:
-        notes.append(f"truncated: the text has {n} tokens, the model reads at most {limit} "
-                     f"({policy} truncation); {n - len(keep)} tokens were not read")
+        notes.append(
+            f"truncated: the text has {n} tokens, the model reads at most {limit} "
+            f"({policy} truncation); {n - len(keep)} tokens were not read"
+        )
     kept_ids = [ids[i] for i in keep]
     tokens = [surface[i] for i in keep]
     unknown = [i == tok.unk_id for i in kept_ids]
@@ -151,46 +152,74 @@ class Explanation:
                 e["generated"] = bool(self.generated[t]) if self.generated is not None else False
             extra.append(e)
         if self.gates is None:
-            return [{"token": tok, "position": t, "layer": None, "direction": None, "z_mean": None,
-                     "r_mean": None, "n_mean": None, "dh": None, "retention": None, **extra[t]}
-                    for t, tok in enumerate(self.tokens)]
+            return [
+                {
+                    "token": tok,
+                    "position": t,
+                    "layer": None,
+                    "direction": None,
+                    "z_mean": None,
+                    "r_mean": None,
+                    "n_mean": None,
+                    "dh": None,
+                    "retention": None,
+                    **extra[t],
+                }
+                for t, tok in enumerate(self.tokens)
+            ]
         return [{**row, **extra[row["position"]]} for row in self.gates.rows()]
 
     def summary(self, top: int = 5) -> str:
         """A few plain-text lines: prediction, then the tokens ranked by the signal."""
         lines = []
         if self.kind == "classifier" and self.probabilities is not None:
-            probs = "  ".join(f"{lab}={p:.3f}" for lab, p in sorted(zip(self.labels, self.probabilities),
-                                                                     key=lambda x: -x[1])[:6])
+            probs = "  ".join(
+                f"{lab}={p:.3f}" for lab, p in sorted(zip(self.labels, self.probabilities), key=lambda x: -x[1])[:6]
+            )
             lines.append(f"predicted {self.predicted}  ({probs})")
             lines.append(f"importance for {self.target!r} by {self.method}:")
         elif self.surprisal_bits is not None:
             finite = self.surprisal_bits[np.isfinite(self.surprisal_bits)]
             mean = float(finite.mean()) if finite.size else float("nan")
-            lines.append(f"mean surprisal {mean:.2f} bits/token (perplexity {2 ** mean:.1f})")
+            lines.append(f"mean surprisal {mean:.2f} bits/token (perplexity {2**mean:.1f})")
             lines.append("most surprising tokens:")
         sig = self.importance if self.importance is not None else self.surprisal_bits
         if sig is not None:
             order = [i for i in np.argsort(-np.nan_to_num(sig, nan=-np.inf)) if np.isfinite(sig[i])][:top]
             lines += [f"  {i:>4}  {self.tokens[i]!r:<20} {sig[i]:+.4f}" for i in order]
         if self.details.get("completeness_gap") is not None:
-            lines.append(f"integrated gradients: {self.details['steps']} steps, completeness gap "
-                         f"{self.details['completeness_gap']:+.2e} (sum {self.details['attribution_sum']:+.4f} "
-                         f"vs f(x)-f(0) {self.details['delta']:+.4f})")
+            lines.append(
+                f"integrated gradients: {self.details['steps']} steps, completeness gap "
+                f"{self.details['completeness_gap']:+.2e} (sum {self.details['attribution_sum']:+.4f} "
+                f"vs f(x)-f(0) {self.details['delta']:+.4f})"
+            )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (arrays as lists, gates as unit means ``(L, D, T)``)."""
+
         def arr(x):
             return None if x is None else np.asarray(x).tolist()
 
-        out = {"kind": self.kind, "text": self.text, "tokens": self.tokens, "ids": self.ids, "notes": self.notes,
-               "labels": self.labels, "probabilities": arr(self.probabilities), "predicted": self.predicted,
-               "target": self.target, "method": self.method, "importance": arr(self.importance),
-               "details": self.details, "surprisal_nats": arr(self.surprisal_nats),
-               "surprisal_bits": arr(self.surprisal_bits), "token_prob": arr(self.token_prob),
-               "generated": arr(self.generated)}
+        out = {
+            "kind": self.kind,
+            "text": self.text,
+            "tokens": self.tokens,
+            "ids": self.ids,
+            "notes": self.notes,
+            "labels": self.labels,
+            "probabilities": arr(self.probabilities),
+            "predicted": self.predicted,
+            "target": self.target,
+            "method": self.method,
+            "importance": arr(self.importance),
+            "details": self.details,
+            "surprisal_nats": arr(self.surprisal_nats),
+            "surprisal_bits": arr(self.surprisal_bits),
+            "token_prob": arr(self.token_prob),
+            "generated": arr(self.generated),
+        }
         if self.gates is not None:
             out["gates"] = {k: self.gates.mean(k).tolist() for k in ("z", "r", "n", "dh", "retention")}
         return out
@@ -217,8 +246,10 @@ def resolve_target(labels: list[str], target: str | int | None, predicted: int) 
 def check_classifier(loaded: Any) -> None:
     """Raise ArtifactError unless `loaded` is a loaded classifier with labels."""
     if getattr(loaded, "kind", None) != "classifier":
-        raise ArtifactError(f"{getattr(loaded, 'path', 'model')}: expected a classifier, got kind "
-                            f"{getattr(loaded, 'kind', None)!r} (use explain_lm for language models)")
+        raise ArtifactError(
+            f"{getattr(loaded, 'path', 'model')}: expected a classifier, got kind "
+            f"{getattr(loaded, 'kind', None)!r} (use explain_lm for language models)"
+        )
     if not loaded.labels:
         raise ArtifactError(f"{loaded.path}: labels.json / config labels missing; cannot name the classes")
     from grutext.artifact import require_single_network
@@ -226,8 +257,9 @@ def check_classifier(loaded: Any) -> None:
     require_single_network(loaded, "explain")
 
 
-def explain(loaded: Any, text: str, method: str = "ig", target: str | int | None = None,
-            steps: int = 48) -> Explanation:
+def explain(
+    loaded: Any, text: str, method: str = "ig", target: str | int | None = None, steps: int = 48
+) -> Explanation:
     """Explain one prediction of a classifier: prediction, token importance and gate traces.
 
     Args:
@@ -282,11 +314,23 @@ def explain(loaded: Any, text: str, method: str = "ig", target: str | int | None
             scores, details = imp.integrated_gradients(model, ids, lengths, c, steps=steps)
     finally:
         model.train(was_training)
-    return Explanation(kind="classifier", text=text, tokens=inp.tokens, ids=inp.ids, notes=notes,
-                       labels=list(loaded.labels), probabilities=probs, predicted=loaded.labels[pred],
-                       target=loaded.labels[c], method=method, importance=np.asarray(scores, dtype=np.float64),
-                       gates=gates, details=details, unknown=inp.unknown,
-                       model_path=str(loaded.path) if loaded.path else None)
+    return Explanation(
+        kind="classifier",
+        text=text,
+        tokens=inp.tokens,
+        ids=inp.ids,
+        notes=notes,
+        labels=list(loaded.labels),
+        probabilities=probs,
+        predicted=loaded.labels[pred],
+        target=loaded.labels[c],
+        method=method,
+        importance=np.asarray(scores, dtype=np.float64),
+        gates=gates,
+        details=details,
+        unknown=inp.unknown,
+        model_path=str(loaded.path) if loaded.path else None,
+    )
 
 
 __all__ = ["Explanation", "Prepared", "prepare", "explain", "resolve_target", "check_classifier", "METHODS"]

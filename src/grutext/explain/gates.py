@@ -22,8 +22,9 @@ Only real tokens appear: padding positions are cut off.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,10 +78,19 @@ class GateTrace:
         for t, tok in enumerate(self.tokens):
             for layer in range(self.num_layers):
                 for d in range(self.num_directions):
-                    out.append({"token": tok, "position": t, "layer": layer, "direction": DIRECTIONS[d],
-                                "z_mean": float(means["z"][layer, d, t]), "r_mean": float(means["r"][layer, d, t]),
-                                "n_mean": float(means["n"][layer, d, t]), "dh": float(means["dh"][layer, d, t]),
-                                "retention": float(means["retention"][layer, d, t])})
+                    out.append(
+                        {
+                            "token": tok,
+                            "position": t,
+                            "layer": layer,
+                            "direction": DIRECTIONS[d],
+                            "z_mean": float(means["z"][layer, d, t]),
+                            "r_mean": float(means["r"][layer, d, t]),
+                            "n_mean": float(means["n"][layer, d, t]),
+                            "dh": float(means["dh"][layer, d, t]),
+                            "retention": float(means["retention"][layer, d, t]),
+                        }
+                    )
         return out
 
 
@@ -116,12 +126,17 @@ def _cell_of(model: torch.nn.Module) -> str:
 def check_gate_cell(cell: str) -> None:
     """Raise ConfigError unless `cell` exposes GRU gates."""
     if cell not in GATE_CELLS:
-        raise ConfigError(f"gate traces: expected a model with a GRU-family cell ({', '.join(GATE_CELLS)}); "
-                          f"got cell {cell!r}")
+        raise ConfigError(
+            f"gate traces: expected a model with a GRU-family cell ({', '.join(GATE_CELLS)}); got cell {cell!r}"
+        )
 
 
-def traces_from_gates(gates: Sequence[dict[str, torch.Tensor]], lengths: Sequence[int] | torch.Tensor,
-                      tokens: Sequence[Sequence[str]] | None = None, cell: str = "gru") -> list[GateTrace]:
+def traces_from_gates(
+    gates: Sequence[dict[str, torch.Tensor]],
+    lengths: Sequence[int] | torch.Tensor,
+    tokens: Sequence[Sequence[str]] | None = None,
+    cell: str = "gru",
+) -> list[GateTrace]:
     """Turn the encoder's captured gates into one `GateTrace` per sequence, padding cut off.
 
     Args:
@@ -168,8 +183,9 @@ def traces_from_gates(gates: Sequence[dict[str, torch.Tensor]], lengths: Sequenc
     return traces
 
 
-def trace_batch(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor,
-                tokens: Sequence[Sequence[str]] | None = None) -> tuple[list[GateTrace], dict[str, Any]]:
+def trace_batch(
+    model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, tokens: Sequence[Sequence[str]] | None = None
+) -> tuple[list[GateTrace], dict[str, Any]]:
     """Run a classifier's forward pass with gate capture and cut the gates per sequence.
 
     Args:
@@ -188,8 +204,9 @@ def trace_batch(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor
     return traces_from_gates(enc["gates"], lengths, tokens, cell), enc
 
 
-def summarize_gates(gates: Sequence[dict[str, torch.Tensor]], length: int, tokens: Sequence[str],
-                    cell: str = "gru") -> list[dict[str, Any]]:
+def summarize_gates(
+    gates: Sequence[dict[str, torch.Tensor]], length: int, tokens: Sequence[str], cell: str = "gru"
+) -> list[dict[str, Any]]:
     """Per-layer, per-direction gate summary of one sequence, for the pipeline trace.
 
     Args:
@@ -219,11 +236,18 @@ def summarize_gates(gates: Sequence[dict[str, torch.Tensor]], length: int, token
                 cand[last] = -1.0
             i = int(cand.argmax())
             r = trace.r[layer, d]  # (T, H), NaN for minGRU
-            rows.append({"layer": layer + 1, "direction": DIRECTIONS[d],
-                         "z_mean": float(trace.z[layer, d].mean()),
-                         "r_mean": float("nan") if np.isnan(r).all() else float(np.nanmean(r)),
-                         "dh_mean": float(trace.dh[layer, d].mean()), "most_retained": trace.tokens[i],
-                         "most_retained_position": i, "retention": float(ret[i])})
+            rows.append(
+                {
+                    "layer": layer + 1,
+                    "direction": DIRECTIONS[d],
+                    "z_mean": float(trace.z[layer, d].mean()),
+                    "r_mean": float("nan") if np.isnan(r).all() else float(np.nanmean(r)),
+                    "dh_mean": float(trace.dh[layer, d].mean()),
+                    "most_retained": trace.tokens[i],
+                    "most_retained_position": i,
+                    "retention": float(ret[i]),
+                }
+            )
     return rows
 
 

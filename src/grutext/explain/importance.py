@@ -13,7 +13,8 @@ multilabel), so their numbers are comparable:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,15 +43,18 @@ def attention_importance(model: torch.nn.Module, ids: torch.Tensor, lengths: tor
     """
     kind = getattr(getattr(model, "pooling", None), "kind", None)
     if kind != "attention":
-        raise ConfigError(f"method 'attention': expected a model with pooling 'attention', got pooling {kind!r}; "
-                          f"use method 'ig' or 'occlusion'")
+        raise ConfigError(
+            f"method 'attention': expected a model with pooling 'attention', got pooling {kind!r}; "
+            f"use method 'ig' or 'occlusion'"
+        )
     with torch.no_grad():
         weights = model.encode(ids, lengths)["attention"]  # (1, T)
     return weights[0, : int(lengths[0])].double().cpu().numpy()
 
 
-def integrated_gradients(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, target: int,
-                         steps: int = 48, batch_size: int = 64) -> tuple[np.ndarray, dict[str, Any]]:
+def integrated_gradients(
+    model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, target: int, steps: int = 48, batch_size: int = 64
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Integrated gradients of p_target with respect to the token embeddings, zero baseline.
 
     The path integral uses the midpoint rule on `steps` points α_k = (k + ½)/steps; the model's
@@ -81,7 +85,7 @@ def integrated_gradients(model: torch.nn.Module, ids: torch.Tensor, lengths: tor
     handle = model.embedding.register_forward_hook(lambda mod, inp, out: replacement["x"])
     try:
         for start in range(0, steps, batch_size):
-            a = alphas[start:start + batch_size].view(-1, 1, 1)  # (S', 1, 1)
+            a = alphas[start : start + batch_size].view(-1, 1, 1)  # (S', 1, 1)
             path = (baseline + a * (x - baseline)).requires_grad_(True)  # (S', T, E)
             replacement["x"] = path
             S = path.shape[0]
@@ -98,13 +102,20 @@ def integrated_gradients(model: torch.nn.Module, ids: torch.Tensor, lengths: tor
     attr = ((x[0] - baseline[0]) * grads / steps).sum(-1)  # (T, E) -> (T,)
     total = float(attr.sum())
     delta = float(p_ends[0] - p_ends[1])
-    details = {"steps": steps, "attribution_sum": total, "delta": delta, "completeness_gap": total - delta,
-               "p_input": float(p_ends[0]), "p_baseline": float(p_ends[1])}
+    details = {
+        "steps": steps,
+        "attribution_sum": total,
+        "delta": delta,
+        "completeness_gap": total - delta,
+        "p_input": float(p_ends[0]),
+        "p_baseline": float(p_ends[1]),
+    }
     return attr.detach().double().cpu().numpy(), details
 
 
-def occlusion(model: torch.nn.Module, ids: Sequence[int], target: int, unk_id: int = 1,
-              batch_size: int = 128) -> np.ndarray:
+def occlusion(
+    model: torch.nn.Module, ids: Sequence[int], target: int, unk_id: int = 1, batch_size: int = 128
+) -> np.ndarray:
     """Change in p_target when each token is dropped from the text.
 
     Args:
@@ -121,13 +132,13 @@ def occlusion(model: torch.nn.Module, ids: Sequence[int], target: int, unk_id: i
 
     ids = [int(i) for i in ids]
     T = len(ids)
-    variants = [ids[:i] + ids[i + 1:] for i in range(T)] if T > 1 else [[unk_id]]
+    variants = [ids[:i] + ids[i + 1 :] for i in range(T)] if T > 1 else [[unk_id]]
     with torch.no_grad():
         full, lens = pad_batch([ids])
         p_full = float(class_probability(model, model.encode(full, lens)["logits"], target)[0])
         drops = []
         for start in range(0, T, batch_size):
-            batch, lens = pad_batch(variants[start:start + batch_size])  # (B, T-1), (B,)
+            batch, lens = pad_batch(variants[start : start + batch_size])  # (B, T-1), (B,)
             drops.append(class_probability(model, model.encode(batch, lens)["logits"], target))
     p_drop = torch.cat(drops).double().cpu().numpy()  # (T,)
     return p_full - p_drop

@@ -29,13 +29,17 @@ from grutext.explain.gates import GATE_CELLS, _cell_of, traces_from_gates
 def _check_lm(loaded: Any) -> None:
     model = getattr(loaded, "model", None)
     if getattr(loaded, "kind", None) != "language_model" or not all(
-            hasattr(model, a) for a in ("embedding", "encoder")):
-        raise ArtifactError(f"{getattr(loaded, 'path', 'model')}: expected a language model (kind 'language_model' "
-                            f"with embedding and encoder), got kind {getattr(loaded, 'kind', None)!r}")
+        hasattr(model, a) for a in ("embedding", "encoder")
+    ):
+        raise ArtifactError(
+            f"{getattr(loaded, 'path', 'model')}: expected a language model (kind 'language_model' "
+            f"with embedding and encoder), got kind {getattr(loaded, 'kind', None)!r}"
+        )
 
 
-def _generate(model: torch.nn.Module, ids: list[int], steps: int, temperature: float, seed: int,
-              banned: list[int]) -> list[int]:
+def _generate(
+    model: torch.nn.Module, ids: list[int], steps: int, temperature: float, seed: int, banned: list[int]
+) -> list[int]:
     """`steps` tokens after `ids`, greedy (temperature 0) or sampled, carrying the recurrent state."""
     gen = torch.Generator().manual_seed(seed)
     out: list[int] = []
@@ -76,8 +80,9 @@ def _starts_after_eos(loaded: Any) -> bool:
     return loaded.tokenizer.kind != "char" if add_eos is None else bool(add_eos)
 
 
-def explain_lm(loaded: Any, text: str, *, generate: int = 0, temperature: float = 0.0, seed: int = 0,
-               add_eos: bool | None = None) -> Explanation:
+def explain_lm(
+    loaded: Any, text: str, *, generate: int = 0, temperature: float = 0.0, seed: int = 0, add_eos: bool | None = None
+) -> Explanation:
     """Surprisal and gate traces of a language model reading `text` (and what it writes next).
 
     Args:
@@ -136,12 +141,25 @@ def explain_lm(loaded: Any, text: str, *, generate: int = 0, temperature: float 
         model.train(was_training)
     nats_np = nats.numpy()
     if new:
-        notes.append(f"{len(new)} tokens generated after the prompt "
-                     f"({'greedy' if temperature <= 0 else f'temperature {temperature}, seed {seed}'})")
-    return Explanation(kind="language_model", text=text, tokens=tokens, ids=ids, notes=notes, method="surprisal",
-                       gates=gates, unknown=unknown, surprisal_nats=nats_np, surprisal_bits=nats_np / math.log(2),
-                       token_prob=np.exp(-nats_np), generated=generated,
-                       model_path=str(loaded.path) if getattr(loaded, "path", None) else None)
+        notes.append(
+            f"{len(new)} tokens generated after the prompt "
+            f"({'greedy' if temperature <= 0 else f'temperature {temperature}, seed {seed}'})"
+        )
+    return Explanation(
+        kind="language_model",
+        text=text,
+        tokens=tokens,
+        ids=ids,
+        notes=notes,
+        method="surprisal",
+        gates=gates,
+        unknown=unknown,
+        surprisal_nats=nats_np,
+        surprisal_bits=nats_np / math.log(2),
+        token_prob=np.exp(-nats_np),
+        generated=generated,
+        model_path=str(loaded.path) if getattr(loaded, "path", None) else None,
+    )
 
 
 __all__ = ["explain_lm"]

@@ -34,8 +34,13 @@ pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:.82em}
 img{max-width:100%}
 """
 
-GATE_ROWS = (("z", "update z", "seq"), ("r", "reset r", "seq"), ("n", "candidate n", "div"),
-             ("dh", "|Δh|", "seq"), ("retention", "retention", "seq"))
+GATE_ROWS = (
+    ("z", "update z", "seq"),
+    ("r", "reset r", "seq"),
+    ("n", "candidate n", "div"),
+    ("dh", "|Δh|", "seq"),
+    ("retention", "retention", "seq"),
+)
 
 
 def _rgb(value: float, vmax: float, scale: str) -> tuple[int, int, int]:
@@ -99,8 +104,10 @@ def tokens_html(ex: Explanation, values: np.ndarray | None = None, scale: str | 
         title = f"position {i}: {_fmt(float(values[i]))}"
         if ex.token_prob is not None and np.isfinite(ex.token_prob[i]):
             title += f" · p={ex.token_prob[i]:.4f}"
-        parts.append(f'<span class="{cls}" title="{html.escape(title)}" style="{_style(values[i], vmax, scale or "seq")}">'
-                     f"{html.escape(tok)}</span>")
+        parts.append(
+            f'<span class="{cls}" title="{html.escape(title)}" style="{_style(values[i], vmax, scale or "seq")}">'
+            f"{html.escape(tok)}</span>"
+        )
     return " ".join(parts)
 
 
@@ -111,33 +118,46 @@ def _prediction_html(ex: Explanation) -> str:
     for lab, p in sorted(zip(ex.labels, ex.probabilities), key=lambda x: -x[1])[:20]:
         mark = " ◀ predicted" if lab == ex.predicted else ""
         mark += " (explained)" if lab == ex.target else ""
-        rows.append(f'<tr><td class="l">{html.escape(str(lab))}</td><td>{p:.4f}</td>'
-                    f'<td class="l"><span class="bar" style="width:{int(200 * p)}px"></span>{mark}</td></tr>')
-    return ('<h2>Prediction</h2><table><tr><th class="l">class</th><th>probability</th><th></th></tr>'
-            + "".join(rows) + "</table>")
+        rows.append(
+            f'<tr><td class="l">{html.escape(str(lab))}</td><td>{p:.4f}</td>'
+            f'<td class="l"><span class="bar" style="width:{int(200 * p)}px"></span>{mark}</td></tr>'
+        )
+    return (
+        '<h2>Prediction</h2><table><tr><th class="l">class</th><th>probability</th><th></th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _gates_html(ex: Explanation) -> str:
     g = ex.gates
     if g is None:
         return ""
-    out = ["<h2>Gates × tokens</h2>",
-           '<p class="meta">Unit means per token. z near 1 keeps the past, r near 0 lets the candidate ignore it; '
-           "|Δh| is how much the state moved; retention is the share of the token's write that survives to the "
-           "direction's last step (product of the later update gates).</p>"]
+    out = [
+        "<h2>Gates × tokens</h2>",
+        '<p class="meta">Unit means per token. z near 1 keeps the past, r near 0 lets the candidate ignore it; '
+        "|Δh| is how much the state moved; retention is the share of the token's write that survives to the "
+        "direction's last step (product of the later update gates).</p>",
+    ]
     head = "".join(f'<th class="col">{html.escape(t)}</th>' for t in ex.tokens)
     for layer in range(g.num_layers):
-        out.append(f"<h3>layer {layer + 1}</h3><div class='scroll'><table class='heat'><tr><th class='l'>gate</th>{head}</tr>")
+        out.append(
+            f"<h3>layer {layer + 1}</h3><div class='scroll'><table class='heat'><tr><th class='l'>gate</th>{head}</tr>"
+        )
         for d in range(g.num_directions):
             for key, label, scale in GATE_ROWS:
                 vals = g.mean(key)[layer, d]  # (T,)
                 if np.isnan(vals).all():
                     continue
                 vmax = 1.0 if key in ("z", "r", "n", "retention") else _vmax(vals)
-                cells = "".join(f'<td style="{_style(v, vmax, scale)}" title="{_fmt(float(v))}">{_fmt(float(v))[:4]}</td>'
-                                for v in vals)
+                cells = "".join(
+                    f'<td style="{_style(v, vmax, scale)}" title="{_fmt(float(v))}">{_fmt(float(v))[:4]}</td>'
+                    for v in vals
+                )
                 arrow = "→" if d == 0 else "←"
-                out.append(f"<tr><th class='l'>{label} {arrow} <span class='meta'>{DIRECTIONS[d]}</span></th>{cells}</tr>")
+                out.append(
+                    f"<tr><th class='l'>{label} {arrow} <span class='meta'>{DIRECTIONS[d]}</span></th>{cells}</tr>"
+                )
         out.append("</table></div>")
     return "".join(out)
 
@@ -148,22 +168,30 @@ def _lm_table(ex: Explanation) -> str:
     rows = []
     for i, tok in enumerate(ex.tokens):
         gen = "generated" if ex.generated is not None and ex.generated[i] else "read"
-        rows.append(f'<tr><td>{i}</td><td class="l">{html.escape(tok)}</td><td>{_fmt(float(ex.token_prob[i]))}</td>'
-                    f"<td>{_fmt(float(ex.surprisal_nats[i]))}</td><td>{_fmt(float(ex.surprisal_bits[i]))}</td>"
-                    f'<td class="l">{gen}</td></tr>')
-    return ("<h2>Surprisal per token</h2><div class='scroll'><table><tr><th>#</th><th class='l'>token</th>"
-            "<th>p(token | before)</th><th>nats</th><th>bits</th><th class='l'></th></tr>" + "".join(rows)
-            + "</table></div>")
+        rows.append(
+            f'<tr><td>{i}</td><td class="l">{html.escape(tok)}</td><td>{_fmt(float(ex.token_prob[i]))}</td>'
+            f"<td>{_fmt(float(ex.surprisal_nats[i]))}</td><td>{_fmt(float(ex.surprisal_bits[i]))}</td>"
+            f'<td class="l">{gen}</td></tr>'
+        )
+    return (
+        "<h2>Surprisal per token</h2><div class='scroll'><table><tr><th>#</th><th class='l'>token</th>"
+        "<th>p(token | before)</th><th>nats</th><th>bits</th><th class='l'></th></tr>"
+        + "".join(rows)
+        + "</table></div>"
+    )
 
 
 def _legend(scale: str, vmax: float, ex: Explanation) -> str:
     """One line saying what the token colours mean, with swatches."""
+
     def swatch(v: float) -> str:
         return f'<span style="{_style(v, vmax, scale)}"></span>'
 
     if scale == "div":
-        text = (f"{swatch(-vmax)} against {html.escape(repr(ex.target))} · {swatch(0.0)} neutral · "
-                f"{swatch(vmax)} for {html.escape(repr(ex.target))} (±{vmax:.3g})")
+        text = (
+            f"{swatch(-vmax)} against {html.escape(repr(ex.target))} · {swatch(0.0)} neutral · "
+            f"{swatch(vmax)} for {html.escape(repr(ex.target))} (±{vmax:.3g})"
+        )
     else:
         text = f"{swatch(0.0)} 0 → {swatch(vmax)} {vmax:.3g}"
     extra = " · dotted underline: not in the vocabulary" if any(ex.unknown) else ""
@@ -179,9 +207,11 @@ def explanation_body(ex: Explanation, heading: str = "h2") -> str:
     parts.append(f"<h2>Tokens coloured by {html.escape(name)}</h2>")
     if ex.details.get("completeness_gap") is not None:
         d = ex.details
-        parts.append(f'<p class="meta">integrated gradients, {d["steps"]} steps, zero-embedding baseline: '
-                     f'attributions sum to {d["attribution_sum"]:+.4f}, p(x) − p(baseline) = {d["delta"]:+.4f}, '
-                     f'completeness gap {d["completeness_gap"]:+.2e}</p>')
+        parts.append(
+            f'<p class="meta">integrated gradients, {d["steps"]} steps, zero-embedding baseline: '
+            f"attributions sum to {d['attribution_sum']:+.4f}, p(x) − p(baseline) = {d['delta']:+.4f}, "
+            f"completeness gap {d['completeness_gap']:+.2e}</p>"
+        )
     parts.append(f'<p class="text">{tokens_html(ex, values, scale)}</p>')
     parts.append(_legend(scale, _vmax(values), ex))
     parts.append(_lm_table(ex))
@@ -191,8 +221,10 @@ def explanation_body(ex: Explanation, heading: str = "h2") -> str:
 
 def page(title: str, body: str) -> str:
     """A complete HTML document with the inline stylesheet."""
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
 
 
 def render_html(ex: Explanation, path: str | Path | None = None, png: bytes | None = None) -> str:
@@ -209,10 +241,11 @@ def render_html(ex: Explanation, path: str | Path | None = None, png: bytes | No
     meta = [f"model: {html.escape(ex.model_path)}" if ex.model_path else "", f"{len(ex.tokens)} tokens"]
     if ex.method:
         meta.append(f"method: {html.escape(ex.method)}")
-    body = [f"<h1>grutext explanation</h1><p class='meta'>{' · '.join(m for m in meta if m)}</p>",
-            explanation_body(ex)]
+    body = [f"<h1>grutext explanation</h1><p class='meta'>{' · '.join(m for m in meta if m)}</p>", explanation_body(ex)]
     if png:
-        body.append(f'<h2>Heat map</h2><img alt="gates heat map" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+        body.append(
+            f'<h2>Heat map</h2><img alt="gates heat map" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        )
     text = page("grutext explanation", "\n".join(body))
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
@@ -228,8 +261,9 @@ def _pyplot():
     except ImportError:  # pragma: no cover - depends on the environment
         from grutext.errors import ConfigError
 
-        raise ConfigError("png: matplotlib is needed for PNG output; install it with `pip install matplotlib` "
-                          "(or grutext[plot])") from None
+        raise ConfigError(
+            "png: matplotlib is needed for PNG output; install it with `pip install matplotlib` (or grutext[plot])"
+        ) from None
     return plt
 
 
@@ -272,8 +306,9 @@ def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int
             blocks.append((f"layer {layer + 1} gates (unit means)", labels, np.vstack(rows)))
     heights = [1.6] + [0.28 * len(b[1]) + 0.5 for b in blocks]
     width = min(22.0, max(7.0, 0.42 * T + 2.2))
-    fig, axes = plt.subplots(len(heights), 1, figsize=(width, sum(heights) + 0.9),
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    fig, axes = plt.subplots(
+        len(heights), 1, figsize=(width, sum(heights) + 0.9), gridspec_kw={"height_ratios": heights}, squeeze=False
+    )
     axes = axes[:, 0]
     ax = axes[0]
     x = np.arange(T)

@@ -20,8 +20,21 @@ import numpy as np
 from grutext.errors import DataError, GrutextError
 from grutext.explain.render import _style, page, tokens_html
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "perplexity", "bpc", "val_loss", "val_accuracy", "val_macro_f1",
-                   "val_perplexity", "val_bpc", "lr", "time", "tokens_per_s")
+HISTORY_COLUMNS = (
+    "epoch",
+    "loss",
+    "accuracy",
+    "perplexity",
+    "bpc",
+    "val_loss",
+    "val_accuracy",
+    "val_macro_f1",
+    "val_perplexity",
+    "val_bpc",
+    "lr",
+    "time",
+    "tokens_per_s",
+)
 
 
 def _img(path: Path, alt: str) -> str:
@@ -43,8 +56,9 @@ def _num(v: Any) -> str:
     return html.escape(str(v))
 
 
-def history_html(history: list[dict[str, Any]], best_epoch: int | None = None,
-                 member_best: list[int] | None = None) -> str:
+def history_html(
+    history: list[dict[str, Any]], best_epoch: int | None = None, member_best: list[int] | None = None
+) -> str:
     """The epoch trace as an HTML table (the best epoch in bold).
 
     An ensemble's rows carry their ``member``; `member_best` gives each member's best epoch.
@@ -79,19 +93,24 @@ def confusion_html(cm: list[list[int]], labels: list[str]) -> str:
     for i, lab in enumerate(labels):
         cells = "".join(f'<td style="{_style(float(v), vmax, "seq")}">{int(v):,}</td>' for v in arr[i])
         rows.append(f"<tr><th class='l'>{html.escape(str(lab))}</th>{cells}</tr>")
-    return (f"<table><tr><th class='l'>true ＼ predicted</th>{head}</tr>{''.join(rows)}</table>")
+    return f"<table><tr><th class='l'>true ＼ predicted</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def per_class_html(report: dict[str, Any]) -> str:
     """Precision, recall, F1 and support per class."""
     rows = []
     for lab, m in (report.get("per_class") or {}).items():
-        rows.append(f"<tr><td class='l'>{html.escape(str(lab))}</td><td>{_num(m.get('precision'))}</td>"
-                    f"<td>{_num(m.get('recall'))}</td><td>{_num(m.get('f1'))}</td><td>{_num(m.get('support'))}</td></tr>")
+        rows.append(
+            f"<tr><td class='l'>{html.escape(str(lab))}</td><td>{_num(m.get('precision'))}</td>"
+            f"<td>{_num(m.get('recall'))}</td><td>{_num(m.get('f1'))}</td><td>{_num(m.get('support'))}</td></tr>"
+        )
     if not rows:
         return ""
-    return ("<table><tr><th class='l'>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
-            + "".join(rows) + "</table>")
+    return (
+        "<table><tr><th class='l'>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _scores_html(name: str, rep: dict[str, Any] | None, labels: list[str]) -> str:
@@ -117,8 +136,9 @@ def validation_data(loaded: Any, data: str | None = None) -> Any:
     return load_splits(cfg.data, seed=cfg.train.seed).valid
 
 
-def confident_mistakes(loaded: Any, ds: Any, k: int = 5, method: str = "ig",
-                       explain_with: Any = None) -> tuple[list[dict[str, Any]], list[str]]:
+def confident_mistakes(
+    loaded: Any, ds: Any, k: int = 5, method: str = "ig", explain_with: Any = None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The `k` validation mistakes the model was surest of, each with an explanation.
 
     `explain_with`: the loaded network whose internals explain each mistake (an ensemble's
@@ -138,8 +158,9 @@ def confident_mistakes(loaded: Any, ds: Any, k: int = 5, method: str = "ig",
     labels = loaded.labels
     keep = [i for i, lab in enumerate(ds.labels) if str(lab) in labels and ds.texts[i].strip()]
     if len(keep) < len(ds.labels):
-        notes.append(f"mistakes: {len(ds.labels) - len(keep):,} examples skipped (empty text or a label the model "
-                     f"does not know)")
+        notes.append(
+            f"mistakes: {len(ds.labels) - len(keep):,} examples skipped (empty text or a label the model does not know)"
+        )
     texts = [ds.texts[i] for i in keep]
     truth = np.array([labels.index(str(ds.labels[i])) for i in keep])
     if not texts:
@@ -151,8 +172,15 @@ def confident_mistakes(loaded: Any, ds: Any, k: int = 5, method: str = "ig",
     out = []
     for i in order:
         ex = explain(explain_with or loaded, texts[i], method=method)
-        out.append({"text": texts[i], "true": labels[truth[i]], "predicted": labels[pred[i]],
-                    "probability": float(probs[i, pred[i]]), "explanation": ex})
+        out.append(
+            {
+                "text": texts[i],
+                "true": labels[truth[i]],
+                "predicted": labels[pred[i]],
+                "probability": float(probs[i, pred[i]]),
+                "explanation": ex,
+            }
+        )
     notes.append(f"validation: {len(wrong):,} mistakes out of {len(texts):,}")
     return out, notes
 
@@ -161,18 +189,28 @@ def _mistakes_html(mistakes: list[dict[str, Any]], method: str) -> str:
     if not mistakes:
         return "<p class='meta'>no mistakes to show</p>"
     name = {"ig": "integrated gradients", "occlusion": "occlusion", "attention": "attention"}.get(method, method)
-    parts = [f"<p class='meta'>tokens coloured by {name} for the (wrong) predicted class: red pushed towards it, "
-             f"blue away from it.</p>"]
+    parts = [
+        f"<p class='meta'>tokens coloured by {name} for the (wrong) predicted class: red pushed towards it, "
+        f"blue away from it.</p>"
+    ]
     for m in mistakes:
         ex = m["explanation"]
         notes = "".join(f"<div class='note'>{html.escape(n)}</div>" for n in ex.notes if n.startswith("truncated"))
-        parts.append(f"<h3>true {html.escape(m['true'])} · predicted {html.escape(m['predicted'])} "
-                     f"(p={m['probability']:.3f})</h3>{notes}<p class='text'>{tokens_html(ex)}</p>")
+        parts.append(
+            f"<h3>true {html.escape(m['true'])} · predicted {html.escape(m['predicted'])} "
+            f"(p={m['probability']:.3f})</h3>{notes}<p class='text'>{tokens_html(ex)}</p>"
+        )
     return "\n".join(parts)
 
 
-def training_report(model_dir: str | Path, out: str | Path | None = None, data: str | None = None,
-                    mistakes: int = 5, method: str = "ig", member: int = 0) -> Path:
+def training_report(
+    model_dir: str | Path,
+    out: str | Path | None = None,
+    data: str | None = None,
+    mistakes: int = 5,
+    method: str = "ig",
+    member: int = 0,
+) -> Path:
     """Write the HTML training report of a model directory.
 
     Args:
@@ -200,8 +238,10 @@ def training_report(model_dir: str | Path, out: str | Path | None = None, data: 
     out = Path(out) if out else model_dir / "report.html"
     metrics = loaded.metrics or {}
     labels = loaded.labels
-    body = [f"<h1>grutext training report</h1><p class='meta'>{html.escape(str(model_dir))} · {loaded.kind} · "
-            f"{html.escape(loaded.config.model.cell)} · {len(labels) or ''} {'classes' if labels else ''}</p>"]
+    body = [
+        f"<h1>grutext training report</h1><p class='meta'>{html.escape(str(model_dir))} · {loaded.kind} · "
+        f"{html.escape(loaded.config.model.cell)} · {len(labels) or ''} {'classes' if labels else ''}</p>"
+    ]
     if not (model_dir / "metrics.json").is_file():
         body.append("<div class='note'>metrics.json is missing: no epoch trace or scores</div>")
     history = metrics.get("history") or []
@@ -222,8 +262,10 @@ def training_report(model_dir: str | Path, out: str | Path | None = None, data: 
         n_members = loaded.config.model.ensemble
         if n_members > 1:  # a bad --member is the caller's error, not missing data
             explainer = load_model(model_dir, member=member)
-            body.append(f"<p class='meta'>an ensemble of {n_members} networks: the mistakes are the "
-                        f"ensemble's, each explanation reads member {member}</p>")
+            body.append(
+                f"<p class='meta'>an ensemble of {n_members} networks: the mistakes are the "
+                f"ensemble's, each explanation reads member {member}</p>"
+            )
         try:
             ds = validation_data(loaded, data)
             found, notes = confident_mistakes(loaded, ds, k=mistakes, method=method, explain_with=explainer)
@@ -232,8 +274,10 @@ def training_report(model_dir: str | Path, out: str | Path | None = None, data: 
         except (GrutextError, OSError) as exc:
             if data:
                 raise DataError(f"--data {data}: {exc}") from None
-            body.append(f"<div class='note'>validation data not available ({html.escape(str(exc))}); "
-                        f"pass --data FILE to show mistakes</div>")
+            body.append(
+                f"<div class='note'>validation data not available ({html.escape(str(exc))}); "
+                f"pass --data FILE to show mistakes</div>"
+            )
     try:
         summary = model_summary(loaded.model)
     except Exception as exc:  # the summary is a nicety; never lose the report over it
@@ -245,5 +289,11 @@ def training_report(model_dir: str | Path, out: str | Path | None = None, data: 
     return out
 
 
-__all__ = ["training_report", "history_html", "confusion_html", "per_class_html", "confident_mistakes",
-           "validation_data"]
+__all__ = [
+    "training_report",
+    "history_html",
+    "confusion_html",
+    "per_class_html",
+    "confident_mistakes",
+    "validation_data",
+]

@@ -11,11 +11,11 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from grutext.errors import ConfigError, DataError
@@ -23,21 +23,36 @@ from grutext.errors import ConfigError, DataError
 NEG_INF = float("-inf")
 
 
-def check_sampling(*, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                   repetition_penalty: float = 1.0, max_tokens: int = 1, beam: int | None = None) -> None:
+def check_sampling(
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_penalty: float = 1.0,
+    max_tokens: int = 1,
+    beam: int | None = None,
+) -> None:
     """Raise ConfigError on the first invalid sampling value (one line naming it)."""
+
     def bad(name: str, expected: str, got: Any) -> None:
         raise ConfigError(f"{name}: expected {expected}, got {got!r}")
 
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0 \
-            or math.isinf(temperature):
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not temperature > 0
+        or math.isinf(temperature)
+    ):
         bad("temperature", "a number > 0", temperature)
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         bad("top_k", "an integer >= 1", top_k)
     if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
         bad("top_p", "a number in (0, 1]", top_p)
-    if isinstance(repetition_penalty, bool) or not isinstance(repetition_penalty, (int, float)) \
-            or not repetition_penalty > 0:
+    if (
+        isinstance(repetition_penalty, bool)
+        or not isinstance(repetition_penalty, (int, float))
+        or not repetition_penalty > 0
+    ):
         bad("repetition_penalty", "a number > 0 (1 = off)", repetition_penalty)
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         bad("max_tokens", "an integer >= 1", max_tokens)
@@ -45,9 +60,17 @@ def check_sampling(*, temperature: float = 1.0, top_k: int | None = None, top_p:
         bad("beam", "an integer >= 1", beam)
 
 
-def next_token_probs(logits: Tensor, *, temperature: float = 1.0, top_k: int | None = None,
-                     top_p: float | None = None, greedy: bool = False, repetition_penalty: float = 1.0,
-                     history: Sequence[int] = (), banned: Sequence[int] = ()) -> Tensor:
+def next_token_probs(
+    logits: Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+    repetition_penalty: float = 1.0,
+    history: Sequence[int] = (),
+    banned: Sequence[int] = (),
+) -> Tensor:
     """The distribution the next token is drawn from.
 
     Order: banned ids removed; repetition penalty (CTRL, Keskar et al. 2019: a seen token's
@@ -102,8 +125,9 @@ class Generator:
         ban_unk: never sample ``<unk>``.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, *, add_eos: bool | None = None,
-                 ban_unk: bool = False) -> None:
+    def __init__(
+        self, model: torch.nn.Module, tokenizer: Any, *, add_eos: bool | None = None, ban_unk: bool = False
+    ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.add_eos = tokenizer.kind != "char" if add_eos is None else bool(add_eos)
@@ -112,7 +136,7 @@ class Generator:
             self.banned.append(tokenizer.eos_id)
 
     @classmethod
-    def load(cls, directory: str | Path, **kwargs: Any) -> "Generator":
+    def load(cls, directory: str | Path, **kwargs: Any) -> Generator:
         """Load a model directory; raises ArtifactError for anything but a language model."""
         from grutext.artifact import load_model
         from grutext.lm import check_language_model, lm_settings
@@ -136,8 +160,10 @@ class Generator:
         if not ids:
             raise DataError(f"prompt {prompt!r}: no tokens after tokenization")
         if all(i == self.tokenizer.unk_id for i in ids):
-            raise DataError(f"prompt {prompt!r}: every token is unknown to the model's vocabulary; "
-                            f"expected at least one known token")
+            raise DataError(
+                f"prompt {prompt!r}: every token is unknown to the model's vocabulary; "
+                f"expected at least one known token"
+            )
         return ([self.tokenizer.eos_id] if self.add_eos else []) + ids
 
     @torch.no_grad()
@@ -190,9 +216,19 @@ class Generator:
 
     # ---- sampling ---------------------------------------------------------------------------------
 
-    def stream_ids(self, prompt: str, *, max_tokens: int = 50, temperature: float = 1.0, top_k: int | None = None,
-                   top_p: float | None = None, greedy: bool = False, repetition_penalty: float = 1.0,
-                   stop: Sequence[str] | None = None, seed: int | None = None) -> Iterator[int]:
+    def stream_ids(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 50,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        greedy: bool = False,
+        repetition_penalty: float = 1.0,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> Iterator[int]:
         """Generated ids, one at a time; each step feeds one token and keeps only the state.
 
         Args:
@@ -206,8 +242,13 @@ class Generator:
         Raises:
             ConfigError: invalid sampling values. DataError: bad prompt.
         """
-        check_sampling(temperature=temperature, top_k=top_k, top_p=top_p,
-                       repetition_penalty=repetition_penalty, max_tokens=max_tokens)
+        check_sampling(
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            repetition_penalty=repetition_penalty,
+            max_tokens=max_tokens,
+        )
         history = self.prompt_ids(prompt)
         stop_ids, stop_texts = self._stop_ids(stop)
         rng = torch.Generator()
@@ -215,8 +256,16 @@ class Generator:
         logits, state = self.feed(history)
         produced: list[int] = []
         for _ in range(max_tokens):
-            probs = next_token_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy,
-                                     repetition_penalty=repetition_penalty, history=history, banned=self.banned)
+            probs = next_token_probs(
+                logits,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                greedy=greedy,
+                repetition_penalty=repetition_penalty,
+                history=history,
+                banned=self.banned,
+            )
             nxt = int(torch.multinomial(probs, 1, generator=rng)) if not greedy else int(torch.argmax(probs))
             if nxt in stop_ids:
                 return
@@ -236,12 +285,12 @@ class Generator:
             text = self.render(produced)
             if text.endswith("\ufffd"):  # an unfinished UTF-8 character (byte-level BPE): wait
                 continue
-            piece, shown = text[len(shown):], text
+            piece, shown = text[len(shown) :], text
             if piece:
                 yield piece
         text = self.render(produced)
         if len(text) > len(shown):
-            yield text[len(shown):]
+            yield text[len(shown) :]
 
     def generate(self, prompt: str, **options: Any) -> str:
         """The whole continuation of `prompt` as one string (options as `stream_ids`)."""
@@ -250,9 +299,16 @@ class Generator:
     # ---- beam search --------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def beam_search_ids(self, prompt: str, *, beam: int = 4, max_tokens: int = 20, n_best: int | None = None,
-                        stop: Sequence[str] | None = None, length_penalty: float = 0.0
-                        ) -> list[tuple[list[int], float]]:
+    def beam_search_ids(
+        self,
+        prompt: str,
+        *,
+        beam: int = 4,
+        max_tokens: int = 20,
+        n_best: int | None = None,
+        stop: Sequence[str] | None = None,
+        length_penalty: float = 0.0,
+    ) -> list[tuple[list[int], float]]:
         """The n best continuations by total log-probability (nats), beams run as one batch.
 
         A hypothesis ends at a stop token (not included) or after `max_tokens`. With
@@ -263,7 +319,7 @@ class Generator:
         """
         check_sampling(max_tokens=max_tokens, beam=beam)
         n_best = beam if n_best is None else n_best
-        if isinstance(n_best, bool) or not isinstance(n_best, int) or not 1 <= n_best:
+        if isinstance(n_best, bool) or not isinstance(n_best, int) or not n_best >= 1:
             raise ConfigError(f"n_best: expected an integer >= 1, got {n_best!r}")
         stop_ids, _ = self._stop_ids(stop)
         logits, state = self.feed(self.prompt_ids(prompt))
@@ -297,8 +353,11 @@ class Generator:
                 break
             seqs = [seqs[r] + [t] for r, t in zip(keep_rows, keep_tok)]
             scores = torch.tensor(keep_score)
-            if len(finished) >= n_best and not length_penalty and \
-                    max(keep_score) < sorted((f[1] for f in finished), reverse=True)[n_best - 1]:
+            if (
+                len(finished) >= n_best
+                and not length_penalty
+                and max(keep_score) < sorted((f[1] for f in finished), reverse=True)[n_best - 1]
+            ):
                 break  # log-probs only fall: no active beam can overtake the n-th finished one
             from grutext.models.language_model import select_state
 

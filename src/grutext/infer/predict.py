@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class Predictor:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, directory: str | Path, batch_size: int = 128) -> "Predictor":
+    def load(cls, directory: str | Path, batch_size: int = 128) -> Predictor:
         return cls(load_model(directory), batch_size=batch_size)
 
     @property
@@ -53,7 +54,9 @@ class Predictor:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         cfg = self.loaded.config
         ds = TextDataset(texts, None, "input")
-        batches = make_batches(self.loaded.tokenizer, ds, None, cfg.model.task, cfg.data, self.batch_size, shuffle=False)
+        batches = make_batches(
+            self.loaded.tokenizer, ds, None, cfg.model.task, cfg.data, self.batch_size, shuffle=False
+        )
         probs, _, _ = predict_batches(self.loaded.model, batches)
         return probs
 

@@ -50,8 +50,15 @@ class Suggester:
         max_pieces: longest word (in tokens) the char/BPE search builds.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, *, add_eos: bool | None = None,
-                 beam: int = 12, max_pieces: int = 16) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        *,
+        add_eos: bool | None = None,
+        beam: int = 12,
+        max_pieces: int = 16,
+    ) -> None:
         self.model = model.eval()
         self.tok = tokenizer
         self.add_eos = tokenizer.kind != "char" if add_eos is None else bool(add_eos)
@@ -70,10 +77,11 @@ class Suggester:
             self._inword = torch.tensor([bool(p) and not any(c in BOUNDARY for c in p) for p in self._pieces])
             self._masks: dict[tuple[str, bool, str], torch.Tensor] = {}
             self._starts_boundary = torch.tensor(starts) | torch.tensor(
-                [i == tokenizer.eos_id for i in range(V)])  # (V,)
+                [i == tokenizer.eos_id for i in range(V)]
+            )  # (V,)
 
     @classmethod
-    def load(cls, directory: str | Path, **kwargs: Any) -> "Suggester":
+    def load(cls, directory: str | Path, **kwargs: Any) -> Suggester:
         """Load a language model directory (ArtifactError for other kinds)."""
         from grutext.artifact import load_model
         from grutext.lm import check_language_model, lm_settings
@@ -118,8 +126,9 @@ class Suggester:
             return self.next_words("", k, prefix=partial, _allow_empty=True)
         return self.next_words(context, k, prefix=partial)
 
-    def next_words(self, context: str, k: int = 5, prefix: str = "", *,
-                   _allow_empty: bool = False) -> list[tuple[str, float]]:
+    def next_words(
+        self, context: str, k: int = 5, prefix: str = "", *, _allow_empty: bool = False
+    ) -> list[tuple[str, float]]:
         """The k most likely words after `context`, restricted to those starting with `prefix`.
 
         Args:
@@ -162,7 +171,7 @@ class Suggester:
         """(V,) bool: pieces that may follow `text` inside the word that must start with `need`."""
         if len(text) >= len(need) and text:
             return self._inword
-        rem = need[len(text):]
+        rem = need[len(text) :]
         key = (rem, bool(text), lead)
         mask = self._masks.get(key)
         if mask is None:
@@ -171,8 +180,10 @@ class Suggester:
                 if not p or not (p.startswith(rem) or rem.startswith(p)):
                     ok.append(False)
                     continue
-                body = p[len(lead):] if not text and lead else p
-                ok.append(bool(body) and not any(c in BOUNDARY for c in body) and bool(text or not lead or p.startswith(lead)))
+                body = p[len(lead) :] if not text and lead else p
+                ok.append(
+                    bool(body) and not any(c in BOUNDARY for c in body) and bool(text or not lead or p.startswith(lead))
+                )
             mask = torch.tensor(ok)
             if len(self._masks) > 256:
                 self._masks.clear()
@@ -198,9 +209,9 @@ class Suggester:
             cands: list[tuple[float, int, int, str]] = []  # (score, row, token, text)
             for r, (text, score) in enumerate(hyps):
                 lp = rows[r]
-                if len(text) >= len(need) and text[len(lead):]:  # a whole word if a boundary follows
+                if len(text) >= len(need) and text[len(lead) :]:  # a whole word if a boundary follows
                     end = float(torch.logsumexp(lp[self._starts_boundary], 0))
-                    word = text[len(lead):]
+                    word = text[len(lead) :]
                     found[word] = max(found.get(word, float("-inf")), score + end)
                 allowed = self._allowed(text, need, lead)  # (V,) pieces that keep the word consistent
                 masked = torch.where(allowed, lp, torch.full_like(lp, float("-inf")))
@@ -221,9 +232,9 @@ class Suggester:
             out, _, state = self.model(x, None, select_state(state, index))  # (K, 1, V)
             rows = torch.log_softmax(out[:, -1].float(), -1)  # (K, V)
         for r, (text, score) in enumerate(hyps):  # words still open at the length limit
-            if len(text) >= len(need) and text[len(lead):]:
+            if len(text) >= len(need) and text[len(lead) :]:
                 end = float(torch.logsumexp(rows[r][self._starts_boundary], 0))
-                found[text[len(lead):]] = max(found.get(text[len(lead):], float("-inf")), score + end)
+                found[text[len(lead) :]] = max(found.get(text[len(lead) :], float("-inf")), score + end)
         if not found:
             return []
         words = sorted(found.items(), key=lambda kv: -kv[1])[:k]

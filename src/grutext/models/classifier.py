@@ -91,27 +91,40 @@ class TextClassifier(nn.Module):
         if embedding_weights is not None:
             w = torch.as_tensor(np.asarray(embedding_weights), dtype=torch.float32)
             if tuple(w.shape) != (vocab_size, embed_dim):
-                raise ConfigError(
-                    f"embedding_weights must be ({vocab_size}, {embed_dim}); got {tuple(w.shape)}")
+                raise ConfigError(f"embedding_weights must be ({vocab_size}, {embed_dim}); got {tuple(w.shape)}")
             with torch.no_grad():
                 self.embedding.weight.copy_(w)
         self.embedding.weight.requires_grad_(not freeze_embeddings)
         self.embed_dropout = TokenDropout(embed_dropout)
-        self.encoder = make_encoder(cell, embed_dim, hidden_size, num_layers=num_layers,
-                                    bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        self.encoder = make_encoder(
+            cell,
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         feat = self.encoder.output_size
         self.pooling = Pooling(pooling, feat, num_directions=2 if bidirectional else 1)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(feat, 1 if task == "binary" else num_classes)
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, embedding_weights: np.ndarray | None = None) -> "TextClassifier":
+    def from_config(cls, cfg: ModelConfig, embedding_weights: np.ndarray | None = None) -> TextClassifier:
         """Build from a `ModelConfig` whose `vocab_size`, `num_classes` and `task` are filled in."""
         return cls(
-            vocab_size=cfg.vocab_size, num_classes=cfg.num_classes, task=cfg.task,
-            embed_dim=cfg.embed_dim, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-            bidirectional=cfg.bidirectional, dropout=cfg.dropout, embed_dropout=cfg.embed_dropout,
-            pooling=cfg.pooling, cell=cfg.cell, embedding_weights=embedding_weights,
+            vocab_size=cfg.vocab_size,
+            num_classes=cfg.num_classes,
+            task=cfg.task,
+            embed_dim=cfg.embed_dim,
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout,
+            embed_dropout=cfg.embed_dropout,
+            pooling=cfg.pooling,
+            cell=cfg.cell,
+            embedding_weights=embedding_weights,
             freeze_embeddings=cfg.freeze_embeddings,
         )
 
@@ -140,14 +153,21 @@ class TextClassifier(nn.Module):
         logits = self.head(self.dropout(pooled))  # (B, 1) or (B, C)
         if self.task == "binary":
             logits = logits.squeeze(-1)  # (B,)
-        out = {"embedded": embedded, "output": output, "h_n": h_n, "pooled": pooled,
-               "attention": weights, "logits": logits}
+        out = {
+            "embedded": embedded,
+            "output": output,
+            "h_n": h_n,
+            "pooled": pooled,
+            "attention": weights,
+            "logits": logits,
+        }
         if return_gates:
             out["gates"] = result[2]
         return out
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor,
-                labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Args:
             ids: `(B, T)` token ids, post-padded with 0.
             lengths: `(B,)` real lengths.

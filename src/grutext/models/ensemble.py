@@ -48,15 +48,17 @@ class EnsembleClassifier(nn.Module):
         first = members[0]
         for i, m in enumerate(members[1:], 1):
             if (m.task, m.num_classes) != (first.task, first.num_classes):
-                raise ValueError(f"ensemble member {i} is a {m.task} classifier of {m.num_classes} classes; "
-                                 f"member 0 is {first.task} of {first.num_classes}")
+                raise ValueError(
+                    f"ensemble member {i} is a {m.task} classifier of {m.num_classes} classes; "
+                    f"member 0 is {first.task} of {first.num_classes}"
+                )
         self.members = nn.ModuleList(members)
         self.task = first.task
         self.cell = first.cell
         self.num_classes = first.num_classes
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig) -> "EnsembleClassifier":
+    def from_config(cls, cfg: ModelConfig) -> EnsembleClassifier:
         """``cfg.ensemble`` members built from one `ModelConfig` (filled in as for `TextClassifier`)."""
         return cls([TextClassifier.from_config(cfg) for _ in range(cfg.ensemble)])
 
@@ -67,8 +69,9 @@ class EnsembleClassifier(nn.Module):
         """`(N, B, C)`: each member's probabilities (binary as two columns)."""
         return torch.stack([m.probabilities(m(ids, lengths)[0]) for m in self.members])
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor,
-                labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Args and returns as `TextClassifier.forward`; the logits are those of the mean probability."""
         p = self.member_probabilities(ids, lengths).mean(0)  # (B, C)
         if self.task == "multiclass":

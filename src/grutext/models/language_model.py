@@ -74,8 +74,15 @@ class StackedEncoder(nn.Module):
     ``output_size`` (= the last layer's H). ``layers[k]`` is a one-layer encoder.
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
-                 layer_dropout: float = 0.0, weight_drop: float = 0.0) -> None:
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        layer_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+    ) -> None:
         super().__init__()
         options: dict[str, Any] = {"weight_drop": weight_drop} if weight_drop else {}
         self.cell = cell
@@ -105,8 +112,8 @@ class StackedEncoder(nn.Module):
 
 def _layer_state(state: State, k: int) -> State:
     if isinstance(state, (tuple, list)):
-        return (state[0][k: k + 1], state[1][k: k + 1])  # each (1, B, H)
-    return state[k: k + 1]  # (1, B, H)
+        return (state[0][k : k + 1], state[1][k : k + 1])  # each (1, B, H)
+    return state[k : k + 1]  # (1, B, H)
 
 
 def detach_state(state: State) -> State:
@@ -150,15 +157,32 @@ class LanguageModel(nn.Module):
         (torch.Size([2, 5, 100]), torch.Size([1, 2, 32]))
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int = 400, hidden_size: int = 400, num_layers: int = 2, *,
-                 cell: str = "gru", dropout: float = 0.4, input_dropout: float = 0.3,
-                 layer_dropout: float = 0.25, embed_dropout: float = 0.1, weight_drop: float = 0.0,
-                 tie_weights: bool = True, pad_id: int = 0) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 400,
+        hidden_size: int = 400,
+        num_layers: int = 2,
+        *,
+        cell: str = "gru",
+        dropout: float = 0.4,
+        input_dropout: float = 0.3,
+        layer_dropout: float = 0.25,
+        embed_dropout: float = 0.1,
+        weight_drop: float = 0.0,
+        tie_weights: bool = True,
+        pad_id: int = 0,
+    ) -> None:
         super().__init__()
         if not isinstance(vocab_size, int) or vocab_size < 5:
             raise ConfigError(f"vocab_size: expected an integer >= 5 (specials included), got {vocab_size!r}")
-        for name, p in (("dropout", dropout), ("input_dropout", input_dropout), ("layer_dropout", layer_dropout),
-                        ("embed_dropout", embed_dropout), ("weight_drop", weight_drop)):
+        for name, p in (
+            ("dropout", dropout),
+            ("input_dropout", input_dropout),
+            ("layer_dropout", layer_dropout),
+            ("embed_dropout", embed_dropout),
+            ("weight_drop", weight_drop),
+        ):
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
                 raise ConfigError(f"{name}: expected a float in [0, 1), got {p!r}")
         if weight_drop and cell != "gru":
@@ -189,18 +213,33 @@ class LanguageModel(nn.Module):
             self._register_load_state_dict_pre_hook(_fill_tied)
 
     @classmethod
-    def from_config(cls, m: ModelConfig, *, input_dropout: float | None = None,
-                    layer_dropout: float | None = None, weight_drop: float = 0.0,
-                    tie_weights: bool = True) -> "LanguageModel":
+    def from_config(
+        cls,
+        m: ModelConfig,
+        *,
+        input_dropout: float | None = None,
+        layer_dropout: float | None = None,
+        weight_drop: float = 0.0,
+        tie_weights: bool = True,
+    ) -> LanguageModel:
         """Build from a `ModelConfig` (vocab_size filled in); LM-only settings as arguments.
 
         ``m.dropout`` is the output dropout and, unless given, also the input and between-layer
         dropout; ``m.embed_dropout`` drops whole words.
         """
-        return cls(m.vocab_size, m.embed_dim, m.hidden_size, m.num_layers, cell=m.cell, dropout=m.dropout,
-                   input_dropout=m.dropout if input_dropout is None else input_dropout,
-                   layer_dropout=m.dropout if layer_dropout is None else layer_dropout,
-                   embed_dropout=m.embed_dropout, weight_drop=weight_drop, tie_weights=tie_weights)
+        return cls(
+            m.vocab_size,
+            m.embed_dim,
+            m.hidden_size,
+            m.num_layers,
+            cell=m.cell,
+            dropout=m.dropout,
+            input_dropout=m.dropout if input_dropout is None else input_dropout,
+            layer_dropout=m.dropout if layer_dropout is None else layer_dropout,
+            embed_dropout=m.embed_dropout,
+            weight_drop=weight_drop,
+            tie_weights=tie_weights,
+        )
 
     def init_state(self, batch_size: int) -> State:
         """Zero state for `batch_size` streams: (L, B, H), or (h, c) for LSTM."""
@@ -208,8 +247,9 @@ class LanguageModel(nn.Module):
         h = w.new_zeros(self.encoder.num_layers, batch_size, self.encoder.hidden_size)  # (L, B, H)
         return (h, h.clone()) if self.cell == "lstm" else h
 
-    def forward(self, ids: Tensor, targets: Tensor | None = None,
-                state: State = None) -> tuple[Tensor, Tensor | None, State]:
+    def forward(
+        self, ids: Tensor, targets: Tensor | None = None, state: State = None
+    ) -> tuple[Tensor, Tensor | None, State]:
         """Next-token logits for every position, the mean cross-entropy, and the new state.
 
         Args:
@@ -263,5 +303,13 @@ def build_language_model(cfg: Config, meta: dict[str, Any]) -> nn.Module:
     return LanguageModel.from_config(cfg.model, **{k: lm[k] for k in LM_ARCH_KEYS if k in lm})
 
 
-__all__ = ["LanguageModel", "StackedEncoder", "locked_dropout", "embedding_dropout", "detach_state",
-           "select_state", "unigram_perplexity", "build_language_model"]
+__all__ = [
+    "LanguageModel",
+    "StackedEncoder",
+    "locked_dropout",
+    "embedding_dropout",
+    "detach_state",
+    "select_state",
+    "unigram_perplexity",
+    "build_language_model",
+]

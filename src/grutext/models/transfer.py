@@ -72,9 +72,15 @@ class TransferSource:
 
     def shape_config(self, m: ModelConfig) -> ModelConfig:
         """`m` with the encoder's shape taken from the source."""
-        return replace(m, cell=self.cell, embed_dim=self.embed_dim, hidden_size=self.hidden_size,
-                       num_layers=self.num_layers, bidirectional=self.bidirectional,
-                       vocab_size=self.tokenizer.vocab_size)
+        return replace(
+            m,
+            cell=self.cell,
+            embed_dim=self.embed_dim,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            vocab_size=self.tokenizer.vocab_size,
+        )
 
     def head_fits(self, labels: list[str], task: str, pooling: str) -> bool:
         """Whether the source's head can be kept: a classifier with the same labels, task and pooling."""
@@ -85,11 +91,18 @@ class TransferSource:
         what = "language model" if self.kind == "language_model" else "classifier"
         if self.members > 1:
             what = f"member {self.member} of the {self.members}-network ensemble"
-        rest = ("pooling and head kept (same labels)" if head == "kept" else
-                "pooling kept, head starts fresh" if head == "pooling" else "pooling and head start fresh")
-        return (f"init: from the {what} {self.path} (tokenizer, embedding {tuple(self.embedding.shape)}, "
-                f"{self.cell} x{self.num_layers}{' bidirectional' if self.bidirectional else ''}, "
-                f"hidden {self.hidden_size}); {rest}")
+        rest = (
+            "pooling and head kept (same labels)"
+            if head == "kept"
+            else "pooling kept, head starts fresh"
+            if head == "pooling"
+            else "pooling and head start fresh"
+        )
+        return (
+            f"init: from the {what} {self.path} (tokenizer, embedding {tuple(self.embedding.shape)}, "
+            f"{self.cell} x{self.num_layers}{' bidirectional' if self.bidirectional else ''}, "
+            f"hidden {self.hidden_size}); {rest}"
+        )
 
     def extend_vocabulary(self, texts: list[str], vectors: str, *, min_freq: int = 1, seed: int = 0) -> dict[str, Any]:
         """Add the words of `texts` that the source's vocabulary lacks, their embedding rows from `vectors`.
@@ -119,8 +132,10 @@ class TransferSource:
         from grutext.data.tokenizers import Tokenizer
 
         if self.tokenizer.kind != "word":
-            raise ConfigError(f"model.pretrained with model.init_from: only a word vocabulary can grow; "
-                              f"{self.path} has a {self.tokenizer.kind!r} tokenizer")
+            raise ConfigError(
+                f"model.pretrained with model.init_from: only a word vocabulary can grow; "
+                f"{self.path} has a {self.tokenizer.kind!r} tokenizer"
+            )
         hf = self.tokenizer._hf
         counts: Counter[str] = Counter()
         for text in texts:
@@ -137,8 +152,10 @@ class TransferSource:
         grown = Tokenizer.from_json_str(json.dumps(data), str(self.path / "tokenizer.json"))
         words, vecs = load_vectors(vectors)
         if vecs.shape[1] != self.embedding.shape[1]:
-            raise ConfigError(f"model.pretrained: {vectors} has {vecs.shape[1]}-d vectors, the embedding of "
-                              f"{self.path} is {self.embedding.shape[1]}-d")
+            raise ConfigError(
+                f"model.pretrained: {vectors} has {vecs.shape[1]}-d vectors, the embedding of "
+                f"{self.path} is {self.embedding.shape[1]}-d"
+            )
         std = float(self.embedding[1:].std())
         matrix, _ = build_embedding_matrix(grown, words, vecs, init_std=std, seed=seed)
         rows = torch.as_tensor(np.asarray(matrix[start:]), dtype=self.embedding.dtype)  # (n_new, E)
@@ -164,19 +181,25 @@ class TransferSource:
         own = model.encoder.state_dict()
         missing = sorted(set(self.encoder) - set(own))
         if missing:
-            raise ConfigError(f"model.init_from: {self.path}: the {model.cell!r} encoder has no "
-                              f"{missing[0]!r} (the source's weights do not fit this cell)")
+            raise ConfigError(
+                f"model.init_from: {self.path}: the {model.cell!r} encoder has no "
+                f"{missing[0]!r} (the source's weights do not fit this cell)"
+            )
         n = 0
         with torch.no_grad():
             if tuple(model.embedding.weight.shape) != tuple(self.embedding.shape):
-                raise ConfigError(f"model.init_from: {self.path}: embedding is {tuple(self.embedding.shape)}, "
-                                  f"the classifier's is {tuple(model.embedding.weight.shape)}")
+                raise ConfigError(
+                    f"model.init_from: {self.path}: embedding is {tuple(self.embedding.shape)}, "
+                    f"the classifier's is {tuple(model.embedding.weight.shape)}"
+                )
             model.embedding.weight.copy_(self.embedding)
             n += self.embedding.numel()
             for key, value in self.encoder.items():
                 if own[key].shape != value.shape:
-                    raise ConfigError(f"model.init_from: {self.path}: encoder.{key} is {tuple(value.shape)}, "
-                                      f"the classifier's is {tuple(own[key].shape)}")
+                    raise ConfigError(
+                        f"model.init_from: {self.path}: encoder.{key} is {tuple(value.shape)}, "
+                        f"the classifier's is {tuple(own[key].shape)}"
+                    )
                 own[key].copy_(value)  # state_dict tensors share storage with the parameters
                 n += value.numel()
             head = labels is not None and self.head_fits(labels, model.task, model.pooling.kind)
@@ -203,8 +226,10 @@ def load_transfer_source(path: str | Path, member: int = 0) -> TransferSource:
 
     p = Path(path)
     if not (p / "config.json").is_file():
-        raise ConfigError(f"model.init_from: {p}: expected a grutext model directory (with config.json); "
-                          f"{'no such directory' if not p.exists() else 'none found there'}")
+        raise ConfigError(
+            f"model.init_from: {p}: expected a grutext model directory (with config.json); "
+            f"{'no such directory' if not p.exists() else 'none found there'}"
+        )
     try:
         loaded = load_model(p)
     except ArtifactError as exc:
@@ -216,8 +241,7 @@ def load_transfer_source(path: str | Path, member: int = 0) -> TransferSource:
     state = {k: v.detach().clone() for k, v in model.encoder.state_dict().items()}
     head: dict[str, Any] = {}
     if loaded.kind == "classifier":
-        head = {k: v.detach().clone() for k, v in model.state_dict().items()
-                if k.startswith(("pooling.", "head."))}
+        head = {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith(("pooling.", "head."))}
     if loaded.kind == "language_model":
         encoder: dict[str, torch.Tensor] = {}
         for key, value in state.items():
@@ -230,16 +254,28 @@ def load_transfer_source(path: str | Path, member: int = 0) -> TransferSource:
     elif loaded.kind == "classifier":
         encoder, bidirectional = state, bool(m.bidirectional)
     else:
-        raise ConfigError(f"model.init_from: {p}: a {loaded.kind!r} model cannot start a classifier; "
-                          f"expected a language model or a classifier")
-    return TransferSource(path=p, kind=loaded.kind, tokenizer=loaded.tokenizer,
-                          embedding=model.embedding.weight.detach().clone(), encoder=encoder, head=head,
-                          labels=list(loaded.labels) if loaded.kind == "classifier" else [],
-                          task=m.task if loaded.kind == "classifier" else "",
-                          pooling=m.pooling if loaded.kind == "classifier" else "", cell=m.cell,
-                          embed_dim=int(model.embedding.weight.shape[1]), hidden_size=int(m.hidden_size),
-                          num_layers=int(m.num_layers), bidirectional=bidirectional, members=members,
-                          member=member % members)
+        raise ConfigError(
+            f"model.init_from: {p}: a {loaded.kind!r} model cannot start a classifier; "
+            f"expected a language model or a classifier"
+        )
+    return TransferSource(
+        path=p,
+        kind=loaded.kind,
+        tokenizer=loaded.tokenizer,
+        embedding=model.embedding.weight.detach().clone(),
+        encoder=encoder,
+        head=head,
+        labels=list(loaded.labels) if loaded.kind == "classifier" else [],
+        task=m.task if loaded.kind == "classifier" else "",
+        pooling=m.pooling if loaded.kind == "classifier" else "",
+        cell=m.cell,
+        embed_dim=int(model.embedding.weight.shape[1]),
+        hidden_size=int(m.hidden_size),
+        num_layers=int(m.num_layers),
+        bidirectional=bidirectional,
+        members=members,
+        member=member % members,
+    )
 
 
 __all__ = ["TransferSource", "load_transfer_source"]

@@ -12,7 +12,8 @@ and the attributes ``hidden_size``, ``num_layers``, ``num_directions`` and ``out
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,7 @@ from grutext.nn.init import check_init, init_recurrent_
 
 CELLS = ("gru", "lstm", "rnn", "mingru", "lngru")
 
+
 def _sfx(layer: int, direction: int) -> str:
     return f"l{layer}" + ("_reverse" if direction == 1 else "")
 
@@ -42,8 +44,9 @@ class _Stacked(nn.Module):
     gate_names: tuple[str, ...] = ()
     state_count = 1  # 2 for LSTM (h, c)
 
-    def _setup(self, input_size: int, hidden_size: int, num_layers: int, batch_first: bool,
-               dropout: float, bidirectional: bool) -> None:
+    def _setup(
+        self, input_size: int, hidden_size: int, num_layers: int, batch_first: bool, dropout: float, bidirectional: bool
+    ) -> None:
         check_common_args(input_size, hidden_size, num_layers, dropout)
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -57,8 +60,9 @@ class _Stacked(nn.Module):
     def _layer_in(self, layer: int) -> int:
         return self.input_size if layer == 0 else self.output_size
 
-    def _direction(self, x: Tensor, state: Any, valid: Tensor | None, layer: int, direction: int,
-                   capture: bool) -> tuple[Tensor, Any, dict[str, Tensor] | None]:
+    def _direction(
+        self, x: Tensor, state: Any, valid: Tensor | None, layer: int, direction: int, capture: bool
+    ) -> tuple[Tensor, Any, dict[str, Tensor] | None]:
         raise NotImplementedError
 
     def _run(self, x: Tensor, lengths: LengthsLike, h0: Any, return_gates: bool) -> tuple[Any, ...]:
@@ -78,6 +82,7 @@ class _Stacked(nn.Module):
         else:
             if not isinstance(h0, (tuple, list)) or len(h0) != 2:
                 from grutext.errors import DataError
+
                 raise DataError(f"h0: expected a tuple (h0, c0) of (L*D, B, H) tensors, got {type(h0).__name__}")
             check_state(h0[0], shape, "h0[0]")
             check_state(h0[1], shape, "h0[1]")
@@ -106,9 +111,14 @@ class _Stacked(nn.Module):
         return (out, h_n, gates) if return_gates else (out, h_n)
 
 
-def _loop(x_proj: Tensor, state: tuple[Tensor, ...], valid: Tensor | None, reverse: bool, capture: bool,
-          step: Callable[[Tensor, tuple[Tensor, ...]], tuple[tuple[Tensor, ...], dict[str, Tensor]]],
-          ) -> tuple[Tensor, tuple[Tensor, ...], dict[str, Tensor] | None]:
+def _loop(
+    x_proj: Tensor,
+    state: tuple[Tensor, ...],
+    valid: Tensor | None,
+    reverse: bool,
+    capture: bool,
+    step: Callable[[Tensor, tuple[Tensor, ...]], tuple[tuple[Tensor, ...], dict[str, Tensor]]],
+) -> tuple[Tensor, tuple[Tensor, ...], dict[str, Tensor] | None]:
     """Step loop shared by the explicit cells: x_proj (T, B, G*H) -> out (T, B, H), final state, gates.
 
     `step(x_proj_t, state) -> (new_state, gates_t)`; new_state[0] is the output h.
@@ -118,7 +128,7 @@ def _loop(x_proj: Tensor, state: tuple[Tensor, ...], valid: Tensor | None, rever
     zero = h.new_zeros(())
     outs: list[Tensor] = [h] * T
     rec: dict[str, list[Tensor]] = {}
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    for t in range(T - 1, -1, -1) if reverse else range(T):
         new_state, g = step(x_proj[t], state)
         if valid is not None:
             m = valid[t]  # (B, 1): True while t < length
@@ -157,9 +167,18 @@ class LSTM(_Stacked):
 
     state_count = 2
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
-                 init: str = "default") -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        init: str = "default",
+    ) -> None:
         super().__init__()
         self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
         self.bias = bool(bias)
@@ -179,7 +198,9 @@ class LSTM(_Stacked):
         s = _sfx(layer, direction)
         w_hh = getattr(self, f"weight_hh_{s}")
         b_hh = getattr(self, f"bias_hh_{s}") if self.bias else None
-        x_proj = F.linear(x, getattr(self, f"weight_ih_{s}"), getattr(self, f"bias_ih_{s}") if self.bias else None)  # (T, B, 4H)
+        x_proj = F.linear(
+            x, getattr(self, f"weight_ih_{s}"), getattr(self, f"bias_ih_{s}") if self.bias else None
+        )  # (T, B, 4H)
 
         def step(xp: Tensor, st: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], dict[str, Tensor]]:
             h, c = st
@@ -193,8 +214,13 @@ class LSTM(_Stacked):
 
         return _loop(x_proj, state, valid, direction == 1, capture, step)
 
-    def forward(self, x: Tensor, lengths: LengthsLike = None, h0: tuple[Tensor, Tensor] | None = None,
-                return_gates: bool = False) -> tuple[Any, ...]:
+    def forward(
+        self,
+        x: Tensor,
+        lengths: LengthsLike = None,
+        h0: tuple[Tensor, Tensor] | None = None,
+        return_gates: bool = False,
+    ) -> tuple[Any, ...]:
         """See the class docstring."""
         return self._run(x, lengths, h0, return_gates)
 
@@ -210,9 +236,19 @@ class RNN(_Stacked):
     Returns from forward: output (B, T, D*H) zeros past length, h_n (L*D, B, H) [, gates {"h"}].
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
-                 nonlinearity: str = "tanh", init: str = "default") -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        nonlinearity: str = "tanh",
+        init: str = "default",
+    ) -> None:
         super().__init__()
         self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
         if nonlinearity not in ("tanh", "relu"):
@@ -235,7 +271,9 @@ class RNN(_Stacked):
         s = _sfx(layer, direction)
         w_hh = getattr(self, f"weight_hh_{s}")
         b_hh = getattr(self, f"bias_hh_{s}") if self.bias else None
-        x_proj = F.linear(x, getattr(self, f"weight_ih_{s}"), getattr(self, f"bias_ih_{s}") if self.bias else None)  # (T, B, H)
+        x_proj = F.linear(
+            x, getattr(self, f"weight_ih_{s}"), getattr(self, f"bias_ih_{s}") if self.bias else None
+        )  # (T, B, H)
         act = torch.tanh if self.nonlinearity == "tanh" else torch.relu
 
         def step(xp: Tensor, st: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], dict[str, Tensor]]:
@@ -244,8 +282,9 @@ class RNN(_Stacked):
 
         return _loop(x_proj, state, valid, direction == 1, capture, step)
 
-    def forward(self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None,
-                return_gates: bool = False) -> tuple[Any, ...]:
+    def forward(
+        self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None, return_gates: bool = False
+    ) -> tuple[Any, ...]:
         """See the class docstring."""
         return self._run(x, lengths, h0, return_gates)
 
@@ -263,9 +302,18 @@ class LayerNormGRU(_Stacked):
     forward as :class:`grutext.nn.gru.GRU` (gates r, z, n, h).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, *, init: str = "orthogonal",
-                 eps: float = 1e-5) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        init: str = "orthogonal",
+        eps: float = 1e-5,
+    ) -> None:
         super().__init__()
         self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
         self.init = check_init(init)
@@ -291,8 +339,11 @@ class LayerNormGRU(_Stacked):
         s = _sfx(layer, direction)
         w_hh = getattr(self, f"weight_hh_{s}")
         ln_hh = (getattr(self, f"ln_hh_weight_{s}"), getattr(self, f"ln_hh_bias_{s}"))
-        x_proj = self._ln(F.linear(x, getattr(self, f"weight_ih_{s}")),
-                          getattr(self, f"ln_ih_weight_{s}"), getattr(self, f"ln_ih_bias_{s}"))  # (T, B, 3H)
+        x_proj = self._ln(
+            F.linear(x, getattr(self, f"weight_ih_{s}")),
+            getattr(self, f"ln_ih_weight_{s}"),
+            getattr(self, f"ln_ih_bias_{s}"),
+        )  # (T, B, 3H)
 
         def step(xp: Tensor, st: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], dict[str, Tensor]]:
             h = st[0]
@@ -307,8 +358,9 @@ class LayerNormGRU(_Stacked):
 
         return _loop(x_proj, state, valid, direction == 1, capture, step)
 
-    def forward(self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None,
-                return_gates: bool = False) -> tuple[Any, ...]:
+    def forward(
+        self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None, return_gates: bool = False
+    ) -> tuple[Any, ...]:
         """See the class docstring."""
         return self._run(x, lengths, h0, return_gates)
 
@@ -414,9 +466,19 @@ class MinGRU(_Stacked):
     length, h_n (L*D, B, H)[, gates: per layer {"z", "h_tilde", "h"} each (B, T, D, H)]).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, *, bias: bool = True,
-                 init: str = "xavier", scan: str = "auto") -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        bias: bool = True,
+        init: str = "xavier",
+        scan: str = "auto",
+    ) -> None:
         super().__init__()
         self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
         if scan not in ("auto", "log", "sequential"):
@@ -472,8 +534,9 @@ class MinGRU(_Stacked):
         h = torch.exp(log_h) + torch.exp(a_star) * h0  # (T, B, H); h0 enters linearly, any sign
         return self._finish(h, h0, valid, k, v, direction, capture)
 
-    def _finish(self, h: Tensor, h0: Tensor, valid: Tensor | None, k: Tensor, v: Tensor, direction: int,
-                capture: bool) -> tuple[Tensor, tuple[Tensor], dict[str, Tensor] | None]:
+    def _finish(
+        self, h: Tensor, h0: Tensor, valid: Tensor | None, k: Tensor, v: Tensor, direction: int, capture: bool
+    ) -> tuple[Tensor, tuple[Tensor], dict[str, Tensor] | None]:
         T = h.shape[0]
         h_last = h[-1] if T else h0  # padding kept the state, so the last row is each true last state
         out = h if valid is None else torch.where(valid, h, 0.0)  # zeros past length
@@ -492,8 +555,9 @@ class MinGRU(_Stacked):
             cap = {key: val.transpose(0, 1) for key, val in cap.items()}  # (T, B, H) -> (B, T, H)
         return out, (h_last,), cap
 
-    def forward(self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None,
-                return_gates: bool = False) -> tuple[Any, ...]:
+    def forward(
+        self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None, return_gates: bool = False
+    ) -> tuple[Any, ...]:
         """See the class docstring."""
         return self._run(x, lengths, h0, return_gates)
 
@@ -537,8 +601,15 @@ def _reverse_padded(x: Tensor, valid: Tensor | None) -> Tensor:
 # --------------------------------------------------------------------------------------------
 
 
-def make_encoder(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: float = 0.0, **options: Any) -> nn.Module:
+def make_encoder(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+    **options: Any,
+) -> nn.Module:
     """Build a batch-first, lengths-aware recurrent encoder.
 
     Args:
@@ -563,13 +634,25 @@ def make_encoder(cell: str, input_size: int, hidden_size: int, num_layers: int =
         >>> out.shape
         torch.Size([4, 7, 128])
     """
-    classes: dict[str, type[nn.Module]] = {"gru": GRU, "lstm": LSTM, "rnn": RNN, "mingru": MinGRU,
-                                           "lngru": LayerNormGRU}
+    classes: dict[str, type[nn.Module]] = {
+        "gru": GRU,
+        "lstm": LSTM,
+        "rnn": RNN,
+        "mingru": MinGRU,
+        "lngru": LayerNormGRU,
+    }
     if cell not in classes:
         raise ConfigError(f"cell: expected one of {list(CELLS)}, got {cell!r}")
     try:
-        return classes[cell](input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                             dropout=dropout, bidirectional=bidirectional, **options)
+        return classes[cell](
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            **options,
+        )
     except TypeError as exc:
         raise ConfigError(f"options: {cell!r} encoder does not accept {sorted(options)}: {exc}") from exc
 

@@ -48,8 +48,7 @@ from torch import Tensor
 FORCE_IMPL: str | None = None
 BACKEND: str = "auto"
 PROJECT_IN_LOOP: bool = True  # fp32/fp64 with the C++ loops: input projections per step, inside the loop
-COUNTERS: dict[str, int] = {"fused": 0, "fused_ext": 0, "fused_torch": 0, "explicit": 0, "cudnn": 0,
-                            "mingru_ext": 0}
+COUNTERS: dict[str, int] = {"fused": 0, "fused_ext": 0, "fused_torch": 0, "explicit": 0, "cudnn": 0, "mingru_ext": 0}
 
 _CSRC = Path(__file__).with_name("csrc") / "gru_loop.cpp"
 _EXT_LOCK = threading.Lock()
@@ -141,11 +140,22 @@ def _build_extension() -> bool:
         # runs every parallel_for serially). The loops link the libgomp torch has already loaded
         # (same soname). A compiler without OpenMP gets the serial build.
         try:
-            cpp_extension.load(name="grutext_gru_loop", sources=[str(_CSRC)], extra_cflags=[*flags, "-fopenmp"],
-                               extra_ldflags=["-fopenmp"], is_python_module=False, verbose=False)
+            cpp_extension.load(
+                name="grutext_gru_loop",
+                sources=[str(_CSRC)],
+                extra_cflags=[*flags, "-fopenmp"],
+                extra_ldflags=["-fopenmp"],
+                is_python_module=False,
+                verbose=False,
+            )
         except Exception:  # noqa: BLE001 - retried without OpenMP; a second failure propagates
-            cpp_extension.load(name="grutext_gru_loop_serial", sources=[str(_CSRC)], extra_cflags=flags,
-                               is_python_module=False, verbose=False)
+            cpp_extension.load(
+                name="grutext_gru_loop_serial",
+                sources=[str(_CSRC)],
+                extra_cflags=flags,
+                is_python_module=False,
+                verbose=False,
+            )
     finally:
         os.environ["PATH"] = old_path
     return hasattr(torch.ops.grutext_gru, "forward")
@@ -170,8 +180,17 @@ def fused_applicable(x: Tensor) -> bool:
 # the step loops in torch ops (fallback; same layouts and maths as csrc/gru_loop.cpp)
 
 
-def _forward_loop_torch(gi: Tensor, w_ih: Tensor | None, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, h0: Tensor,
-                        lengths: Tensor, rec_mask: Tensor | None, save: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _forward_loop_torch(
+    gi: Tensor,
+    w_ih: Tensor | None,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+    h0: Tensor,
+    lengths: Tensor,
+    rec_mask: Tensor | None,
+    save: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
     # the op's signature; these loops always get the input projections precomputed (w_ih None)
     assert w_ih is None
     T, B, D, G = gi.shape
@@ -190,8 +209,8 @@ def _forward_loop_torch(gi: Tensor, w_ih: Tensor | None, w_hh: Tensor, b_ih: Ten
             x = gi[t, :, d]  # (B, 3H)
             rz = torch.sigmoid(x[:, : 2 * H] + gh[d, :, : 2 * H])  # reset and update gates
             r, z = rz[:, :H], rz[:, H:]
-            ghn = gh[d, :, 2 * H:]  # W_hn h + b_hn
-            n = torch.tanh(torch.addcmul(x[:, 2 * H:], r, ghn))  # candidate, b_hn inside the reset product
+            ghn = gh[d, :, 2 * H :]  # W_hn h + b_hn
+            n = torch.tanh(torch.addcmul(x[:, 2 * H :], r, ghn))  # candidate, b_hn inside the reset product
             hn = torch.lerp(n, h[d], z)  # n + z (h - n): update gate keeps the past
             m = valid[t]  # (B, 1)
             h[d] = torch.where(m, hn, h[d])
@@ -201,8 +220,16 @@ def _forward_loop_torch(gi: Tensor, w_ih: Tensor | None, w_hh: Tensor, b_ih: Ten
     return out, h, gates
 
 
-def _backward_loop_torch(dout: Tensor, dh_n: Tensor, w_hh: Tensor, out: Tensor, h0: Tensor, gates: Tensor,
-                         lengths: Tensor, rec_mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _backward_loop_torch(
+    dout: Tensor,
+    dh_n: Tensor,
+    w_hh: Tensor,
+    out: Tensor,
+    h0: Tensor,
+    gates: Tensor,
+    lengths: Tensor,
+    rec_mask: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """dout (T, B, D*H) -> dgi (T, B, D, 3H), dghn (T, B, D, H), dh0 (D, B, H), dbias (2, D, 3H); see gru_loop.cpp."""
     D, _, H = dh_n.shape
     T, B = dout.shape[:2]
@@ -234,7 +261,7 @@ def _backward_loop_torch(dout: Tensor, dh_n: Tensor, w_hh: Tensor, out: Tensor, 
         back_t = torch.bmm(torch.stack(back).to(w_hh.dtype), w_hh).to(dh.dtype)  # (D, B, H)
         dh = dh + (back_t if rec_mask is None else back_t * rec_mask)
     dbias = torch.stack([dgi.sum((0, 1)), dgh.sum((0, 1))])  # (2, D, 3H)
-    return dgi, dgh[..., 2 * H:].contiguous(), dh, dbias  # its r and z parts equal dgi's
+    return dgi, dgh[..., 2 * H :].contiguous(), dh, dbias  # its r and z parts equal dgi's
 
 
 def _loops(use_ext: bool) -> tuple[Any, Any]:
@@ -248,8 +275,16 @@ def _mm(a: Tensor, b: Tensor, cd: torch.dtype, dt: torch.dtype) -> Tensor:
     return (a.to(cd) @ b.to(cd)).to(dt)
 
 
-def _dw_hh(dgi: Tensor, dghn: Tensor, out: Tensor, h0: Tensor, lengths: Tensor, reverse: bool,
-           mask: Tensor | None, cd: torch.dtype) -> Tensor:
+def _dw_hh(
+    dgi: Tensor,
+    dghn: Tensor,
+    out: Tensor,
+    h0: Tensor,
+    lengths: Tensor,
+    reverse: bool,
+    mask: Tensor | None,
+    cd: torch.dtype,
+) -> Tensor:
     """dW_hh of one direction with GEMMs over all steps: sum_t dgh_t^T @ (state before step t).
 
     dgh, the gradient of W_hh h + b_hh, is dgi (T, B, 3H) in its r and z rows and dghn (T, B, H)
@@ -282,9 +317,19 @@ class _GRULayerFunction(torch.autograd.Function):
     b_ih (D, 3H), b_hh (D, 3H)) -> (out (T, B, D*H) zeros past length, h_n (D, B, H))."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor,
-                lengths: Tensor, rec_mask: Tensor | None, compute_dtype: torch.dtype | None,
-                use_ext: bool) -> tuple[Tensor, Tensor]:
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        h0: Tensor,
+        w_ih: Tensor,
+        w_hh: Tensor,
+        b_ih: Tensor,
+        b_hh: Tensor,
+        lengths: Tensor,
+        rec_mask: Tensor | None,
+        compute_dtype: torch.dtype | None,
+        use_ext: bool,
+    ) -> tuple[Tensor, Tensor]:
         T, B, In = x.shape
         D, G, _ = w_ih.shape
         cd = compute_dtype or x.dtype
@@ -297,15 +342,23 @@ class _GRULayerFunction(torch.autograd.Function):
             # each step projects its own rows inside the loop: the (T, B, D, 3H) input projections
             # never go through memory. Measured 1-6% faster in fp32 (B=64, T=200, H=128/256); not
             # for bf16, where every GEMM in the loop is an ATen op call (10% slower unidirectional).
-            out, h_n, gates = fwd(x_saved, w_ih.to(cd).contiguous(), w_hh_c, b_ih.contiguous(), b_hh.contiguous(), h0,
-                                  lengths, rec_mask, save)
+            out, h_n, gates = fwd(
+                x_saved,
+                w_ih.to(cd).contiguous(),
+                w_hh_c,
+                b_ih.contiguous(),
+                b_hh.contiguous(),
+                h0,
+                lengths,
+                rec_mask,
+                save,
+            )
         else:
             # (T*B, D*3H): all steps, one GEMM. The weight is transposed into a contiguous copy
             # (small): MKL runs this shape faster than on the transposed view, and faster than
             # addmm's bias broadcast; the step loop adds b_ih. bf16: the loop reads it as is.
             gi = (x_saved.reshape(T * B, In) @ w_ih.reshape(D * G, In).t().to(cd).contiguous()).view(T, B, D, G)
-            out, h_n, gates = fwd(gi, None, w_hh_c, b_ih.contiguous(), b_hh.contiguous(), h0, lengths, rec_mask,
-                                  save)
+            out, h_n, gates = fwd(gi, None, w_hh_c, b_ih.contiguous(), b_hh.contiguous(), h0, lengths, rec_mask, save)
         out = out.view(T, B, D * w_hh.shape[2])  # (T, B, D, H) -> (T, B, D*H)
         ctx.use_ext, ctx.cd, ctx.x_shape, ctx.x_dtype = use_ext, cd, x.shape, x.dtype
         if save:  # the outputs are the states before each step: backward reads them, no copy is kept
@@ -331,16 +384,33 @@ class _GRULayerFunction(torch.autograd.Function):
         x2 = x.reshape(T * B, In)
         dx = (dgi2c @ w_ih.reshape(D * G, In).to(cd)).to(dt).view(T, B, In) if need[0] else None  # one GEMM
         dw_ih = (dgi2c.t() @ x2).to(dt).view(D, G, In) if need[2] else None  # one GEMM
-        dw_hh = torch.stack([_dw_hh(dgi[:, :, d], dghn[:, :, d], out4[:, :, d], h0[d], lengths, d == 1,
-                                    None if rec_mask is None else rec_mask[d], cd)
-                             for d in range(D)]) if need[3] else None
+        dw_hh = (
+            torch.stack(
+                [
+                    _dw_hh(
+                        dgi[:, :, d],
+                        dghn[:, :, d],
+                        out4[:, :, d],
+                        h0[d],
+                        lengths,
+                        d == 1,
+                        None if rec_mask is None else rec_mask[d],
+                        cd,
+                    )
+                    for d in range(D)
+                ]
+            )
+            if need[3]
+            else None
+        )
         db_ih = dbias[0] if need[4] else None  # (D, 3H)
         db_hh = dbias[1] if need[5] else None  # (D, 3H)
         return dx, (dh0 if need[1] else None), dw_ih, dw_hh, db_ih, db_hh, None, None, None, None
 
 
-def gru_forward(gru: Any, x: Tensor, lengths: Tensor | None, h0: Tensor,
-                rec_masks: list[Tensor] | None) -> tuple[Tensor, Tensor]:
+def gru_forward(
+    gru: Any, x: Tensor, lengths: Tensor | None, h0: Tensor, rec_masks: list[Tensor] | None
+) -> tuple[Tensor, Tensor]:
     """Fused forward of a whole :class:`~grutext.nn.gru.GRU` stack.
 
     Args:
@@ -371,8 +441,18 @@ def gru_forward(gru: Any, x: Tensor, lengths: Tensor | None, h0: Tensor,
         else:
             b_ih = b_hh = x.new_zeros(D, 3 * H)
         rec_mask = None if rec_masks is None else rec_masks[layer]
-        out, hl = _GRULayerFunction.apply(layer_in, h0[layer * D:(layer + 1) * D], w_ih, w_hh, b_ih, b_hh,
-                                          lens, rec_mask, gru.compute_dtype, use_ext)
+        out, hl = _GRULayerFunction.apply(
+            layer_in,
+            h0[layer * D : (layer + 1) * D],
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            lens,
+            rec_mask,
+            gru.compute_dtype,
+            use_ext,
+        )
         h_n.append(hl)
         if gru.dropout and gru.training and layer < gru.num_layers - 1:
             out = F.dropout(out, gru.dropout, True)
@@ -428,11 +508,27 @@ _SHELLS: dict[tuple[Any, ...], torch.nn.GRU] = {}
 def _shell(gru: Any) -> torch.nn.GRU:
     key = (gru.input_size, gru.hidden_size, gru.num_layers, gru.bias, gru.dropout, gru.bidirectional)
     if key not in _SHELLS:
-        _SHELLS[key] = torch.nn.GRU(gru.input_size, gru.hidden_size, gru.num_layers, bias=gru.bias,
-                                    dropout=gru.dropout, bidirectional=gru.bidirectional, device="meta")
+        _SHELLS[key] = torch.nn.GRU(
+            gru.input_size,
+            gru.hidden_size,
+            gru.num_layers,
+            bias=gru.bias,
+            dropout=gru.dropout,
+            bidirectional=gru.bidirectional,
+            device="meta",
+        )
     return _SHELLS[key]
 
 
-__all__ = ["FORCE_IMPL", "BACKEND", "COUNTERS", "reset_counters", "extension_available", "fused_applicable",
-           "tune_allocator",
-           "gru_forward", "cudnn_applicable", "cudnn_gru"]
+__all__ = [
+    "FORCE_IMPL",
+    "BACKEND",
+    "COUNTERS",
+    "reset_counters",
+    "extension_available",
+    "fused_applicable",
+    "tune_allocator",
+    "gru_forward",
+    "cudnn_applicable",
+    "cudnn_gru",
+]

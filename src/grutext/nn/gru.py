@@ -11,7 +11,8 @@ Two paths compute the same function:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -249,8 +250,10 @@ class GRU(nn.Module):
             return None
         keep = 1.0 - self.recurrent_dropout
         shape = (self.num_directions, batch, self.hidden_size)  # (D, B, H)
-        return [torch.bernoulli(torch.full(shape, keep, dtype=ref.dtype, device=ref.device)) / keep
-                for _ in range(self.num_layers)]
+        return [
+            torch.bernoulli(torch.full(shape, keep, dtype=ref.dtype, device=ref.device)) / keep
+            for _ in range(self.num_layers)
+        ]
 
     def _choose_path(self, return_gates: bool, x: Tensor) -> str:
         impl = fused.FORCE_IMPL or self.impl
@@ -335,15 +338,26 @@ class GRU(nn.Module):
                 w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer, d)
                 rec_mask = None if rec_masks is None else rec_masks[layer][d]  # (B, H)
                 out, h_last, cap = _gru_direction_explicit(
-                    layer_in, h0[layer * self.num_directions + d], w_ih, w_hh, b_ih, b_hh,
-                    valid, d == 1, rec_mask, self.compute_dtype, capture,
+                    layer_in,
+                    h0[layer * self.num_directions + d],
+                    w_ih,
+                    w_hh,
+                    b_ih,
+                    b_hh,
+                    valid,
+                    d == 1,
+                    rec_mask,
+                    self.compute_dtype,
+                    capture,
                 )
                 outs.append(out)
                 h_n.append(h_last)
                 caps.append(cap)
             layer_out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H)
             if gates is not None:
-                gates.append({k: torch.stack([c[k] for c in caps], dim=2) for k in ("r", "z", "n", "h")})  # (B, T, D, H)
+                gates.append(
+                    {k: torch.stack([c[k] for c in caps], dim=2) for k in ("r", "z", "n", "h")}
+                )  # (B, T, D, H)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_out = F.dropout(layer_out, self.dropout, True)
             layer_in = layer_out
@@ -396,7 +410,9 @@ def _gru_direction_explicit(
     output = torch.stack(outs, dim=0) if T else x.new_zeros(0, h.shape[0], h.shape[1])  # (T, B, H)
     cap = None
     if capture:
-        cap = {k: (torch.stack(v, dim=1) if T else x.new_zeros(h.shape[0], 0, h.shape[1])) for k, v in rec.items()}  # (B, T, H)
+        cap = {
+            k: (torch.stack(v, dim=1) if T else x.new_zeros(h.shape[0], 0, h.shape[1])) for k, v in rec.items()
+        }  # (B, T, H)
     return output, h, cap
 
 

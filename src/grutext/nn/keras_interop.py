@@ -16,7 +16,7 @@ All functions take and return numpy arrays.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -34,8 +34,9 @@ def _check_3h(name: str, a: np.ndarray, shape: tuple[int, ...]) -> None:
         raise ConfigError(f"{name}: expected shape {shape}, got {a.shape}")
 
 
-def gru_weights_from_keras(kernel: np.ndarray, recurrent_kernel: np.ndarray,
-                           bias: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def gru_weights_from_keras(
+    kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Convert one Keras GRU cell's weights (one direction) to torch layout.
 
     Args:
@@ -72,8 +73,9 @@ def gru_weights_from_keras(kernel: np.ndarray, recurrent_kernel: np.ndarray,
     }
 
 
-def gru_weights_to_keras(weight_ih: np.ndarray, weight_hh: np.ndarray, bias_ih: np.ndarray | None = None,
-                         bias_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gru_weights_to_keras(
+    weight_ih: np.ndarray, weight_hh: np.ndarray, bias_ih: np.ndarray | None = None, bias_hh: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Convert one direction of torch-layout GRU weights to Keras ``GRU(reset_after=True)``.
 
     Args:
@@ -101,8 +103,9 @@ def gru_weights_to_keras(weight_ih: np.ndarray, weight_hh: np.ndarray, bias_ih: 
     return kernel, recurrent, bias
 
 
-def keras_layer_to_state_dict(weights: Sequence[np.ndarray], layer: int = 0,
-                              bidirectional: bool | None = None) -> dict[str, np.ndarray]:
+def keras_layer_to_state_dict(
+    weights: Sequence[np.ndarray], layer: int = 0, bidirectional: bool | None = None
+) -> dict[str, np.ndarray]:
     """Convert ``get_weights()`` of a Keras ``GRU`` or ``Bidirectional(GRU)`` to torch state_dict entries.
 
     Args:
@@ -129,7 +132,7 @@ def keras_layer_to_state_dict(weights: Sequence[np.ndarray], layer: int = 0,
         raise ConfigError(f"weights: expected 2 or 3 arrays per direction, got {len(weights)} in total")
     out: dict[str, np.ndarray] = {}
     for d in range(2 if bidirectional else 1):
-        chunk = weights[d * per:(d + 1) * per]
+        chunk = weights[d * per : (d + 1) * per]
         conv = gru_weights_from_keras(chunk[0], chunk[1], chunk[2] if per == 3 else None)
         sfx = f"l{layer}" + ("_reverse" if d else "")
         for key, value in conv.items():
@@ -137,8 +140,9 @@ def keras_layer_to_state_dict(weights: Sequence[np.ndarray], layer: int = 0,
     return out
 
 
-def state_dict_to_keras_layer(state_dict: Mapping[str, object], layer: int = 0,
-                              bidirectional: bool | None = None) -> list[np.ndarray]:
+def state_dict_to_keras_layer(
+    state_dict: Mapping[str, object], layer: int = 0, bidirectional: bool | None = None
+) -> list[np.ndarray]:
     """Convert one layer of a torch.nn.GRU / grutext GRU state_dict to Keras ``set_weights()`` order.
 
     Args:
@@ -150,6 +154,7 @@ def state_dict_to_keras_layer(state_dict: Mapping[str, object], layer: int = 0,
         ``[kernel, recurrent_kernel, bias]`` (forward), then the backward layer's three for a
         Bidirectional wrapper.
     """
+
     def arr(key: str) -> np.ndarray | None:
         v = state_dict.get(key)
         if v is None:
@@ -170,5 +175,4 @@ def state_dict_to_keras_layer(state_dict: Mapping[str, object], layer: int = 0,
     return out
 
 
-__all__ = ["gru_weights_from_keras", "gru_weights_to_keras", "keras_layer_to_state_dict",
-           "state_dict_to_keras_layer"]
+__all__ = ["gru_weights_from_keras", "gru_weights_to_keras", "keras_layer_to_state_dict", "state_dict_to_keras_layer"]

@@ -14,9 +14,10 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -62,8 +63,10 @@ def resolve_device(name: str) -> torch.device:
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     if device.type == "cpu":
         return batch
-    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k != "lengths" else v)
-            for k, v in batch.items()}
+    return {
+        k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k != "lengths" else v)
+        for k, v in batch.items()
+    }
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, kind: str):
@@ -102,8 +105,11 @@ def _set_lr(optimizer: torch.optim.Optimizer, scheduler) -> None:
 def better(monitor: str, new: float, best: float | None) -> bool:
     if best is None:
         return True
-    return new < best if monitor.endswith("loss") or monitor.endswith("perplexity") or monitor.endswith("bpc") \
+    return (
+        new < best
+        if monitor.endswith("loss") or monitor.endswith("perplexity") or monitor.endswith("bpc")
         else new > best
+    )
 
 
 class WeightAverage:
@@ -158,9 +164,16 @@ class WeightAverage:
 
 # ---- checkpoints (safetensors + JSON, no pickle) -------------------------------------------
 
-def save_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler, state: dict[str, Any], best_state: dict[str, torch.Tensor] | None,
-                    average: dict[str, torch.Tensor] | None = None) -> None:
+
+def save_checkpoint(
+    directory: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    state: dict[str, Any],
+    best_state: dict[str, torch.Tensor] | None,
+    average: dict[str, torch.Tensor] | None = None,
+) -> None:
     """Write model, best weights, optimizer tensors, the weight average and loop state; atomic per file."""
     from safetensors.torch import save_file
 
@@ -178,15 +191,17 @@ def save_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.op
         tmp = directory / (name + ".tmp")
         save_file(data, str(tmp))
         os.replace(tmp, directory / name)
-    payload = dict(state, optimizer=meta, scheduler=scheduler.state_dict()["last_epoch"],
-                   lr_scale=scheduler.lr_scale[0])
+    payload = dict(
+        state, optimizer=meta, scheduler=scheduler.state_dict()["last_epoch"], lr_scale=scheduler.lr_scale[0]
+    )
     tmp = directory / "state.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, directory / "state.json")
 
 
-def load_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+def load_checkpoint(
+    directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler
+) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
     from safetensors.torch import load_file
 
     need = ["state.json", "model.safetensors", "optimizer.safetensors"]
@@ -219,8 +234,9 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def _load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                            meta: dict[str, Any]) -> None:
+def _load_optimizer_tensors(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> None:
     state: dict[int, dict[str, Any]] = {}
     for name, val in list(tensors.items()) + list(meta["scalars"].items()):
         pid, key = name.split(".", 1)
@@ -229,6 +245,7 @@ def _load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str,
 
 
 # ---- layer groups: discriminative learning rates and gradual unfreezing ----------------------
+
 
 def layer_depths(model: torch.nn.Module, cfg: TrainConfig) -> list[list[torch.nn.Parameter]]:
     """The trainable parameters by depth, bottom first.
@@ -270,6 +287,7 @@ def set_trainable_depths(depths: list[list[torch.nn.Parameter]], epoch: int) -> 
 
 
 # ---- the loop ------------------------------------------------------------------------------
+
 
 @dataclass
 class FitResult:
@@ -403,9 +421,11 @@ def fit(
         row.update(task.epoch_metrics(loss_sum / max(items, 1), correct if has_correct else None, items))
         if valid_batches is not None:
             model.eval()
-            with torch.no_grad(), (average.applied(model) if average is not None else contextlib.nullcontext()):
+            with torch.no_grad(), average.applied(model) if average is not None else contextlib.nullcontext():
                 row.update(task.evaluate(model, valid_batches))
-        row.update({"lr": optimizer.param_groups[0]["lr"], "time": elapsed, "tokens_per_s": tokens / max(elapsed, 1e-9)})
+        row.update(
+            {"lr": optimizer.param_groups[0]["lr"], "time": elapsed, "tokens_per_s": tokens / max(elapsed, 1e-9)}
+        )
         history.append(row)
         if table is not None:
             table.print_row(row)
@@ -420,15 +440,31 @@ def fit(
                 scheduler.lr_scale[0] *= cfg.plateau_factor  # the monitor stalled: decay the learning rate
                 _set_lr(optimizer, scheduler)
                 if verbose:
-                    print(f"{monitor} has not improved for {bad_epochs} epoch(s): learning rate x{cfg.plateau_factor} "
-                          f"-> {optimizer.param_groups[0]['lr']:.2e}")
+                    print(
+                        f"{monitor} has not improved for {bad_epochs} epoch(s): learning rate x{cfg.plateau_factor} "
+                        f"-> {optimizer.param_groups[0]['lr']:.2e}"
+                    )
         finished = out_of_time or (cfg.patience and bad_epochs >= cfg.patience) or epoch == cfg.epochs
         if ckpt is not None:
-            save_checkpoint(ckpt, model, optimizer, scheduler, {
-                "epoch": epoch, "history": history, "best_value": best_value, "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs, "train_seconds": train_seconds, "finished": bool(finished),
-                "monitor": monitor, "average_updates": average.updates if average else 0}, best_state,
-                average.state() if average is not None else None)
+            save_checkpoint(
+                ckpt,
+                model,
+                optimizer,
+                scheduler,
+                {
+                    "epoch": epoch,
+                    "history": history,
+                    "best_value": best_value,
+                    "best_epoch": best_epoch,
+                    "bad_epochs": bad_epochs,
+                    "train_seconds": train_seconds,
+                    "finished": bool(finished),
+                    "monitor": monitor,
+                    "average_updates": average.updates if average else 0,
+                },
+                best_state,
+                average.state() if average is not None else None,
+            )
         if on_epoch_end is not None:
             on_epoch_end(row)
         if out_of_time:
@@ -438,8 +474,10 @@ def fit(
             break
         if cfg.patience and bad_epochs >= cfg.patience:
             if verbose:
-                print(f"early stop: {monitor} has not improved for {bad_epochs} epochs "
-                      f"(best {best_value:.4f} at epoch {best_epoch})")
+                print(
+                    f"early stop: {monitor} has not improved for {bad_epochs} epochs "
+                    f"(best {best_value:.4f} at epoch {best_epoch})"
+                )
             stopped_early = True
             break
     if cfg.unfreeze == "gradual":

@@ -37,8 +37,12 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[s
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     present = true_count > 0
     per_class = {
-        name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-               "support": int(true_count[i])}
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(true_count[i]),
+        }
         for i, name in enumerate(labels)
     }
     return {
@@ -98,6 +102,8 @@ def format_per_class(report: dict[str, Any]) -> str:
     """Per-class precision / recall / F1 / support as an aligned text table."""
     lines = [f"{'class':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
     for name, s in report["per_class"].items():
-        lines.append(f"{str(name)[:15]:<16}{s.get('precision', float('nan')):>10.4f}"
-                     f"{s.get('recall', float('nan')):>10.4f}{s['f1']:>10.4f}{s['support']:>9d}")
+        lines.append(
+            f"{str(name)[:15]:<16}{s.get('precision', float('nan')):>10.4f}"
+            f"{s.get('recall', float('nan')):>10.4f}{s['f1']:>10.4f}{s['support']:>9d}"
+        )
     return "\n".join(lines)

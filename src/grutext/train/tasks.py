@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,8 +12,9 @@ from grutext.train.loop import StepOut
 from grutext.train.metrics import classification_report, multilabel_report
 
 
-def predict_batches(model: torch.nn.Module, batches: Iterable[dict[str, Any]],
-                    device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray | None, float]:
+def predict_batches(
+    model: torch.nn.Module, batches: Iterable[dict[str, Any]], device: torch.device | None = None
+) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Run a classifier over batches, restoring the original order.
 
     Returns:

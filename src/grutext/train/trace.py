@@ -37,8 +37,7 @@ class EpochTable:
 
     def header(self) -> str:
         assert self.cols is not None
-        return "  ".join(title.rjust(len(fmt.format(0 if key == "epoch" else 0.0)))
-                         for key, title, fmt in self.cols)
+        return "  ".join(title.rjust(len(fmt.format(0 if key == "epoch" else 0.0))) for key, title, fmt in self.cols)
 
     def row(self, values: dict[str, Any]) -> str:
         if self.cols is None:
@@ -47,8 +46,9 @@ class EpochTable:
         for key, _title, fmt in self.cols:
             v = values.get(key)
             width = len(fmt.format(0 if key == "epoch" else 0.0))
-            cells.append(" " * (width - 1) + "-" if v is None or (isinstance(v, float) and math.isnan(v))
-                         else fmt.format(v))
+            cells.append(
+                " " * (width - 1) + "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+            )
         return "  ".join(cells)
 
     def print_row(self, values: dict[str, Any]) -> None:
@@ -81,8 +81,9 @@ class Progress:
         bar = "#" * int(frac * 24)
         rate = tokens / max(now - self.start, 1e-9)
         eta = (now - self.start) / max(frac, 1e-9) * (1 - frac)
-        self.stream.write(f"\r{self.desc} [{bar:<24}] {done}/{self.total} loss {loss:.4f} "
-                          f"{rate:,.0f} tok/s eta {eta:4.0f}s ")
+        self.stream.write(
+            f"\r{self.desc} [{bar:<24}] {done}/{self.total} loss {loss:.4f} {rate:,.0f} tok/s eta {eta:4.0f}s "
+        )
         self.stream.flush()
 
     def close(self) -> None:
@@ -115,8 +116,14 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path | None:
             tag = f" (member {k})" if len(members) > 1 else ""
             ax.plot(epochs, [h.get(key) for h in rows], marker="o", color=f"C{2 * i % 10}", label="train" + tag)
             if any(h.get(f"val_{key}") is not None for h in rows):
-                ax.plot(epochs, [h.get(f"val_{key}") for h in rows], marker="o", linestyle="--",
-                        color=f"C{(2 * i + 1) % 10}", label="validation" + tag)
+                ax.plot(
+                    epochs,
+                    [h.get(f"val_{key}") for h in rows],
+                    marker="o",
+                    linestyle="--",
+                    color=f"C{(2 * i + 1) % 10}",
+                    label="validation" + tag,
+                )
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -149,8 +156,15 @@ def plot_confusion(cm: list[list[int]], labels: list[str], path: str | Path) -> 
     ax.set_ylabel("true")
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(arr[i, j]), ha="center", va="center",
-                    color="white" if arr[i, j] > arr.max() / 2 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                str(arr[i, j]),
+                ha="center",
+                va="center",
+                color="white" if arr[i, j] > arr.max() / 2 else "black",
+                fontsize=8,
+            )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

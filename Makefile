@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU build of PyTorch, pinned. GPU users: see README ("Using a GPU").
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 $(BIN)/grutext: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest tests
+
+# ruff (lint + format check) and mypy; settings in pyproject.toml
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # about 2 hours on 2 cores; each writes benchmarks/results/*.json|md, then the README tables
 bench: install

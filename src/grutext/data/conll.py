@@ -245,7 +245,9 @@ def read_conll(
                     tuple(tokens), tuple(tags), tuple(feats) if feature_col is not None else None, tuple(lines)
                 )
             )
-            tokens.clear(), tags.clear(), feats.clear(), lines.clear()
+            for part in (tokens, tags, feats):
+                part.clear()
+            lines.clear()
 
     for number, line in _lines(path):
         if number == 1 and (header := _HEADER.match(line.strip())):

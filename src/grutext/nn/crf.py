@@ -113,6 +113,10 @@ class CRF(nn.Module):
     token. Computation runs in the emissions' dtype.
     """
 
+    allowed_start: Tensor  # (K,) bool buffers, applied when decoding
+    allowed_transitions: Tensor  # (K, K)
+    allowed_end: Tensor  # (K,)
+
     def __init__(self, num_tags: int, constraints: TransitionMask | None = None) -> None:
         super().__init__()
         if num_tags < 1:

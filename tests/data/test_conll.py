@@ -223,6 +223,21 @@ def test_conversion_examples() -> None:
         convert(["O"], "BILOU", "IOB2")
 
 
+def test_invalid_transitions_messages() -> None:
+    assert invalid_transitions(["B-NP", "I-VP", "I-VP"], "IOB2") == [
+        (1, "I-VP after B-NP (IOB2 starts a chunk with B-VP)")
+    ]
+    assert invalid_transitions(["I-NP"], "BIO") == [(0, "I-NP after sentence start (IOB2 starts a chunk with B-NP)")]
+    assert invalid_transitions(["S-NP", "O"], "IOB2") == [(0, "S-NP is not an IOB2 tag (E-/S- belong to BIOES)")]
+    assert invalid_transitions(["I-X", "I-X", "B-X", "B-Y"], "IOB1") == [
+        (3, "B-Y after B-X (IOB1 uses B- only right after a Y chunk)")
+    ]
+    assert invalid_transitions(["B-X", "E-Y"], "BIOES") == [
+        (0, "B-X before E-Y (BIOES closes a chunk with E-X)"),
+        (1, "E-Y after B-X (BIOES opens a chunk with B-Y or S-Y)"),
+    ]
+
+
 def test_detect_scheme() -> None:
     assert detect_scheme([["B-NP", "I-NP"], ["O", "B-VP"]]) == "IOB2"
     assert detect_scheme([["I-PER", "B-PER"], ["I-LOC"]]) == "IOB1"

@@ -187,6 +187,8 @@ def test_quirks_of_the_tag_split_and_report_edges() -> None:
     # the first hyphen splits: B-I-X is type "I-X"; a type "0" is "" to Perl
     assert chunk_scores([["B-I-X", "I-I-X"]], [["B-I-X", "I-I-X"]]).per_type == {"I-X": ChunkCounts(1, 1, 1)}
     assert list(chunk_scores([["B-0"]], [["B-0"]]).per_type) == [""]
+    # typeless tags: only the (O, I) rule opens a chunk here (no type change to fire)
+    assert chunk_scores([["O", "I", "I"]], [["O", "I", "O"]]).overall == ChunkCounts(0, 1, 1)
     # a type only predicted: precision 0, recall 0, printed with its count
     report = conlleval_report(chunk_scores([["O"]], [["B-NP"]]))
     assert report.splitlines()[-1] == "               NP: precision:   0.00%; recall:   0.00%; FB1:   0.00  1"

@@ -19,6 +19,7 @@ import numpy as np
 
 from grutext.errors import DataError, GrutextError
 from grutext.explain.render import _style, page, tokens_html
+from grutext.tasks import task_for
 
 HISTORY_COLUMNS = (
     "epoch",
@@ -131,7 +132,7 @@ def validation_data(loaded: Any, data: str | None = None) -> Any:
     cfg = loaded.config
     if data:
         return read_dataset(data, fmt=cfg.data.format, text_col=cfg.data.text_col, label_col=cfg.data.label_col)
-    from grutext.pipeline import load_splits
+    from grutext.tasks.classification.data import load_splits
 
     return load_splits(cfg.data, seed=cfg.train.seed).valid
 
@@ -203,6 +204,11 @@ def _mistakes_html(mistakes: list[dict[str, Any]], method: str) -> str:
     return "\n".join(parts)
 
 
+def _settings_html(settings: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings.items())
+    return f"<table>{rows}</table>"
+
+
 def training_report(
     model_dir: str | Path,
     out: str | Path | None = None,
@@ -256,10 +262,12 @@ def training_report(
     body.append("<h2>Scores</h2>")
     body.append(_scores_html("validation", metrics.get("valid"), labels) or "<p class='meta'>no validation scores</p>")
     body.append(_scores_html("test", metrics.get("test"), labels))
-    if loaded.kind == "classifier":
+    task = task_for(loaded.kind, model_dir)
+    body.append("<h2>Settings</h2>" + _settings_html(task.settings(loaded.config, loaded.meta)))
+    if task.has_labels:  # a model that names classes has mistakes to show
         body.append("<h2>Most confident validation mistakes</h2>")
         explainer = None
-        n_members = loaded.config.model.ensemble
+        n_members = task.members(loaded.config)
         if n_members > 1:  # a bad --member is the caller's error, not missing data
             explainer = load_model(model_dir, member=member)
             body.append(

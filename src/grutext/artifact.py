@@ -95,8 +95,6 @@ def save_model(
     Returns:
         The directory path.
     """
-    from safetensors.torch import save_file
-
     task_for(kind, directory)  # an unknown kind is refused before anything is written
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -115,29 +113,55 @@ def save_model(
         if clash:
             raise ValueError(f"save_model: meta may not replace config.json's own fields {clash}")
         header.update(meta or {})
-        (tmp / "config.json").write_text(json.dumps(header, indent=2))
-        tokenizer.save(tmp / "tokenizer.json")
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        _untie(state)
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "kind": kind})
-        if labels is not None:
-            (tmp / "labels.json").write_text(json.dumps(list(labels), indent=1))
-        if metrics is not None:
-            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable))
-        for name, writer in (extra or {}).items():
-            writer(tmp / name)
-        _sync(tmp)
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _write_files(tmp, header, model, tokenizer, labels, metrics, extra)
+        _swap_in(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _write_files(
+    tmp: Path,
+    header: dict[str, Any],
+    model: torch.nn.Module,
+    tokenizer: Any,
+    labels: list[str] | None,
+    metrics: dict[str, Any] | None,
+    extra: dict[str, Callable[[Path], Any]] | None,
+) -> None:
+    """Every file of the model directory, into `tmp`, flushed to disk."""
+    from safetensors.torch import save_file
+
+    (tmp / "config.json").write_text(json.dumps(header, indent=2))
+    tokenizer.save(tmp / "tokenizer.json")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _untie(state)
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "kind": header["kind"]})
+    if labels is not None:
+        (tmp / "labels.json").write_text(json.dumps(list(labels), indent=1))
+    if metrics is not None:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable))
+    for name, writer in (extra or {}).items():
+        writer(tmp / name)
+    _sync(tmp)
+
+
+def _swap_in(tmp: Path, directory: Path) -> None:
+    """Rename `tmp` to `directory`; an existing one is renamed aside first, put back if that fails,
+    and removed once the new one is in place."""
+    old = None
+    if directory.exists():
+        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+        os.replace(directory, old)
+    try:
+        os.replace(tmp, directory)
+    except BaseException:
+        if old is not None:
+            os.replace(old, directory)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _sync(folder: Path) -> None:

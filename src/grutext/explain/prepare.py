@@ -61,7 +61,7 @@ def prepare(loaded: Any, text: str, *, truncate_to: int | None = -1, prefix: tup
     if not ids:
         raise DataError(f"text {text!r:.60}: tokenizes to nothing, expected at least one token")
     surface = []
-    for (s, e), t in zip(enc.offsets, enc.tokens):
+    for (s, e), t in zip(enc.offsets, enc.tokens, strict=False):
         piece = text[s:e] if 0 <= s < e <= len(text) else ""
         surface.append(piece if piece.strip() else t)
     n = len(ids)

@@ -209,6 +209,37 @@ def _settings_html(settings: dict[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
+def _mistakes_section(
+    loaded: Any, task: Any, model_dir: Path, data: str | None, mistakes: int, method: str, member: int
+) -> list[str]:
+    """The report's "most confident validation mistakes", each explained (models that name classes)."""
+    from grutext.artifact import load_model
+
+    body: list[str] = []
+    body.append("<h2>Most confident validation mistakes</h2>")
+    explainer = None
+    n_members = task.members(loaded.config)
+    if n_members > 1:  # a bad --member is the caller's error, not missing data
+        explainer = load_model(model_dir, member=member)
+        body.append(
+            f"<p class='meta'>an ensemble of {n_members} networks: the mistakes are the "
+            f"ensemble's, each explanation reads member {member}</p>"
+        )
+    try:
+        ds = validation_data(loaded, data)
+        found, notes = confident_mistakes(loaded, ds, k=mistakes, method=method, explain_with=explainer)
+        body += [f"<p class='meta'>{html.escape(n)}</p>" for n in notes]
+        body.append(_mistakes_html(found, method))
+    except (GrutextError, OSError) as exc:
+        if data:
+            raise DataError(f"--data {data}: {exc}") from None
+        body.append(
+            f"<div class='note'>validation data not available ({html.escape(str(exc))}); "
+            f"pass --data FILE to show mistakes</div>"
+        )
+    return body
+
+
 def training_report(
     model_dir: str | Path,
     out: str | Path | None = None,
@@ -265,27 +296,7 @@ def training_report(
     task = task_for(loaded.kind, model_dir)
     body.append("<h2>Settings</h2>" + _settings_html(task.settings(loaded.config, loaded.meta)))
     if task.has_labels:  # a model that names classes has mistakes to show
-        body.append("<h2>Most confident validation mistakes</h2>")
-        explainer = None
-        n_members = task.members(loaded.config)
-        if n_members > 1:  # a bad --member is the caller's error, not missing data
-            explainer = load_model(model_dir, member=member)
-            body.append(
-                f"<p class='meta'>an ensemble of {n_members} networks: the mistakes are the "
-                f"ensemble's, each explanation reads member {member}</p>"
-            )
-        try:
-            ds = validation_data(loaded, data)
-            found, notes = confident_mistakes(loaded, ds, k=mistakes, method=method, explain_with=explainer)
-            body += [f"<p class='meta'>{html.escape(n)}</p>" for n in notes]
-            body.append(_mistakes_html(found, method))
-        except (GrutextError, OSError) as exc:
-            if data:
-                raise DataError(f"--data {data}: {exc}") from None
-            body.append(
-                f"<div class='note'>validation data not available ({html.escape(str(exc))}); "
-                f"pass --data FILE to show mistakes</div>"
-            )
+        body += _mistakes_section(loaded, task, model_dir, data, mistakes, method, member)
     try:
         summary = model_summary(loaded.model)
     except Exception as exc:  # the summary is a nicety; never lose the report over it

@@ -41,7 +41,7 @@ def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: fl
 
 def set_lr(optimizer: torch.optim.Optimizer, scheduler) -> None:
     """The learning rate in force, recomputed from the schedule at its current step."""
-    for group, base, lam in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+    for group, base, lam in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
         group["lr"] = base * lam(scheduler.last_epoch)
 
 

@@ -109,6 +109,18 @@ def _eval_shape(lm: LMConfig, valid_ids: torch.Tensor) -> tuple[int, int]:
     return eval_bs, eval_bptt
 
 
+def _batches(cfg: Config, lm: LMConfig, corpus: _Corpus) -> tuple[LMBatches, LMBatches]:
+    """Training windows (varied lengths, seeded) and validation windows of the two streams."""
+    d = cfg.data
+    train_b = LMBatches(
+        corpus.train_ids, cfg.train.batch_size, lm.bptt, vary_length=lm.vary_length, seed=cfg.train.seed,
+        epoch_tokens=lm.epoch_tokens, source=str(d.train or "train_lines"),
+    )  # fmt: skip
+    eval_bs, eval_bptt = _eval_shape(lm, corpus.valid_ids)
+    valid_b = LMBatches(corpus.valid_ids, eval_bs, eval_bptt, source=str(d.valid or "validation stream"))
+    return train_b, valid_b
+
+
 def _build_model(cfg: Config, lm: LMConfig, tokenizer: Tokenizer, run: Run) -> tuple[Config, LanguageModel]:
     model_cfg = replace(cfg.model, vocab_size=tokenizer.vocab_size)
     cfg = replace(cfg, model=model_cfg)
@@ -195,12 +207,7 @@ def train_language_model(
     for note in corpus.notes:
         run.log(f"  {note}")
     cfg, model = _build_model(cfg, lm, tokenizer, run)
-    train_b = LMBatches(
-        train_ids, cfg.train.batch_size, lm.bptt, vary_length=lm.vary_length, seed=cfg.train.seed,
-        epoch_tokens=lm.epoch_tokens, source=str(d.train or "train_lines"),
-    )  # fmt: skip
-    eval_bs, eval_bptt = _eval_shape(lm, valid_ids)
-    valid_b = LMBatches(valid_ids, eval_bs, eval_bptt, source=str(d.valid or "validation stream"))
+    train_b, valid_b = _batches(cfg, lm, corpus)
     task = LanguageModelTask(tokenizer.kind == "char")
     result = fit(
         model, task, train_b, valid_b, cfg.train, checkpoint_dir=run.checkpoint, resume=resume, progress=progress,
@@ -209,19 +216,24 @@ def train_language_model(
     valid, test = _score(model, tokenizer, d, lm, corpus, run)
     model.cpu().eval()
     if run.out is not None:
-        metrics = {
-            "history": result.history,
-            "best_epoch": result.best_epoch,
-            "monitor": cfg.train.monitor,
-            "best_value": result.best_value,
-            "train_seconds": result.train_seconds,
-            "valid": valid,
-            "test": test,
-            "unigram_valid_perplexity": unigram,
-        }
-        save_language_model(run.out, model, tokenizer, cfg, lm, metrics=metrics)
-        run.log(f"saved: {run.out}/ (config.json, tokenizer.json, model.safetensors, metrics.json, curves.png)")
+        _save(
+            run, model, tokenizer, cfg, lm, result, {"valid": valid, "test": test, "unigram_valid_perplexity": unigram}
+        )
     return TrainedLanguageModel(model, tokenizer, cfg, lm, result, valid, test, run.out, unigram, corpus.notes)
+
+
+def _save(run: Run, model, tokenizer, cfg: Config, lm: LMConfig, result: FitResult, scores: dict[str, Any]) -> None:
+    metrics = {
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "monitor": cfg.train.monitor,
+        "best_value": result.best_value,
+        "train_seconds": result.train_seconds,
+        **scores,
+    }
+    assert run.out is not None
+    save_language_model(run.out, model, tokenizer, cfg, lm, metrics=metrics)
+    run.log(f"saved: {run.out}/ (config.json, tokenizer.json, model.safetensors, metrics.json, curves.png)")
 
 
 def save_language_model(

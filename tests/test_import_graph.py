@@ -131,3 +131,22 @@ def test_no_internal_module_imports_the_top_package():
     graph = import_graph()
     offenders = sorted(n for n, deps in graph.items() if "grutext" in deps and n != "grutext" and n not in PENDING)
     assert offenders == [], f"import from the top package `grutext` (use grutext.version etc.): {offenders}"
+
+
+DEPRECATED = {
+    "grutext.lm",
+    "grutext.pipeline",
+    "grutext.models.classifier",
+    "grutext.models.ensemble",
+    "grutext.models.language_model",
+    "grutext.models.transfer",
+    "grutext.train.tasks",
+}
+
+
+def test_new_code_does_not_import_the_deprecated_paths():
+    graph = import_graph()
+    offenders = {
+        n: sorted(deps & DEPRECATED) for n, deps in graph.items() if deps & DEPRECATED and n not in DEPRECATED | PENDING
+    }
+    assert offenders == {}, f"imports of deprecated re-export modules (import from grutext.tasks.*): {offenders}"

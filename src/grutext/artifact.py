@@ -10,8 +10,10 @@ MODEL_DIR/
   *.png              curves / confusion matrix (optional)
 ```
 
-`save_model` writes into a temporary sibling folder and renames it into place, so a crash
-never leaves a half-written directory. `load_model` rebuilds the model from the directory
+`save_model` writes every file (the task's own config sections, metrics and plots included) into a
+temporary sibling folder, flushes it and renames it into place once, so a model directory is
+complete and self-consistent or absent. The kind in config.json names the task in
+`grutext.tasks.TASKS`, which rebuilds the module (`Task.build`). `load_model` rebuilds the model from the directory
 alone, checks the format version, every file, every tensor name and shape; it loads no pickle.
 """
 

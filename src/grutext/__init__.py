@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from grutext.version import __version__
 
 _EXPORTS = {
     "Config": "grutext.config",
@@ -27,10 +27,10 @@ _EXPORTS = {
     "Tokenizer": "grutext.data.tokenizers",
     "GRU": "grutext.nn.gru",
     "make_encoder": "grutext.nn.cells",
-    "TextClassifier": "grutext.models.classifier",
+    "TextClassifier": "grutext.tasks.classification.model",
     "fit": "grutext.train.loop",
-    "train_classifier": "grutext.pipeline",
-    "evaluate_classifier": "grutext.pipeline",
+    "train_classifier": "grutext.tasks.classification.train",
+    "evaluate_classifier": "grutext.tasks.classification.evaluate",
     "save_model": "grutext.artifact",
     "load_model": "grutext.artifact",
     "Predictor": "grutext.infer.predict",
@@ -40,10 +40,10 @@ _EXPORTS = {
     "explain": "grutext.explain",
     "explain_lm": "grutext.explain",
     "training_report": "grutext.explain",
-    "LanguageModel": "grutext.models.language_model",
-    "LMConfig": "grutext.lm",
-    "train_language_model": "grutext.lm",
-    "evaluate_language_model": "grutext.lm",
+    "LanguageModel": "grutext.tasks.language_model.model",
+    "LMConfig": "grutext.tasks.language_model.config",
+    "train_language_model": "grutext.tasks.language_model.train",
+    "evaluate_language_model": "grutext.tasks.language_model.evaluate",
     "Generator": "grutext.infer.generate",
     "generate": "grutext.infer.generate",
     "Suggester": "grutext.infer.suggest",

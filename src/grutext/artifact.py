@@ -10,8 +10,10 @@ MODEL_DIR/
   *.png              curves / confusion matrix (optional)
 ```
 
-`save_model` writes into a temporary sibling folder and renames it into place, so a crash
-never leaves a half-written directory. `load_model` rebuilds the model from the directory
+`save_model` writes every file (the task's own config sections, metrics and plots included) into a
+temporary sibling folder, flushes it and renames it into place once, so a model directory is
+complete and self-consistent or absent. The kind in config.json names the task in
+`grutext.tasks.TASKS`, which rebuilds the module (`Task.build`). `load_model` rebuilds the model from the directory
 alone, checks the format version, every file, every tensor name and shape; it loads no pickle.
 """
 
@@ -22,7 +24,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,30 +32,12 @@ import torch
 
 from grutext.config import Config
 from grutext.errors import ArtifactError, ConfigError, GrutextError
+from grutext.tasks import CLASSIFICATION, TASKS, task_for
+from grutext.version import __version__
 
 FORMAT = "grutext-model"
 FORMAT_VERSION = 1
 REQUIRED = ("config.json", "tokenizer.json", "model.safetensors")
-
-# kind -> builder(config: Config, meta: dict) -> nn.Module; language models register theirs.
-BUILDERS: dict[str, Callable[[Config, dict[str, Any]], torch.nn.Module]] = {}
-
-
-def register_builder(kind: str):
-    """Decorator: how to rebuild a model of `kind` from its saved config."""
-
-    def wrap(fn):
-        BUILDERS[kind] = fn
-        return fn
-
-    return wrap
-
-
-@register_builder("classifier")
-def _build_classifier(cfg: Config, meta: dict[str, Any]) -> torch.nn.Module:
-    from grutext.models.ensemble import build_classifier
-
-    return build_classifier(cfg.model)
 
 
 @dataclass
@@ -67,11 +51,12 @@ class LoadedModel:
     labels: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # config.json as read (the task's own sections too)
 
 
 def require_single_network(loaded: LoadedModel, what: str) -> None:
     """Raise ArtifactError when `loaded` is an ensemble: `what` reads one network's internals."""
-    n = loaded.config.model.ensemble if loaded.kind == "classifier" else 1
+    n = task_for(loaded.kind, loaded.path).members(loaded.config)
     if n > 1:
         raise ArtifactError(
             f"{loaded.path}: an ensemble of {n} networks; {what} reads one network's internals: "
@@ -80,8 +65,6 @@ def require_single_network(loaded: LoadedModel, what: str) -> None:
 
 
 def _version() -> str:
-    from grutext import __version__
-
     return __version__
 
 
@@ -91,33 +74,35 @@ def save_model(
     tokenizer: Any,
     config: Config,
     *,
-    kind: str = "classifier",
+    kind: str = CLASSIFICATION.kind,
     labels: list[str] | None = None,
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Callable[[Path], Any]] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a model directory atomically.
+    """Write a model directory atomically: every file into a temporary sibling, renamed into place once.
 
     Args:
         directory: target folder (replaced if it exists).
         model: the trained module.
         tokenizer: a `grutext.data.tokenizers.Tokenizer`.
         config: the run's `Config` (model fields filled in).
-        kind: "classifier" or "language_model".
+        kind: the task's artifact kind, a key of `grutext.tasks.TASKS`.
         labels: class names in index order.
         metrics: JSON-ready metrics (history, test scores).
         extra: `{filename: writer(path)}` for extra files such as PNGs.
+        meta: extra top-level sections of config.json that the task reads back (the language
+            model's ``{"lm": {...}}``).
 
     Returns:
         The directory path.
     """
-    from safetensors.torch import save_file
-
+    task_for(kind, directory)  # an unknown kind is refused before anything is written
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
-        meta = {
+        header = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "grutext_version": _version(),
@@ -126,28 +111,67 @@ def save_model(
             "config": config.to_dict(),
             "labels": list(labels or []),
         }
-        (tmp / "config.json").write_text(json.dumps(meta, indent=2))
-        tokenizer.save(tmp / "tokenizer.json")
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        _untie(state)
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "kind": kind})
-        if labels is not None:
-            (tmp / "labels.json").write_text(json.dumps(list(labels), indent=1))
-        if metrics is not None:
-            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable))
-        for name, writer in (extra or {}).items():
-            writer(tmp / name)
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        clash = sorted(set(meta or {}) & set(header))
+        if clash:
+            raise ValueError(f"save_model: meta may not replace config.json's own fields {clash}")
+        header.update(meta or {})
+        _write_files(tmp, header, model, tokenizer, labels, metrics, extra)
+        _swap_in(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _write_files(
+    tmp: Path,
+    header: dict[str, Any],
+    model: torch.nn.Module,
+    tokenizer: Any,
+    labels: list[str] | None,
+    metrics: dict[str, Any] | None,
+    extra: dict[str, Callable[[Path], Any]] | None,
+) -> None:
+    """Every file of the model directory, into `tmp`, flushed to disk."""
+    from safetensors.torch import save_file
+
+    (tmp / "config.json").write_text(json.dumps(header, indent=2))
+    tokenizer.save(tmp / "tokenizer.json")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _untie(state)
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "kind": header["kind"]})
+    if labels is not None:
+        (tmp / "labels.json").write_text(json.dumps(list(labels), indent=1))
+    if metrics is not None:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable))
+    for name, writer in (extra or {}).items():
+        writer(tmp / name)
+    _sync(tmp)
+
+
+def _swap_in(tmp: Path, directory: Path) -> None:
+    """Rename `tmp` to `directory`; an existing one is renamed aside first, put back if that fails,
+    and removed once the new one is in place."""
+    old = None
+    if directory.exists():
+        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+        os.replace(directory, old)
+    try:
+        os.replace(tmp, directory)
+    except BaseException:
+        if old is not None:
+            os.replace(old, directory)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _sync(folder: Path) -> None:
+    """Flush every file of `folder` to disk before the rename makes it the model directory."""
+    for path in folder.iterdir():
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
 
 
 def _untie(state: dict[str, torch.Tensor]) -> None:
@@ -186,21 +210,12 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
             f"{directory / 'config.json'}: format_version {version!r} is newer than this "
             f"grutext ({_version()}) reads (<= {FORMAT_VERSION}); upgrade grutext"
         )
-    if meta.get("kind") not in BUILDERS:
-        _load_builders()
-    if meta.get("kind") not in BUILDERS:
+    if meta.get("kind") not in TASKS:
         raise ArtifactError(
             f"{directory / 'config.json'}: unknown model kind {meta.get('kind')!r}; "
-            f"expected one of {', '.join(sorted(BUILDERS))}"
+            f"expected one of {', '.join(sorted(TASKS))}"
         )
     return meta
-
-
-def _load_builders() -> None:
-    try:  # language models register their builder on import
-        import grutext.models.language_model  # noqa: F401
-    except ImportError:
-        pass
 
 
 def load_model(directory: str | Path, device: str | torch.device = "cpu", member: int | None = None) -> LoadedModel:
@@ -217,19 +232,41 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
         LoadedModel with the module in eval mode.
 
     Raises:
-        ArtifactError: missing/corrupt files, newer format, or weights that do not fit the config.
+        ArtifactError: missing/corrupt files, newer format, or files that do not agree with each other
+            (tokenizer vs vocabulary size, labels.json vs config.json, weights vs the config), naming
+            what is missing or mismatched.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from grutext.data.tokenizers import Tokenizer
-
     directory = Path(directory)
     meta = read_meta(directory)
+    task = task_for(meta["kind"], directory / "config.json")
     try:
         cfg = Config.from_dict(meta.get("config", {}), source=str(directory / "config.json"))
     except ConfigError as exc:
         raise ArtifactError(str(exc)) from None
+    tokenizer = _load_tokenizer(directory, cfg)
+    labels = _check_labels(directory, meta, cfg, task.has_labels)
+    model = task.build(cfg, meta)
+    _load_weights(directory, model)
+    if member is not None:
+        n = task.members(cfg)
+        if n < 2:
+            raise ArtifactError(f"{directory}: --member {member}: this model is not an ensemble")
+        if isinstance(member, bool) or not isinstance(member, int) or not 0 <= member < n:
+            raise ArtifactError(f"{directory}: --member must be 0..{n - 1} (an ensemble of {n}); got {member!r}")
+        model, cfg = task.member(model, cfg, member)
+    model.to(device).eval()
+    metrics = {}
+    if (directory / "metrics.json").is_file():
+        try:
+            metrics = json.loads((directory / "metrics.json").read_text())
+        except ValueError:
+            metrics = {}
+    return LoadedModel(model, tokenizer, cfg, meta["kind"], labels, metrics, directory, meta)
+
+
+def _load_tokenizer(directory: Path, cfg: Config) -> Any:
+    from grutext.data.tokenizers import Tokenizer
+
     try:
         tokenizer = Tokenizer.load(directory / "tokenizer.json")
     except GrutextError as exc:
@@ -241,7 +278,34 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
             f"{directory}: tokenizer has {tokenizer.vocab_size} tokens but the model "
             f"expects vocab_size {cfg.model.vocab_size}"
         )
-    model = BUILDERS[meta["kind"]](cfg, meta)
+    return tokenizer
+
+
+def _check_labels(directory: Path, meta: dict[str, Any], cfg: Config, has_labels: bool) -> list[str]:
+    """The class names; labels.json (when present) must agree with config.json, and their number with the model."""
+    labels = list(meta.get("labels", []))
+    path = directory / "labels.json"
+    if path.is_file():
+        try:
+            on_disk = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+        if on_disk != labels:
+            raise ArtifactError(
+                f"{directory}: labels.json {on_disk[:6]!r} does not match config.json's labels {labels[:6]!r}"
+            )
+    if has_labels and labels and len(labels) != cfg.model.num_classes:
+        raise ArtifactError(
+            f"{directory}: config.json names {len(labels)} labels but the model has num_classes {cfg.model.num_classes}"
+        )
+    return labels
+
+
+def _load_weights(directory: Path, model: torch.nn.Module) -> None:
+    """Load model.safetensors into `model`, naming any missing, unexpected or misshapen tensor."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
         state = load_file(str(directory / "model.safetensors"))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -261,27 +325,3 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
                 f"config says {tuple(expected[name].shape)}"
             )
     model.load_state_dict(state)
-    if member is not None:
-        n = cfg.model.ensemble if meta["kind"] == "classifier" else 1
-        if n < 2:
-            raise ArtifactError(f"{directory}: --member {member}: this model is not an ensemble")
-        if isinstance(member, bool) or not isinstance(member, int) or not 0 <= member < n:
-            raise ArtifactError(f"{directory}: --member must be 0..{n - 1} (an ensemble of {n}); got {member!r}")
-        model = model.members[member]
-        cfg = replace(cfg, model=replace(cfg.model, ensemble=1))
-    model.to(device).eval()
-    metrics = {}
-    if (directory / "metrics.json").is_file():
-        try:
-            metrics = json.loads((directory / "metrics.json").read_text())
-        except ValueError:
-            metrics = {}
-    return LoadedModel(
-        model=model,
-        tokenizer=tokenizer,
-        config=cfg,
-        kind=meta["kind"],
-        labels=list(meta.get("labels", [])),
-        metrics=metrics,
-        path=directory,
-    )

@@ -169,7 +169,8 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
     def fit(self, X: Sequence[str], y: Sequence[Any]) -> GRUTextClassifier:
         """Train on texts `X` with labels `y`; returns self."""
         from grutext.data.readers import TextDataset, train_test_split
-        from grutext.pipeline import Splits, train_classifier
+        from grutext.tasks.classification.data import Splits
+        from grutext.tasks.classification.train import train_classifier
 
         texts = self._texts(X)
         y_list = list(y.tolist() if hasattr(y, "tolist") else y)
@@ -201,8 +202,9 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         self._check_fitted()
         from grutext.artifact import LoadedModel
         from grutext.infer.predict import Predictor
+        from grutext.tasks import CLASSIFICATION
 
-        loaded = LoadedModel(self.model_, self.tokenizer_, self.config_, "classifier", list(self.labels_))
+        loaded = LoadedModel(self.model_, self.tokenizer_, self.config_, CLASSIFICATION.kind, list(self.labels_))
         return Predictor(loaded).predict_proba(self._texts(X))
 
     def predict(self, X: Sequence[str]) -> np.ndarray:

@@ -261,7 +261,7 @@ def gate_summary(loaded: Any, text: str) -> list[dict[str, Any]]:
     Returns:
         One dict per (layer, direction), see `summarize_gates`.
     """
-    from grutext.explain.core import prepare
+    from grutext.explain.prepare import prepare
 
     inp = prepare(loaded, text)
     model = loaded.model.eval()

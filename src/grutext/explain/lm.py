@@ -22,13 +22,17 @@ import numpy as np
 import torch
 
 from grutext.errors import ArtifactError, ConfigError
-from grutext.explain.core import Explanation, prepare
+from grutext.explain.core import Explanation
 from grutext.explain.gates import GATE_CELLS, _cell_of, traces_from_gates
+from grutext.explain.prepare import prepare
+from grutext.tasks import LANGUAGE_MODEL
+from grutext.tasks.language_model.config import resolve_add_eos
+from grutext.tasks.language_model.predict import lm_settings
 
 
 def _check_lm(loaded: Any) -> None:
     model = getattr(loaded, "model", None)
-    if getattr(loaded, "kind", None) != "language_model" or not all(
+    if getattr(loaded, "kind", None) != LANGUAGE_MODEL.kind or not all(
         hasattr(model, a) for a in ("embedding", "encoder")
     ):
         raise ArtifactError(
@@ -72,12 +76,10 @@ def _lm_gates(model: torch.nn.Module, x: torch.Tensor) -> list[dict[str, torch.T
 
 def _starts_after_eos(loaded: Any) -> bool:
     try:
-        from grutext.lm import lm_settings
-
         add_eos = lm_settings(loaded).add_eos
-    except (ImportError, ValueError, OSError, TypeError):
+    except (ValueError, OSError, TypeError):  # an unreadable config.json: the tokenizer's default
         add_eos = None
-    return loaded.tokenizer.kind != "char" if add_eos is None else bool(add_eos)
+    return resolve_add_eos(loaded.tokenizer.kind, add_eos)
 
 
 def explain_lm(
@@ -146,7 +148,7 @@ def explain_lm(
             f"({'greedy' if temperature <= 0 else f'temperature {temperature}, seed {seed}'})"
         )
     return Explanation(
-        kind="language_model",
+        kind=LANGUAGE_MODEL.kind,
         text=text,
         tokens=tokens,
         ids=ids,

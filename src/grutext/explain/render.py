@@ -68,7 +68,7 @@ def _style(value: float, vmax: float, scale: str) -> str:
 
 def _signal(ex: Explanation) -> tuple[np.ndarray, str, str]:
     """(values (T,), name, colour scale) of the signal the tokens are coloured by."""
-    if ex.kind == "language_model" and ex.surprisal_bits is not None:
+    if ex.surprisal_bits is not None:  # a language model's explanation
         return np.asarray(ex.surprisal_bits, float), "surprisal (bits)", "warm"
     if ex.importance is not None:
         if ex.method == "attention":
@@ -324,7 +324,7 @@ def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int
     ax.set_xticks(x, toks, rotation=60, ha="right", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
     title = name
-    if ex.kind == "classifier" and ex.probabilities is not None:
+    if ex.probabilities is not None:  # a classifier's explanation
         p = dict(zip(ex.labels, ex.probabilities))
         title = f"predicted {ex.predicted!r} (p={p[ex.predicted]:.2f}) · {name}"
     if len(ex.tokens) > T:

@@ -19,6 +19,7 @@ import numpy as np
 
 from grutext.errors import DataError, GrutextError
 from grutext.explain.render import _style, page, tokens_html
+from grutext.tasks import task_for
 
 HISTORY_COLUMNS = (
     "epoch",
@@ -131,7 +132,7 @@ def validation_data(loaded: Any, data: str | None = None) -> Any:
     cfg = loaded.config
     if data:
         return read_dataset(data, fmt=cfg.data.format, text_col=cfg.data.text_col, label_col=cfg.data.label_col)
-    from grutext.pipeline import load_splits
+    from grutext.tasks.classification.data import load_splits
 
     return load_splits(cfg.data, seed=cfg.train.seed).valid
 
@@ -203,6 +204,42 @@ def _mistakes_html(mistakes: list[dict[str, Any]], method: str) -> str:
     return "\n".join(parts)
 
 
+def _settings_html(settings: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings.items())
+    return f"<table>{rows}</table>"
+
+
+def _mistakes_section(
+    loaded: Any, task: Any, model_dir: Path, data: str | None, mistakes: int, method: str, member: int
+) -> list[str]:
+    """The report's "most confident validation mistakes", each explained (models that name classes)."""
+    from grutext.artifact import load_model
+
+    body: list[str] = []
+    body.append("<h2>Most confident validation mistakes</h2>")
+    explainer = None
+    n_members = task.members(loaded.config)
+    if n_members > 1:  # a bad --member is the caller's error, not missing data
+        explainer = load_model(model_dir, member=member)
+        body.append(
+            f"<p class='meta'>an ensemble of {n_members} networks: the mistakes are the "
+            f"ensemble's, each explanation reads member {member}</p>"
+        )
+    try:
+        ds = validation_data(loaded, data)
+        found, notes = confident_mistakes(loaded, ds, k=mistakes, method=method, explain_with=explainer)
+        body += [f"<p class='meta'>{html.escape(n)}</p>" for n in notes]
+        body.append(_mistakes_html(found, method))
+    except (GrutextError, OSError) as exc:
+        if data:
+            raise DataError(f"--data {data}: {exc}") from None
+        body.append(
+            f"<div class='note'>validation data not available ({html.escape(str(exc))}); "
+            f"pass --data FILE to show mistakes</div>"
+        )
+    return body
+
+
 def training_report(
     model_dir: str | Path,
     out: str | Path | None = None,
@@ -256,28 +293,10 @@ def training_report(
     body.append("<h2>Scores</h2>")
     body.append(_scores_html("validation", metrics.get("valid"), labels) or "<p class='meta'>no validation scores</p>")
     body.append(_scores_html("test", metrics.get("test"), labels))
-    if loaded.kind == "classifier":
-        body.append("<h2>Most confident validation mistakes</h2>")
-        explainer = None
-        n_members = loaded.config.model.ensemble
-        if n_members > 1:  # a bad --member is the caller's error, not missing data
-            explainer = load_model(model_dir, member=member)
-            body.append(
-                f"<p class='meta'>an ensemble of {n_members} networks: the mistakes are the "
-                f"ensemble's, each explanation reads member {member}</p>"
-            )
-        try:
-            ds = validation_data(loaded, data)
-            found, notes = confident_mistakes(loaded, ds, k=mistakes, method=method, explain_with=explainer)
-            body += [f"<p class='meta'>{html.escape(n)}</p>" for n in notes]
-            body.append(_mistakes_html(found, method))
-        except (GrutextError, OSError) as exc:
-            if data:
-                raise DataError(f"--data {data}: {exc}") from None
-            body.append(
-                f"<div class='note'>validation data not available ({html.escape(str(exc))}); "
-                f"pass --data FILE to show mistakes</div>"
-            )
+    task = task_for(loaded.kind, model_dir)
+    body.append("<h2>Settings</h2>" + _settings_html(task.settings(loaded.config, loaded.meta)))
+    if task.has_labels:  # a model that names classes has mistakes to show
+        body += _mistakes_section(loaded, task, model_dir, data, mistakes, method, member)
     try:
         summary = model_summary(loaded.model)
     except Exception as exc:  # the summary is a nicety; never lose the report over it

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from grutext.errors import ConfigError, DataError
+from grutext.tasks.language_model.config import resolve_add_eos
 
 NEG_INF = float("-inf")
 
@@ -130,7 +131,7 @@ class Generator:
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.add_eos = tokenizer.kind != "char" if add_eos is None else bool(add_eos)
+        self.add_eos = resolve_add_eos(tokenizer.kind, add_eos)
         self.banned = [tokenizer.pad_id, tokenizer.bos_id] + ([tokenizer.unk_id] if ban_unk else [])
         if not self.add_eos:
             self.banned.append(tokenizer.eos_id)
@@ -139,7 +140,7 @@ class Generator:
     def load(cls, directory: str | Path, **kwargs: Any) -> Generator:
         """Load a model directory; raises ArtifactError for anything but a language model."""
         from grutext.artifact import load_model
-        from grutext.lm import check_language_model, lm_settings
+        from grutext.tasks.language_model.predict import check_language_model, lm_settings
 
         loaded = load_model(directory)
         check_language_model(loaded, "generate")
@@ -359,7 +360,7 @@ class Generator:
                 and max(keep_score) < sorted((f[1] for f in finished), reverse=True)[n_best - 1]
             ):
                 break  # log-probs only fall: no active beam can overtake the n-th finished one
-            from grutext.models.language_model import select_state
+            from grutext.tasks.language_model.model import select_state
 
             state = select_state(state, torch.tensor(keep_rows))  # (L, K, H)
             x = torch.tensor(keep_tok).unsqueeze(1)  # (K, 1)

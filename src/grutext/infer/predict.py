@@ -10,7 +10,8 @@ import numpy as np
 
 from grutext.artifact import LoadedModel, load_model
 from grutext.data.readers import TextDataset
-from grutext.errors import ArtifactError, DataError
+from grutext.errors import DataError
+from grutext.tasks import CLASSIFICATION, require_task
 
 
 class Predictor:
@@ -23,8 +24,7 @@ class Predictor:
     """
 
     def __init__(self, loaded: LoadedModel, batch_size: int = 128) -> None:
-        if loaded.kind != "classifier":
-            raise ArtifactError(f"{loaded.path}: is a {loaded.kind}, not a classifier")
+        require_task(loaded, CLASSIFICATION, f"{loaded.path}: is a {loaded.kind}, not a classifier")
         self.loaded = loaded
         self.batch_size = batch_size
 
@@ -43,8 +43,8 @@ class Predictor:
         Returns:
             `(N, C)` probabilities, columns in `labels` order.
         """
-        from grutext.pipeline import make_batches
-        from grutext.train.tasks import predict_batches
+        from grutext.tasks.classification.data import make_batches
+        from grutext.tasks.classification.predict import predict_batches
 
         texts = list(texts)
         for i, t in enumerate(texts):

@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 from grutext.errors import ConfigError, DataError
-from grutext.models.language_model import select_state
+from grutext.tasks.language_model.config import resolve_add_eos
+from grutext.tasks.language_model.model import select_state
 
 BOUNDARY = set(string.whitespace) | set(string.punctuation)
 
@@ -61,7 +62,7 @@ class Suggester:
     ) -> None:
         self.model = model.eval()
         self.tok = tokenizer
-        self.add_eos = tokenizer.kind != "char" if add_eos is None else bool(add_eos)
+        self.add_eos = resolve_add_eos(tokenizer.kind, add_eos)
         self.beam = beam
         self.max_pieces = max_pieces
         V = tokenizer.vocab_size
@@ -84,7 +85,7 @@ class Suggester:
     def load(cls, directory: str | Path, **kwargs: Any) -> Suggester:
         """Load a language model directory (ArtifactError for other kinds)."""
         from grutext.artifact import load_model
-        from grutext.lm import check_language_model, lm_settings
+        from grutext.tasks.language_model.predict import check_language_model, lm_settings
 
         loaded = load_model(directory)
         check_language_model(loaded, "next-word")

@@ -1,30 +1,45 @@
 """fit(): one plain training loop for every grutext model.
 
-AdamW, linear warm-up then linear/cosine decay (or decay on a validation plateau), gradient clipping, early stopping on a
-validation metric, the best weights kept, checkpoint + resume, seeding, a live progress line
-and an epoch trace. What differs between tasks (how a batch becomes a loss, how validation is
-scored) sits in a small `Task` object with two methods; the loop itself never learns the task.
+AdamW, the schedule of `grutext.train.schedule` (warm-up, decay, plateau, layer groups, early
+stopping), gradient clipping, the best weights kept, checkpoint + resume (`grutext.train.checkpoint`),
+a live progress line and an epoch trace. What differs between tasks (how a batch becomes a loss, how
+validation is scored) sits in a small `Task` adapter with three methods; the loop never learns the task.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
-import os
-import random
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 
 from grutext.config import TrainConfig
 from grutext.errors import ArtifactError
+from grutext.train.checkpoint import (  # noqa: F401  (re-exported: the loop's old home)
+    _load_optimizer_tensors,
+    _optimizer_tensors,
+    load_average,
+    load_checkpoint,
+    save_checkpoint,
+)
+from grutext.train.run import resolve_device, seed_everything, start_run
+from grutext.train.schedule import (
+    Monitor,
+    better,
+    layer_depths,
+    make_schedule,
+    param_groups,
+    plateau_decay,
+    set_lr,
+    set_trainable_depths,
+)
 from grutext.train.trace import EpochTable, Progress
+
+_set_lr = set_lr  # the old private name
 
 
 @dataclass
@@ -38,26 +53,13 @@ class StepOut:
 
 
 class Task(Protocol):
-    """How a batch becomes a loss, and how a validation set is scored."""
+    """The `fit` adapter of a task: how a batch becomes a loss, and how a validation set is scored."""
 
     def step(self, model: torch.nn.Module, batch: dict[str, Any]) -> StepOut: ...
 
     def evaluate(self, model: torch.nn.Module, batches: Iterable[dict[str, Any]]) -> dict[str, float]: ...
 
     def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float]: ...
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -67,49 +69,6 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
         k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k != "lengths" else v)
         for k, v in batch.items()
     }
-
-
-def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, kind: str):
-    """LambdaLR: linear warm-up over `warmup * total_steps`, then linear/cosine decay or constant.
-
-    Every factor is multiplied by ``scheduler.lr_scale[0]`` (1.0 at first), which the loop lowers
-    on a plateau (``kind="plateau"``: constant after warm-up, decayed by the loop).
-    """
-    warm = max(int(round(warmup * total_steps)), 0)
-    lr_scale = [1.0]
-
-    def factor(step: int) -> float:
-        return lr_scale[0] * _shape(step)
-
-    def _shape(step: int) -> float:
-        if warm and step < warm:
-            return (step + 1) / warm
-        if kind in ("constant", "plateau"):
-            return 1.0
-        progress = min((step - warm) / max(total_steps - warm, 1), 1.0)
-        if kind == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-        return max(1.0 - progress, 0.0)
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    scheduler.lr_scale = lr_scale  # type: ignore[attr-defined]
-    return scheduler
-
-
-def _set_lr(optimizer: torch.optim.Optimizer, scheduler) -> None:
-    """The learning rate in force, recomputed from the schedule at its current step."""
-    for group, base, lam in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
-        group["lr"] = base * lam(scheduler.last_epoch)
-
-
-def better(monitor: str, new: float, best: float | None) -> bool:
-    if best is None:
-        return True
-    return (
-        new < best
-        if monitor.endswith("loss") or monitor.endswith("perplexity") or monitor.endswith("bpc")
-        else new > best
-    )
 
 
 class WeightAverage:
@@ -162,130 +121,6 @@ class WeightAverage:
         self.updates = int(updates)
 
 
-# ---- checkpoints (safetensors + JSON, no pickle) -------------------------------------------
-
-
-def save_checkpoint(
-    directory: Path,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler,
-    state: dict[str, Any],
-    best_state: dict[str, torch.Tensor] | None,
-    average: dict[str, torch.Tensor] | None = None,
-) -> None:
-    """Write model, best weights, optimizer tensors, the weight average and loop state; atomic per file."""
-    from safetensors.torch import save_file
-
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors, meta = _optimizer_tensors(optimizer)
-    files = {
-        "model.safetensors": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        "optimizer.safetensors": tensors,
-    }
-    if best_state is not None:
-        files["best.safetensors"] = {k: v.contiguous() for k, v in best_state.items()}
-    if average is not None:
-        files["average.safetensors"] = average
-    for name, data in files.items():
-        tmp = directory / (name + ".tmp")
-        save_file(data, str(tmp))
-        os.replace(tmp, directory / name)
-    payload = dict(
-        state, optimizer=meta, scheduler=scheduler.state_dict()["last_epoch"], lr_scale=scheduler.lr_scale[0]
-    )
-    tmp = directory / "state.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, directory / "state.json")
-
-
-def load_checkpoint(
-    directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler
-) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
-    from safetensors.torch import load_file
-
-    need = ["state.json", "model.safetensors", "optimizer.safetensors"]
-    missing = [n for n in need if not (directory / n).is_file()]
-    if missing:
-        raise ArtifactError(f"{directory}: cannot resume, checkpoint is missing {', '.join(missing)}")
-    try:
-        state = json.loads((directory / "state.json").read_text())
-        model.load_state_dict(load_file(str(directory / "model.safetensors")))
-        _load_optimizer_tensors(optimizer, load_file(str(directory / "optimizer.safetensors")), state["optimizer"])
-    except (ValueError, RuntimeError, KeyError) as exc:
-        raise ArtifactError(f"{directory}: checkpoint does not match this model: {str(exc).splitlines()[0]}") from None
-    scheduler.last_epoch = state["scheduler"]
-    scheduler.lr_scale[0] = float(state.get("lr_scale", 1.0))
-    _set_lr(optimizer, scheduler)
-    best = load_file(str(directory / "best.safetensors")) if (directory / "best.safetensors").is_file() else None
-    return state, best
-
-
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    sd = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, Any] = {}
-    for pid, st in sd["state"].items():
-        for key, val in st.items():
-            if isinstance(val, torch.Tensor):
-                tensors[f"{pid}.{key}"] = val.detach().cpu().contiguous()
-            else:
-                scalars[f"{pid}.{key}"] = val
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _load_optimizer_tensors(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
-) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    for name, val in list(tensors.items()) + list(meta["scalars"].items()):
-        pid, key = name.split(".", 1)
-        state.setdefault(int(pid), {})[key] = val
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
-# ---- layer groups: discriminative learning rates and gradual unfreezing ----------------------
-
-
-def layer_depths(model: torch.nn.Module, cfg: TrainConfig) -> list[list[torch.nn.Parameter]]:
-    """The trainable parameters by depth, bottom first.
-
-    A model with ``layer_groups()`` (the classifier: embedding, each recurrent layer, pooling and
-    head) is split that way when ``cfg.layer_lr_decay != 1`` or ``cfg.unfreeze == "gradual"``;
-    otherwise everything is one group.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    if (cfg.layer_lr_decay == 1.0 and cfg.unfreeze == "all") or not hasattr(model, "layer_groups"):
-        return [params]
-    trainable = {id(p) for p in params}
-    groups = [[p for p in g if id(p) in trainable] for g in model.layer_groups()]
-    groups = [g for g in groups if g]
-    if sum(len(g) for g in groups) != len(params):
-        raise RuntimeError("layer_groups() must cover every trainable parameter exactly once")
-    return groups
-
-
-def param_groups(depths: list[list[torch.nn.Parameter]], cfg: TrainConfig) -> list[dict[str, Any]]:
-    """AdamW groups: per depth, matrices with weight decay and vectors without; the depth ``d``
-    below the top trains at ``lr / layer_lr_decay**d``."""
-    out = []
-    top = len(depths) - 1
-    for d, group in enumerate(depths):
-        lr = cfg.lr / cfg.layer_lr_decay ** (top - d)
-        out.append({"params": [p for p in group if p.dim() > 1], "weight_decay": cfg.weight_decay, "lr": lr})
-        out.append({"params": [p for p in group if p.dim() <= 1], "weight_decay": 0.0, "lr": lr})
-    return out
-
-
-def set_trainable_depths(depths: list[list[torch.nn.Parameter]], epoch: int) -> int:
-    """Gradual unfreezing: in epoch ``e`` (from 1) the top ``e`` groups train; returns how many."""
-    n = min(max(epoch, 1), len(depths))
-    for d, group in enumerate(depths):
-        for p in group:
-            p.requires_grad_(d >= len(depths) - n)
-    return n
-
-
 # ---- the loop ------------------------------------------------------------------------------
 
 
@@ -300,6 +135,170 @@ class FitResult:
     train_seconds: float
 
 
+@dataclass
+class _Loop:
+    """One fit's fixed parts (built once) and its running state (what a checkpoint holds)."""
+
+    model: torch.nn.Module
+    task: Task
+    cfg: TrainConfig
+    device: torch.device
+    params: list[torch.nn.Parameter]
+    depths: list[list[torch.nn.Parameter]]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    steps_per_epoch: int
+    monitor: Monitor
+    table: EpochTable | None
+    average: WeightAverage | None
+    ckpt: Path | None
+    verbose: bool
+    progress: bool | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
+    start_epoch: int = 1
+    train_seconds: float = 0.0
+
+    def averaged(self):
+        return self.average.applied(self.model) if self.average is not None else contextlib.nullcontext()
+
+    def say(self, message: str) -> None:
+        if self.verbose:
+            print(message)
+
+
+def _setup(model, task, train_batches, valid_batches, cfg: TrainConfig, ckpt, progress, verbose) -> _Loop:
+    """Threads, seeds and device (the run preamble), then optimizer, schedule, monitor and trace."""
+    from grutext.nn.fused import tune_allocator
+
+    tune_allocator()  # large activations reuse freed memory instead of fresh pages each step
+    device = start_run(cfg, save=False).device
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    depths = layer_depths(model, cfg)  # bottom (embedding) first, head last; one group when plain
+    optimizer = torch.optim.AdamW(param_groups(depths, cfg), lr=cfg.lr)
+    steps_per_epoch = max(len(train_batches), 1)
+    scheduler = make_schedule(optimizer, steps_per_epoch * cfg.epochs, cfg.warmup, cfg.schedule)
+    monitor = Monitor(cfg.monitor if valid_batches is not None else "loss")
+    table = EpochTable() if verbose else None
+    average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
+    ckpt = Path(ckpt) if ckpt else None
+    return _Loop(
+        model, task, cfg, device, params, depths, optimizer, scheduler, steps_per_epoch, monitor, table, average,
+        ckpt, verbose, progress,
+    )  # fmt: skip
+
+
+def _resume(run: _Loop) -> None:
+    """Continue from the checkpoint: weights, optimizer, schedule, trace, best weights, average."""
+    if run.ckpt is None:
+        raise ArtifactError("resume=True needs a checkpoint_dir")
+    state, run.best_state = load_checkpoint(run.ckpt, run.model, run.optimizer, run.scheduler)
+    run.history = state["history"]
+    run.monitor.best_value, run.monitor.best_epoch = state["best_value"], state["best_epoch"]
+    run.monitor.bad_epochs = state["bad_epochs"]
+    run.start_epoch = state["epoch"] + 1
+    if run.average is not None:
+        run.average.load(load_average(run.ckpt), state.get("average_updates", 0))
+    run.train_seconds = state.get("train_seconds", 0.0)
+    if state.get("finished"):
+        run.start_epoch = run.cfg.epochs + 1
+    run.say(f"resumed from {run.ckpt} after epoch {state['epoch']}")
+    if run.table is not None:
+        for row in run.history:
+            run.table.print_row(row)
+
+
+def _train_epoch(run: _Loop, train_batches: Any, epoch: int) -> tuple[dict[str, Any], float, int, bool]:
+    """One pass of optimizer steps; returns the epoch's training metrics, seconds, tokens and whether time ran out."""
+    cfg, model = run.cfg, run.model
+    deadline = None if cfg.max_minutes is None else cfg.max_minutes * 60.0
+    model.train()
+    bar = Progress(run.steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", enabled=run.progress)
+    t0 = time.perf_counter()
+    loss_sum, items, tokens, correct = 0.0, 0, 0, 0.0
+    has_correct = False
+    out_of_time = False
+    for i, batch in enumerate(train_batches, 1):
+        out = run.task.step(model, to_device(batch, run.device))
+        run.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if cfg.clip and cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(run.params, cfg.clip)
+        run.optimizer.step()
+        run.scheduler.step()
+        if run.average is not None:
+            run.average.update(model)
+        loss_sum += float(out.loss.detach()) * out.items
+        items += out.items
+        tokens += out.tokens
+        if out.correct is not None:
+            correct += out.correct
+            has_correct = True
+        bar.update(i, tokens, loss_sum / max(items, 1))
+        if deadline is not None and run.train_seconds + time.perf_counter() - t0 > deadline:
+            out_of_time = True
+            break
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    run.train_seconds += elapsed
+    row: dict[str, Any] = {"epoch": epoch}
+    row.update(run.task.epoch_metrics(loss_sum / max(items, 1), correct if has_correct else None, items))
+    return row, elapsed, tokens, out_of_time
+
+
+def _close_epoch(run: _Loop, row: dict[str, Any], valid_batches: Any, elapsed: float, tokens: int) -> None:
+    """Validate, finish the epoch's row, print it, keep the best weights, decay on a plateau."""
+    if valid_batches is not None:
+        run.model.eval()
+        with torch.no_grad(), run.averaged():
+            row.update(run.task.evaluate(run.model, valid_batches))
+    row.update(
+        {"lr": run.optimizer.param_groups[0]["lr"], "time": elapsed, "tokens_per_s": tokens / max(elapsed, 1e-9)}
+    )
+    run.history.append(row)
+    if run.table is not None:
+        run.table.print_row(row)
+    if run.monitor.update(row["epoch"], row.get(run.monitor.name)):
+        with run.averaged():
+            run.best_state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+    elif plateau_decay(run.optimizer, run.scheduler, run.cfg, run.monitor.bad_epochs):
+        run.say(
+            f"{run.monitor.name} has not improved for {run.monitor.bad_epochs} epoch(s): learning rate "
+            f"x{run.cfg.plateau_factor} -> {run.optimizer.param_groups[0]['lr']:.2e}"
+        )
+
+
+def _save_checkpoint(run: _Loop, epoch: int, finished: bool) -> None:
+    m = run.monitor
+    state = {
+        "epoch": epoch,
+        "history": run.history,
+        "best_value": m.best_value,
+        "best_epoch": m.best_epoch,
+        "bad_epochs": m.bad_epochs,
+        "train_seconds": run.train_seconds,
+        "finished": bool(finished),
+        "monitor": m.name,
+        "average_updates": run.average.updates if run.average else 0,
+    }
+    average = run.average.state() if run.average is not None else None
+    save_checkpoint(run.ckpt, run.model, run.optimizer, run.scheduler, state, run.best_state, average)
+
+
+def _stop_reason(run: _Loop, epoch: int, out_of_time: bool) -> str | None:
+    """Why training stops after `epoch` (time budget or patience), or None to go on."""
+    if out_of_time:
+        return f"stopped: training time budget of {run.cfg.max_minutes} min reached in epoch {epoch}"
+    if run.monitor.patience_spent(run.cfg):
+        m = run.monitor
+        return (
+            f"early stop: {m.name} has not improved for {m.bad_epochs} epochs "
+            f"(best {m.best_value:.4f} at epoch {m.best_epoch})"
+        )
+    return None
+
+
 def fit(
     model: torch.nn.Module,
     task: Task,
@@ -311,7 +310,7 @@ def fit(
     resume: bool = False,
     progress: bool | None = None,
     verbose: bool = True,
-    on_epoch_end=None,
+    on_epoch_end: Callable[[dict[str, Any]], Any] | None = None,
 ) -> FitResult:
     """Train `model` in place and leave the best validation weights in it.
 
@@ -330,158 +329,50 @@ def fit(
     Returns:
         FitResult with the history (one dict per epoch).
     """
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    from grutext.nn.fused import tune_allocator
-
-    tune_allocator()  # large activations reuse freed memory instead of fresh pages each step
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
-    model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    depths = layer_depths(model, cfg)  # bottom (embedding) first, head last; one group when plain
-    optimizer = torch.optim.AdamW(param_groups(depths, cfg), lr=cfg.lr)
-    steps_per_epoch = max(len(train_batches), 1)
-    scheduler = make_schedule(optimizer, steps_per_epoch * cfg.epochs, cfg.warmup, cfg.schedule)
-    monitor = cfg.monitor if valid_batches is not None else "loss"
-    table = EpochTable() if verbose else None
-    average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
-
-    history: list[dict[str, Any]] = []
-    best_value: float | None = None
-    best_epoch = 0
-    best_state: dict[str, torch.Tensor] | None = None
-    bad_epochs = 0
-    start_epoch = 1
-    train_seconds = 0.0
-    ckpt = Path(checkpoint_dir) if checkpoint_dir else None
+    run = _setup(model, task, train_batches, valid_batches, cfg, checkpoint_dir, progress, verbose)
     if resume:
-        if ckpt is None:
-            raise ArtifactError("resume=True needs a checkpoint_dir")
-        state, best_state = load_checkpoint(ckpt, model, optimizer, scheduler)
-        history = state["history"]
-        best_value, best_epoch, bad_epochs = state["best_value"], state["best_epoch"], state["bad_epochs"]
-        start_epoch = state["epoch"] + 1
-        if average is not None:
-            from safetensors.torch import load_file
-
-            path = ckpt / "average.safetensors"
-            if not path.is_file():
-                raise ArtifactError(f"{ckpt}: cannot resume with train.ema, the checkpoint has no average.safetensors")
-            average.load(load_file(str(path)), state.get("average_updates", 0))
-        train_seconds = state.get("train_seconds", 0.0)
-        if state.get("finished"):
-            start_epoch = cfg.epochs + 1
-        if verbose:
-            print(f"resumed from {ckpt} after epoch {state['epoch']}")
-            if table is not None:
-                for row in history:
-                    table.print_row(row)
-
-    deadline = None if cfg.max_minutes is None else cfg.max_minutes * 60.0
+        _resume(run)
     stopped_early = False
-    for epoch in range(start_epoch, cfg.epochs + 1):
+    for epoch in range(run.start_epoch, cfg.epochs + 1):
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(epoch)
         if cfg.unfreeze == "gradual":
-            unfrozen = set_trainable_depths(depths, epoch)
-            if verbose and len(depths) > 1 and epoch <= len(depths):
-                print(f"epoch {epoch}: training the top {unfrozen} of {len(depths)} layer groups")
-        model.train()
-        bar = Progress(steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", enabled=progress)
-        t0 = time.perf_counter()
-        loss_sum, items, tokens, correct = 0.0, 0, 0, 0.0
-        has_correct = False
-        out_of_time = False
-        for i, batch in enumerate(train_batches, 1):
-            batch = to_device(batch, device)
-            out = task.step(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            if cfg.clip and cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip)
-            optimizer.step()
-            scheduler.step()
-            if average is not None:
-                average.update(model)
-            loss_sum += float(out.loss.detach()) * out.items
-            items += out.items
-            tokens += out.tokens
-            if out.correct is not None:
-                correct += out.correct
-                has_correct = True
-            bar.update(i, tokens, loss_sum / max(items, 1))
-            if deadline is not None and train_seconds + time.perf_counter() - t0 > deadline:
-                out_of_time = True
-                break
-        bar.close()
-        elapsed = time.perf_counter() - t0
-        train_seconds += elapsed
-        row: dict[str, Any] = {"epoch": epoch}
-        row.update(task.epoch_metrics(loss_sum / max(items, 1), correct if has_correct else None, items))
-        if valid_batches is not None:
-            model.eval()
-            with torch.no_grad(), average.applied(model) if average is not None else contextlib.nullcontext():
-                row.update(task.evaluate(model, valid_batches))
-        row.update(
-            {"lr": optimizer.param_groups[0]["lr"], "time": elapsed, "tokens_per_s": tokens / max(elapsed, 1e-9)}
-        )
-        history.append(row)
-        if table is not None:
-            table.print_row(row)
-        value = row.get(monitor)
-        if value is not None and better(monitor, value, best_value):
-            best_value, best_epoch, bad_epochs = float(value), epoch, 0
-            with average.applied(model) if average is not None else contextlib.nullcontext():
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-            if cfg.schedule == "plateau" and bad_epochs % cfg.plateau_patience == 0:
-                scheduler.lr_scale[0] *= cfg.plateau_factor  # the monitor stalled: decay the learning rate
-                _set_lr(optimizer, scheduler)
-                if verbose:
-                    print(
-                        f"{monitor} has not improved for {bad_epochs} epoch(s): learning rate x{cfg.plateau_factor} "
-                        f"-> {optimizer.param_groups[0]['lr']:.2e}"
-                    )
-        finished = out_of_time or (cfg.patience and bad_epochs >= cfg.patience) or epoch == cfg.epochs
-        if ckpt is not None:
-            save_checkpoint(
-                ckpt,
-                model,
-                optimizer,
-                scheduler,
-                {
-                    "epoch": epoch,
-                    "history": history,
-                    "best_value": best_value,
-                    "best_epoch": best_epoch,
-                    "bad_epochs": bad_epochs,
-                    "train_seconds": train_seconds,
-                    "finished": bool(finished),
-                    "monitor": monitor,
-                    "average_updates": average.updates if average else 0,
-                },
-                best_state,
-                average.state() if average is not None else None,
-            )
+            unfrozen = set_trainable_depths(run.depths, epoch)
+            if len(run.depths) > 1 and epoch <= len(run.depths):
+                run.say(f"epoch {epoch}: training the top {unfrozen} of {len(run.depths)} layer groups")
+        row, elapsed, tokens, out_of_time = _train_epoch(run, train_batches, epoch)
+        _close_epoch(run, row, valid_batches, elapsed, tokens)
+        reason = _stop_reason(run, epoch, out_of_time)
+        if run.ckpt is not None:
+            _save_checkpoint(run, epoch, reason is not None or epoch == cfg.epochs)
         if on_epoch_end is not None:
             on_epoch_end(row)
-        if out_of_time:
-            if verbose:
-                print(f"stopped: training time budget of {cfg.max_minutes} min reached in epoch {epoch}")
-            stopped_early = True
-            break
-        if cfg.patience and bad_epochs >= cfg.patience:
-            if verbose:
-                print(
-                    f"early stop: {monitor} has not improved for {bad_epochs} epochs "
-                    f"(best {best_value:.4f} at epoch {best_epoch})"
-                )
+        if reason is not None:
+            run.say(reason)
             stopped_early = True
             break
     if cfg.unfreeze == "gradual":
-        set_trainable_depths(depths, len(depths))  # hand the model back as it came: all trainable
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return FitResult(history, best_epoch, best_value, stopped_early, train_seconds)
+        set_trainable_depths(run.depths, len(run.depths))  # hand the model back as it came: all trainable
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
+    m = run.monitor
+    return FitResult(run.history, m.best_epoch, m.best_value, stopped_early, run.train_seconds)
+
+
+__all__ = [
+    "FitResult",
+    "StepOut",
+    "Task",
+    "WeightAverage",
+    "better",
+    "fit",
+    "layer_depths",
+    "load_checkpoint",
+    "make_schedule",
+    "param_groups",
+    "resolve_device",
+    "save_checkpoint",
+    "seed_everything",
+    "set_trainable_depths",
+    "to_device",
+]

@@ -80,8 +80,11 @@ def multilabel_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str])
 
 
 def perplexity(mean_nll: float) -> float:
-    """exp of the mean negative log-likelihood in nats (inf-safe)."""
-    return float(math.exp(min(mean_nll, 700.0)))
+    """exp of the mean negative log-likelihood in nats (inf-safe; the clamp is the language model's
+    `PERPLEXITY_CLAMP`, decided once in `grutext.tasks.language_model.config`)."""
+    from grutext.tasks.language_model.config import perplexity as lm_perplexity
+
+    return float(lm_perplexity(mean_nll))
 
 
 def bits_per_char(mean_nll: float) -> float:

@@ -1,0 +1,279 @@
+"""Train a classifier, end to end: data -> tokenizer -> batches -> model (one network or an ensemble,
+optionally started from another model directory) -> fit -> scores -> model directory. The CLI, the
+estimator, the demo and the benchmarks all call `train_classifier`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grutext.artifact import save_model
+from grutext.config import Config, ModelConfig
+from grutext.data.readers import check_labels
+from grutext.data.tokenizers import Tokenizer
+from grutext.tasks.classification.config import KIND, infer_task
+from grutext.tasks.classification.data import Splits, build_tokenizer, load_splits, make_batches
+from grutext.tasks.classification.evaluate import ClassificationTask
+from grutext.tasks.classification.model import EnsembleClassifier, TextClassifier
+from grutext.tasks.classification.predict import predict_batches
+from grutext.train.loop import FitResult, fit
+from grutext.train.metrics import format_confusion, format_per_class
+from grutext.train.run import Run, seed_everything, start_run
+from grutext.train.trace import plot_confusion, plot_curves
+
+
+@dataclass
+class TrainedClassifier:
+    """The result of `train_classifier`."""
+
+    model: TextClassifier
+    tokenizer: Tokenizer
+    config: Config
+    labels: list[str]
+    fit: FitResult
+    valid_report: dict[str, Any]
+    test_report: dict[str, Any] | None
+    out_dir: Path | None
+    embedding_report: dict[str, Any] | None = None
+    member_fits: list[FitResult] = field(default_factory=list)  # an ensemble's members' own results
+
+
+def pretrained_matrix(cfg: Config, tokenizer: Tokenizer, log=print) -> tuple[np.ndarray, dict[str, Any]]:
+    """The embedding matrix of `cfg.model.pretrained` vectors for `tokenizer`'s vocabulary, and its coverage."""
+    from grutext.data.embeddings import build_embedding_matrix, load_vectors
+
+    words, vectors = load_vectors(cfg.model.pretrained)
+    matrix, report = build_embedding_matrix(tokenizer, words, vectors, seed=cfg.train.seed)
+    log(
+        f"embeddings: {cfg.model.pretrained}, {vectors.shape[1]}-d, {report['found']:,}/{report['vocab_size']:,} "
+        f"vocabulary entries found ({report['coverage']:.1%})"
+    )
+    return matrix, report
+
+
+@dataclass
+class _Setup:
+    """What every member of one run shares: data, labels, tokenizer, shapes, the transfer source."""
+
+    cfg: Config
+    run: Run
+    splits: Splits
+    task: str
+    labels: list[str]
+    tokenizer: Tokenizer
+    model_cfg: ModelConfig
+    matrix: np.ndarray | None = None
+    emb_report: dict[str, Any] | None = None
+    source: Any = None
+
+    def batches(self, ds: Any, batch_size: int, shuffle: bool, seed: int = 0) -> Any:
+        return make_batches(self.tokenizer, ds, self.labels, self.task, self.cfg.data, batch_size, shuffle, seed)
+
+
+def _transfer_source(cfg: Config, splits: Splits, member: int, log: Callable[..., None]) -> Any:
+    """`model.init_from` read for `member`, its vocabulary grown with this corpus when `model.pretrained`."""
+    from grutext.tasks.classification.transfer import load_transfer_source
+
+    src = load_transfer_source(cfg.model.init_from, member=member)
+    if cfg.model.pretrained:  # grow the source's vocabulary with this corpus's words, rows from the vectors
+        grown = src.extend_vocabulary(
+            splits.train.texts, cfg.model.pretrained, min_freq=cfg.data.min_freq, seed=cfg.train.seed
+        )
+        if member == 0:
+            log(
+                f"vocabulary: {grown['added']:,} words of the training data added to {src.path}'s, "
+                f"{grown['from_vectors']:,} of them from {cfg.model.pretrained}"
+            )
+    return src
+
+
+def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
+    """Read the data, train (or inherit) the tokenizer, fill in the model's shape; logs the summary."""
+    log = run.log
+    splits = splits or load_splits(cfg.data, seed=cfg.train.seed)
+    task = infer_task(splits.train, cfg.model.task)
+    labels = check_labels(splits.train)
+    t0 = time.perf_counter()
+    source = _transfer_source(cfg, splits, 0, log) if cfg.model.init_from else None
+    tokenizer = source.tokenizer if source is not None else build_tokenizer(splits.train.texts, cfg.data)
+    oov = tokenizer.oov_rate(splits.valid.texts[:2000])
+    log(
+        f"data: train {len(splits.train):,}  valid {len(splits.valid):,}  "
+        f"test {len(splits.test) if splits.test else 0:,}  classes {len(labels)} ({task})"
+    )
+    for note in splits.notes:
+        log(f"  {note}")
+    kind = f"{tokenizer.kind} (from init_from)" if source else cfg.data.tokenizer
+    log(
+        f"tokenizer: {kind}, vocabulary {tokenizer.vocab_size:,}, validation OOV rate {oov:.2%}, "
+        f"built in {time.perf_counter() - t0:.1f}s"
+    )
+    model_cfg = replace(cfg.model, task=task, vocab_size=tokenizer.vocab_size, num_classes=len(labels))
+    matrix, emb_report = None, None
+    if cfg.model.pretrained and source is None:
+        matrix, emb_report = pretrained_matrix(cfg, tokenizer, log)
+        model_cfg = replace(model_cfg, embed_dim=int(matrix.shape[1]))
+    if source is not None:
+        model_cfg = source.shape_config(model_cfg)
+    cfg = replace(cfg, model=model_cfg)
+    return _Setup(cfg, run, splits, task, labels, tokenizer, model_cfg, matrix, emb_report, source)
+
+
+def _log_model(s: _Setup, member: TextClassifier, seed: int) -> None:
+    m, n = s.model_cfg, s.cfg.model.ensemble
+    s.run.log(
+        f"model: {s.cfg.model.cell} x{m.num_layers}{' bidirectional' if m.bidirectional else ''}, "
+        f"hidden {m.hidden_size}, embed {m.embed_dim}, pooling {m.pooling}, "
+        f"{sum(p.numel() for p in member.parameters()):,} parameters"
+        + (f" (x{n} ensemble members, seeds {s.cfg.train.seed}..{seed + n - 1})" if n > 1 else "")
+    )
+
+
+def _train_member(s: _Setup, k: int, valid_b: Any, resume: bool, progress: bool | None, verbose: bool):
+    """Member k of the run (the whole model when ``ensemble = 1``): built, maybe transferred, fitted."""
+    n, log = s.cfg.model.ensemble, s.run.log
+    seed = s.cfg.train.seed + k
+    if k > 0:  # member 0 is exactly the single model that ensemble = 1 trains
+        seed_everything(seed)
+    member = TextClassifier.from_config(replace(s.model_cfg, ensemble=1), embedding_weights=s.matrix)
+    if k == 0:
+        _log_model(s, member, seed)
+    if n > 1:
+        log(f"\nensemble member {k + 1}/{n} (seed {seed})")
+    if s.source is not None:
+        if k > 0 and s.source.members > 1:  # an ensemble source: member k starts from its member k mod M
+            s.source = _transfer_source(s.cfg, s.splits, k, log)
+        copied = s.source.copy_into(member, s.labels if s.cfg.model.keep_head else None)
+        if k == 0 or s.source.members > 1:
+            kept = "kept" if copied["head"] else "pooling" if copied["pooling"] else ""
+            log(f"{s.source.describe(kept)}; {copied['parameters']:,} parameters copied")
+    ckpt = s.run.checkpoint
+    member_ckpt = ckpt if (ckpt is None or n == 1) else ckpt / f"member-{k}"
+    member_resume = resume and (k == 0 or (member_ckpt / "state.json").is_file())
+    train_b = s.batches(s.splits.train, s.cfg.train.batch_size, shuffle=True, seed=seed)
+    ctask = ClassificationTask(s.task, s.labels)
+    result = fit(
+        member, ctask, train_b, valid_b, replace(s.cfg.train, seed=seed),
+        checkpoint_dir=member_ckpt, resume=member_resume, progress=progress, verbose=verbose,
+    )  # fmt: skip
+    return member, result
+
+
+def _combine(members: list[TextClassifier], fits: list[FitResult]) -> tuple[Any, FitResult]:
+    """One network as it is; several as an `EnsembleClassifier` with their traces joined."""
+    if len(members) == 1:
+        return members[0], fits[0]
+    result = FitResult(
+        history=[dict(row, member=k) for k, f in enumerate(fits) for row in f.history],
+        best_epoch=fits[0].best_epoch,
+        best_value=fits[0].best_value,
+        stopped_early=any(f.stopped_early for f in fits),
+        train_seconds=sum(f.train_seconds for f in fits),
+    )
+    return EnsembleClassifier(members), result
+
+
+def _score(s: _Setup, model: Any, valid_b: Any, verbose: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Validation and (when labelled) test reports of the trained model; prints the test scores."""
+    ctask = ClassificationTask(s.task, s.labels)
+    device = next(model.parameters()).device
+    probs, y, vloss = predict_batches(model, valid_b, device)
+    valid_report = ctask.report(probs, y)
+    valid_report["loss"] = vloss
+    test = s.splits.test
+    if test is None or test.labels is None:
+        return valid_report, None
+    test_b = s.batches(test, max(s.cfg.train.batch_size, 128), shuffle=False)
+    probs, y, tloss = predict_batches(model, test_b, device)
+    test_report = ctask.report(probs, y)
+    test_report["loss"] = tloss
+    s.run.log(
+        f"\ntest: accuracy {test_report['accuracy']:.4f}  macro-F1 {test_report['macro_f1']:.4f}  "
+        f"(n={test_report['n']:,})"
+    )
+    if verbose and s.task != "multilabel":
+        s.run.log(format_per_class(test_report))
+        s.run.log(format_confusion(test_report["confusion_matrix"], s.labels))
+    return valid_report, test_report
+
+
+def _save(s: _Setup, model: Any, result: FitResult, fits: list[FitResult], reports: tuple[Any, Any]) -> None:
+    """The model directory: weights, tokenizer, config, labels, metrics and plots, written whole."""
+    valid_report, test_report = reports
+    cfg = s.cfg
+    metrics: dict[str, Any] = {
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "monitor": cfg.train.monitor,
+        "best_value": result.best_value,
+        "train_seconds": result.train_seconds,
+        "valid": valid_report,
+        "test": test_report,
+        "embeddings": s.emb_report,
+    }
+    if len(fits) > 1:
+        metrics["members"] = [
+            {
+                "seed": cfg.train.seed + k,
+                "best_epoch": f.best_epoch,
+                "best_value": f.best_value,
+                "epochs": len(f.history),
+            }
+            for k, f in enumerate(fits)
+        ]
+    extra: dict[str, Callable[[Path], Any]] = {"curves.png": lambda p: plot_curves(result.history, p)}
+    final = test_report or valid_report
+    if s.task != "multilabel":
+        extra["confusion.png"] = lambda p: plot_confusion(final["confusion_matrix"], s.labels, p)
+    assert s.run.out is not None
+    save_model(s.run.out, model, s.tokenizer, cfg, kind=KIND, labels=s.labels, metrics=metrics, extra=extra)
+    s.run.log(f"saved: {s.run.out}/ (config.json, tokenizer.json, model.safetensors, metrics.json, curves.png)")
+
+
+def train_classifier(
+    cfg: Config,
+    *,
+    splits: Splits | None = None,
+    save: bool = True,
+    resume: bool = False,
+    verbose: bool = True,
+    progress: bool | None = None,
+) -> TrainedClassifier:
+    """Train a text classifier from a config and (optionally) save its model directory.
+
+    Args:
+        cfg: the run's Config (validated here).
+        splits: datasets to use instead of reading `cfg.data`.
+        save: write the model directory to `cfg.train.out`.
+        resume: continue from the checkpoint next to `cfg.train.out`.
+        verbose: print the data summary, epoch table and test metrics.
+        progress: force the live progress line on/off.
+
+    Returns:
+        TrainedClassifier.
+    """
+    cfg.validate()
+    s = _prepare(cfg, splits, start_run(cfg.train, save=save, verbose=verbose))
+    valid_b = s.batches(s.splits.valid, max(s.cfg.train.batch_size, 128), shuffle=False)
+    members, fits = [], []
+    for k in range(s.cfg.model.ensemble):  # one network, or an ensemble's members one after another
+        member, result = _train_member(s, k, valid_b, resume, progress, verbose)
+        members.append(member)
+        fits.append(result)
+    model, result = _combine(members, fits)
+    valid_report, test_report = _score(s, model, valid_b, verbose)
+    model.cpu().eval()
+    if s.run.out is not None:
+        _save(s, model, result, fits, (valid_report, test_report))
+    return TrainedClassifier(
+        model, s.tokenizer, s.cfg, s.labels, result, valid_report, test_report, s.run.out, s.emb_report,
+        fits if len(fits) > 1 else [],
+    )  # fmt: skip
+
+
+__all__ = ["TrainedClassifier", "pretrained_matrix", "train_classifier"]

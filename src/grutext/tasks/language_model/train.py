@@ -1,0 +1,255 @@
+"""Train a language model, end to end: text files -> tokenizer -> one id stream -> truncated-BPTT
+windows -> LanguageModel -> fit -> perplexity / bits per character -> model directory."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grutext.artifact import save_model
+from grutext.config import Config, DataConfig
+from grutext.data.tokenizers import Tokenizer
+from grutext.errors import ConfigError, DataError
+from grutext.tasks.language_model.config import KIND, LMConfig, lm_config
+from grutext.tasks.language_model.data import (
+    LMBatches,
+    build_lm_tokenizer,
+    encode_stream,
+    named_corpus_splits,
+    read_corpus,
+)
+from grutext.tasks.language_model.evaluate import LanguageModelTask, format_scores, score_stream
+from grutext.tasks.language_model.model import LanguageModel, unigram_perplexity
+from grutext.train.loop import FitResult, fit
+from grutext.train.run import Run, start_run
+
+
+@dataclass
+class TrainedLanguageModel:
+    """What `train_language_model` returns."""
+
+    model: LanguageModel
+    tokenizer: Tokenizer
+    config: Config
+    lm: LMConfig
+    fit: FitResult
+    valid: dict[str, float]
+    test: dict[str, float] | None
+    out_dir: Path | None
+    unigram_valid_perplexity: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Corpus:
+    """The run's text as lines (test optional) and, once encoded, as id streams."""
+
+    train: list[str]
+    valid: list[str] | None
+    test: list[str] | None
+    train_ids: torch.Tensor | None = None
+    valid_ids: torch.Tensor | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _read_lines(d: DataConfig, train, valid, test) -> _Corpus:
+    """The given lines, else the configured files (a named corpus brings its own valid and test)."""
+    if train is None:
+        if not d.train:
+            raise ConfigError("data.train: expected a text file (or files) to train the language model on; got nothing")
+        named = named_corpus_splits(d.train)  # a named corpus brings its own valid and test splits
+        if named is not None:
+            train = named["train"]
+            valid = valid if valid is not None or d.valid else named.get("valid")
+            test = test if test is not None or d.test else named.get("test")
+        else:
+            train = read_corpus(d.train, fmt=d.format, text_col=d.text_col)
+    elif not any(t.strip() for t in train):
+        raise DataError("train_lines: empty corpus, expected some text")
+    if valid is None and d.valid:
+        valid = read_corpus(d.valid, fmt=d.format, text_col=d.text_col)
+    if test is None and d.test:
+        test = read_corpus(d.test, fmt=d.format, text_col=d.text_col)
+    return _Corpus(train, valid, test)
+
+
+def _tokenize(d: DataConfig, lm: LMConfig, corpus: _Corpus) -> Tokenizer:
+    """Train the tokenizer and encode train and valid (valid: the stream's tail when none is given)."""
+    tokenizer = build_lm_tokenizer(
+        corpus.train,
+        d.tokenizer,
+        lowercase=d.lowercase if d.tokenizer != "char" else False,  # char models keep case
+        min_freq=d.min_freq,
+        max_size=d.max_vocab,
+        bpe_vocab_size=d.bpe_vocab_size,
+        word_split=lm.word_split,
+        split_contractions=d.split_contractions,
+    )
+    train_ids = encode_stream(tokenizer, corpus.train, lm.add_eos, source=str(d.train or "train_lines"))
+    if corpus.valid is not None:
+        valid_ids = encode_stream(tokenizer, corpus.valid, lm.add_eos, source=str(d.valid or "valid_lines"))
+    else:
+        cut = int(round(train_ids.numel() * (1.0 - d.valid_fraction)))
+        train_ids, valid_ids = train_ids[:cut], train_ids[cut:]  # the tail of the stream validates
+        corpus.notes.append(
+            f"valid: the last {d.valid_fraction:.0%} of the training stream ({valid_ids.numel():,} tokens)"
+        )
+    corpus.train_ids, corpus.valid_ids = train_ids, valid_ids
+    return tokenizer
+
+
+def _eval_shape(lm: LMConfig, valid_ids: torch.Tensor) -> tuple[int, int]:
+    """Streams and window length for validation: as configured, shrunk so a short text still scores."""
+    eval_bs = max(1, min(lm.eval_batch_size, valid_ids.numel() // (lm.bptt + 1)))
+    eval_bptt = max(1, min(lm.bptt, valid_ids.numel() // eval_bs - 1))
+    return eval_bs, eval_bptt
+
+
+def _batches(cfg: Config, lm: LMConfig, corpus: _Corpus) -> tuple[LMBatches, LMBatches]:
+    """Training windows (varied lengths, seeded) and validation windows of the two streams."""
+    d = cfg.data
+    train_b = LMBatches(
+        corpus.train_ids, cfg.train.batch_size, lm.bptt, vary_length=lm.vary_length, seed=cfg.train.seed,
+        epoch_tokens=lm.epoch_tokens, source=str(d.train or "train_lines"),
+    )  # fmt: skip
+    eval_bs, eval_bptt = _eval_shape(lm, corpus.valid_ids)
+    valid_b = LMBatches(corpus.valid_ids, eval_bs, eval_bptt, source=str(d.valid or "validation stream"))
+    return train_b, valid_b
+
+
+def _build_model(cfg: Config, lm: LMConfig, tokenizer: Tokenizer, run: Run) -> tuple[Config, LanguageModel]:
+    model_cfg = replace(cfg.model, vocab_size=tokenizer.vocab_size)
+    cfg = replace(cfg, model=model_cfg)
+    model = LanguageModel.from_config(
+        model_cfg,
+        input_dropout=lm.input_dropout,
+        layer_dropout=lm.layer_dropout,
+        weight_drop=lm.weight_drop,
+        tie_weights=lm.tie_weights,
+    )
+    run.log(
+        f"model: {model_cfg.cell} x{model_cfg.num_layers}, hidden {model_cfg.hidden_size}, embed {model_cfg.embed_dim}"
+        f"{', tied' if model.tied else ''}, {sum(p.numel() for p in model.parameters()):,} parameters; "
+        f"batch {cfg.train.batch_size} x bptt {lm.bptt}"
+    )
+    return cfg, model
+
+
+def _score(model, tokenizer, d: DataConfig, lm: LMConfig, corpus: _Corpus, run: Run):
+    """Validation (as validated during training) and test (batch 1, every token) scores."""
+    char_level = tokenizer.kind == "char"
+    eval_bs, eval_bptt = _eval_shape(lm, corpus.valid_ids)
+    valid = score_stream(model, corpus.valid_ids, char_level, batch_size=eval_bs, bptt=eval_bptt)
+    run.log(f"\nvalid: {format_scores(valid)}")
+    test = None
+    if corpus.test is not None:
+        test_ids = encode_stream(tokenizer, corpus.test, lm.add_eos, source=str(d.test or "test_lines"))
+        test = score_stream(model, test_ids, char_level, batch_size=1, bptt=lm.bptt)
+        run.log(f"test: {format_scores(test)}")
+    return valid, test
+
+
+def train_language_model(
+    cfg: Config,
+    *,
+    lm: LMConfig | None = None,
+    resume: bool = False,
+    save: bool = True,
+    verbose: bool = True,
+    progress: bool | None = None,
+    train_lines: list[str] | None = None,
+    valid_lines: list[str] | None = None,
+    test_lines: list[str] | None = None,
+) -> TrainedLanguageModel:
+    """Train a language model from a config and (optionally) save its model directory.
+
+    Data: ``cfg.data.train`` (file, glob or comma-separated files), ``cfg.data.valid`` (else the
+    last ``valid_fraction`` of the training stream), ``cfg.data.test`` (optional); or the
+    ``*_lines`` arguments. Tokenizer from ``cfg.data.tokenizer`` (word / char / bpe), model from
+    ``cfg.model`` (embed_dim, hidden_size, num_layers, cell, dropout, embed_dropout), training
+    from ``cfg.train`` (batch_size = parallel streams; monitor forced to val_loss).
+
+    Args:
+        cfg: the run's Config.
+        lm: LM-only settings (bptt, weight tying, weight-drop...).
+        resume: continue from the checkpoint beside ``cfg.train.out``.
+        save: write the model directory to ``cfg.train.out``.
+        verbose: print the data summary and the epoch table.
+        progress: force the live progress line on/off.
+        train_lines, valid_lines, test_lines: texts to use instead of reading files.
+
+    Returns:
+        TrainedLanguageModel (validation and test metrics: loss in nats per token, perplexity or
+        bpc, tokens).
+
+    Raises:
+        DataError: empty corpus, or one smaller than one batch.
+        ConfigError: bad settings.
+    """
+    lm = (lm or LMConfig()).check()
+    cfg = lm_config(cfg).validate()
+    run = start_run(cfg.train, save=save, verbose=verbose)
+    d = cfg.data
+    corpus = _read_lines(d, train_lines, valid_lines, test_lines)
+    t0 = time.perf_counter()
+    tokenizer = _tokenize(d, lm, corpus)
+    train_ids, valid_ids = corpus.train_ids, corpus.valid_ids
+    unigram = unigram_perplexity(train_ids, valid_ids, tokenizer.vocab_size)
+    run.log(
+        f"data: train {train_ids.numel():,} tokens, valid {valid_ids.numel():,} tokens"
+        f"{'' if corpus.test is None else ', test given'}; tokenizer {d.tokenizer}, vocabulary "
+        f"{tokenizer.vocab_size:,} (built in {time.perf_counter() - t0:.1f}s); unigram valid perplexity {unigram:.1f}"
+    )
+    for note in corpus.notes:
+        run.log(f"  {note}")
+    cfg, model = _build_model(cfg, lm, tokenizer, run)
+    train_b, valid_b = _batches(cfg, lm, corpus)
+    task = LanguageModelTask(tokenizer.kind == "char")
+    result = fit(
+        model, task, train_b, valid_b, cfg.train, checkpoint_dir=run.checkpoint, resume=resume, progress=progress,
+        verbose=verbose,
+    )  # fmt: skip
+    valid, test = _score(model, tokenizer, d, lm, corpus, run)
+    model.cpu().eval()
+    if run.out is not None:
+        _save(
+            run, model, tokenizer, cfg, lm, result, {"valid": valid, "test": test, "unigram_valid_perplexity": unigram}
+        )
+    return TrainedLanguageModel(model, tokenizer, cfg, lm, result, valid, test, run.out, unigram, corpus.notes)
+
+
+def _save(run: Run, model, tokenizer, cfg: Config, lm: LMConfig, result: FitResult, scores: dict[str, Any]) -> None:
+    metrics = {
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "monitor": cfg.train.monitor,
+        "best_value": result.best_value,
+        "train_seconds": result.train_seconds,
+        **scores,
+    }
+    assert run.out is not None
+    save_language_model(run.out, model, tokenizer, cfg, lm, metrics=metrics)
+    run.log(f"saved: {run.out}/ (config.json, tokenizer.json, model.safetensors, metrics.json, curves.png)")
+
+
+def save_language_model(
+    out: str | Path,
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    cfg: Config,
+    lm: LMConfig,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write a language model's directory in one step; LM settings go into config.json under ``"lm"``."""
+    from grutext.train.trace import plot_curves
+
+    history = (metrics or {}).get("history") or []
+    extra = {"curves.png": lambda p: plot_curves(history, p)} if history else None
+    return save_model(out, model, tokenizer, cfg, kind=KIND, metrics=metrics, extra=extra, meta={"lm": asdict(lm)})
+
+
+__all__ = ["TrainedLanguageModel", "save_language_model", "train_language_model"]

@@ -3,7 +3,6 @@ evaluate -> model directory. The CLI, the estimator, the demo and the benchmarks
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from grutext.data.readers import TextDataset, check_labels, load_named, read_dat
 from grutext.data.tokenizers import Tokenizer
 from grutext.errors import ConfigError, DataError
 from grutext.models.classifier import TextClassifier
+from grutext.tasks.classification.cli import print_report  # noqa: F401  (moved there; this path kept)
 from grutext.train.loop import FitResult, fit, seed_everything
 from grutext.train.metrics import format_confusion, format_per_class
 from grutext.train.tasks import ClassificationTask, predict_batches
@@ -385,14 +385,3 @@ def evaluate_classifier(loaded: LoadedModel, ds: TextDataset, batch_size: int = 
     rep = ctask.report(probs, y)
     rep["loss"] = loss
     return rep
-
-
-def print_report(rep: dict[str, Any], stream=sys.stdout) -> None:
-    print(
-        f"accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  loss {rep.get('loss', float('nan')):.4f}"
-        f"  (n={rep['n']:,})",
-        file=stream,
-    )
-    print(format_per_class(rep), file=stream)
-    if "confusion_matrix" in rep:
-        print(format_confusion(rep["confusion_matrix"], rep["labels"]), file=stream)

@@ -195,7 +195,7 @@ def add_field_flags(
             continue
         flag = "--" + f.name.replace("_", "-")
         text, none_means = field_help(section, f.name)
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default: Any = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc,operator]
         help_text = f"{text} {describe_default(default, none_means)}"
         dest = f"{section}.{f.name}"
         if isinstance(default, bool) or str(f.type).startswith("bool"):
@@ -232,7 +232,7 @@ def add_config_flags(
 def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
     """The Config of `--config` (or `base`, or the defaults) with every flag given on top."""
     cfg = load_config(args.config) if getattr(args, "config", None) else (base or Config())
-    parts = {"data": cfg.data, "model": cfg.model, "train": cfg.train}
+    parts: dict[str, Any] = {"data": cfg.data, "model": cfg.model, "train": cfg.train}
     for key, value in vars(args).items():
         if "." in key and value is not None:
             section, name = key.split(".", 1)

@@ -38,11 +38,16 @@ class Task(Protocol):
         kind: the artifact kind stored in ``config.json`` (``"classifier"``, ``"language_model"``).
         title: the task in words, for messages ("classifier", "language model").
         has_labels: the artifact stores class names (``labels.json``).
+        cli: the module with the task's commands and flags (``tasks/NAME/cli.py``: add_train_arguments,
+            reject_train_flags, train, evaluate, explain), imported only when a command needs it.
+        train_flag: the ``grutext train --task`` value that selects this task (None: the default task).
     """
 
     kind: str
     title: str
     has_labels: bool
+    cli: str
+    train_flag: str | None
 
     def build(self, cfg: Config, meta: dict[str, Any]) -> torch.nn.Module:
         """The untrained module a saved config describes (`meta`: the whole config.json)."""

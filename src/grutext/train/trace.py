@@ -1,12 +1,16 @@
-"""The epoch trace (a table printed row by row), the live progress line, and curve plots."""
+"""The epoch trace (a table printed row by row), the progress line (live on a terminal, plain lines
+in a log), and curve plots."""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator, Sized
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
+
+T = TypeVar("T")
 
 COLUMNS = [
     ("epoch", "epoch", "{:>5d}"),
@@ -59,30 +63,76 @@ class EpochTable:
         print(line, file=self.stream, flush=True)
 
 
-class Progress:
-    """A live one-line progress bar on stderr (only when it is a terminal, or forced)."""
+PLAIN_INTERVAL_S = 30.0  # seconds between plain progress lines when the stream is not a terminal
 
-    def __init__(self, total: int, desc: str = "", enabled: bool | None = None, stream: TextIO | None = None) -> None:
+
+class Progress:
+    """Progress through an epoch (or an evaluation) on stderr.
+
+    On a terminal (or with ``enabled=True``): a live one-line bar redrawn in place. When the stream
+    is not a terminal (a log file, CI) and ``enabled`` is None: a plain line every
+    `PLAIN_INTERVAL_S` seconds (``interval``), so long epochs are not minutes of silence.
+    ``enabled=False``: nothing.
+
+    Call `update(done, tokens, loss)` after each step and `close()` at the end; `track` wraps
+    an iterable (evaluation batches) in both.
+
+    Args:
+        total: steps expected.
+        desc: what is running (``"epoch 2/10"``, ``"validation"``).
+        enabled: True: the live bar; False: silent; None: the bar on a terminal, plain lines elsewhere.
+        stream: where to write (default: stderr).
+        interval: seconds between plain lines (default: `PLAIN_INTERVAL_S`).
+        clock: the time source (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        total: int,
+        desc: str = "",
+        enabled: bool | None = None,
+        stream: TextIO | None = None,
+        *,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        tty = self.stream.isatty()
+        self.enabled = tty if enabled is None else bool(enabled)  # the live bar
+        self.plain = enabled is None and not tty  # plain lines instead
+        self.interval = PLAIN_INTERVAL_S if interval is None else float(interval)
         self.total = max(total, 1)
         self.desc = desc
-        self.start = time.perf_counter()
+        self.clock = clock
+        self.start = clock()
         self.last = 0.0
+        self.last_plain = self.start
 
-    def update(self, done: int, tokens: int, loss: float) -> None:
-        if not self.enabled:
+    def update(self, done: int, tokens: int = 0, loss: float | None = None) -> None:
+        """`done` steps of `total` finished, `tokens` processed so far, the running mean `loss`."""
+        if not (self.enabled or self.plain):
             return
-        now = time.perf_counter()
-        if now - self.last < 0.2 and done < self.total:
-            return
-        self.last = now
+        now = self.clock()
         frac = min(done / self.total, 1.0)
-        bar = "#" * int(frac * 24)
-        rate = tokens / max(now - self.start, 1e-9)
-        eta = (now - self.start) / max(frac, 1e-9) * (1 - frac)
+        elapsed = max(now - self.start, 1e-9)
+        rate = tokens / elapsed
+        eta = elapsed / max(frac, 1e-9) * (1 - frac)
+        loss_text = "" if loss is None else f" loss {loss:.4f}"
+        rate_text = f" {rate:,.0f} tok/s" if tokens else ""
+        if self.enabled:
+            if now - self.last < 0.2 and done < self.total:
+                return
+            self.last = now
+            bar = "#" * int(frac * 24)
+            self.stream.write(f"\r{self.desc} [{bar:<24}] {done}/{self.total}{loss_text}{rate_text} eta {eta:4.0f}s ")
+            self.stream.flush()
+            return
+        if now - self.last_plain < self.interval or done >= self.total:
+            return  # the epoch table row (or the caller's result) follows the last step
+        self.last_plain = now
         self.stream.write(
-            f"\r{self.desc} [{bar:<24}] {done}/{self.total} loss {loss:.4f} {rate:,.0f} tok/s eta {eta:4.0f}s "
+            f"{self.desc + ': ' if self.desc else ''}{done}/{self.total} ({frac:.0%}){loss_text}{rate_text}, "
+            f"{elapsed:.0f}s elapsed, eta {eta:.0f}s\n"
         )
         self.stream.flush()
 
@@ -90,6 +140,25 @@ class Progress:
         if self.enabled:
             self.stream.write("\r" + " " * 90 + "\r")
             self.stream.flush()
+
+
+def track(
+    items: Iterable[T],
+    total: int | None = None,
+    desc: str = "",
+    enabled: bool | None = None,
+    stream: TextIO | None = None,
+) -> Iterator[T]:
+    """Yield `items`, reporting progress through them (as `Progress`): for evaluation loops,
+    ``for batch in track(valid_batches, desc="validation"): ...``. `total` defaults to ``len(items)``."""
+    n = total if total is not None else (len(items) if isinstance(items, Sized) else 0)
+    bar = Progress(n, desc=desc, enabled=enabled, stream=stream)
+    try:
+        for i, item in enumerate(items, 1):
+            yield item
+            bar.update(i)
+    finally:
+        bar.close()
 
 
 def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path | None:

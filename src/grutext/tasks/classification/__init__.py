@@ -27,6 +27,8 @@ class Classification:
     kind = KIND
     title = "classifier"
     has_labels = True
+    cli = "grutext.tasks.classification.cli"
+    train_flag: str | None = None
 
     def build(self, cfg: Config, meta: dict[str, Any]) -> torch.nn.Module:
         from grutext.tasks.classification.model import build_classifier

@@ -27,6 +27,8 @@ class LanguageModeling:
     kind = KIND
     title = "language model"
     has_labels = False
+    cli = "grutext.tasks.language_model.cli"
+    train_flag: str | None = "lm"
 
     def build(self, cfg: Config, meta: dict[str, Any]) -> torch.nn.Module:
         from grutext.tasks.language_model.model import build_language_model

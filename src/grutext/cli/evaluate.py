@@ -1,0 +1,42 @@
+"""`grutext evaluate`: load a model directory and let its task score it."""
+
+from __future__ import annotations
+
+import argparse
+
+from grutext.cli.dispatch import task_cli
+from grutext.cli.options import choices_metavar, field_choices
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory")
+    p.add_argument("data", help="labelled file or dataset name (for a language model: a text file or ptb)")
+    data = p.add_argument_group("data")
+    data.add_argument("--split", default="test", help="split of a named dataset (default: test)")
+    formats = field_choices("data", "format") or ()
+    data.add_argument(
+        "--format",
+        default=None,
+        metavar=choices_metavar(formats),
+        help="file format (default: guessed from the file name)",
+    )
+    data.add_argument(
+        "--text-col", default=None, help="column holding the text (default: found by name: text, sentence, ...)"
+    )
+    data.add_argument(
+        "--label-col", default=None, help="column holding the labels (default: found by name: label, class, ...)"
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a saved model on a labelled file or named split: accuracy, macro-F1, per-class scores,
+    confusion matrix (language models: perplexity / bits per character)."""
+    from grutext.artifact import load_model
+
+    loaded = load_model(args.model)
+    return int(task_cli(loaded.kind).evaluate(loaded, args))
+
+
+__all__ = ["add_evaluate_arguments", "cmd_evaluate"]

@@ -1,0 +1,225 @@
+"""The `grutext` command: one table of every command, grouped by what users do.
+
+`grutext --help` lists the table's groups; `grutext COMMAND --help` shows that command's own
+options. Only the selected command's module is imported (and with it torch, where the command
+needs it), so `grutext --help` and `grutext --version` answer at once. An import error in a
+command's module is an error, never a missing command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from grutext.errors import GrutextError
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, group, one-line summary, and the module functions that add its
+    arguments and run it (imported only when the command is used)."""
+
+    name: str
+    group: str
+    summary: str
+    module: str
+    run: str
+    arguments: str
+
+    def load(self) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+        module = importlib.import_module(self.module)
+        return getattr(module, self.arguments), getattr(module, self.run)
+
+
+GROUPS: dict[str, str] = {
+    "train": "train a model",
+    "evaluate": "score a model",
+    "predict": "use a model",
+    "inspect": "look inside a model",
+    "demo": "try it",
+}
+
+_LM = "grutext.tasks.language_model.cli"
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "train",
+        "train",
+        "train a classifier (or, with --task lm, a language model) and save its model directory",
+        "grutext.cli.train",
+        "cmd_train",
+        "add_train_arguments",
+    ),
+    Command(
+        "evaluate",
+        "evaluate",
+        "score a saved model on labelled data (accuracy, F1) or a text (perplexity)",
+        "grutext.cli.evaluate",
+        "cmd_evaluate",
+        "add_evaluate_arguments",
+    ),
+    Command(
+        "predict",
+        "predict",
+        "classify texts given as arguments, in a file or on stdin",
+        "grutext.cli.predict",
+        "cmd_predict",
+        "add_predict_arguments",
+    ),
+    Command(
+        "generate", "predict", "continue a prompt with a language model", _LM, "cmd_generate", "add_generate_arguments"
+    ),
+    Command(
+        "next-word", "predict", "suggest the next words after a prompt", _LM, "cmd_next_word", "add_next_word_arguments"
+    ),
+    Command(
+        "summary",
+        "inspect",
+        "layers, output shapes and parameter counts of a model",
+        "grutext.cli.inspection",
+        "cmd_summary",
+        "add_summary_arguments",
+    ),
+    Command(
+        "trace",
+        "inspect",
+        "follow one text through every stage of a model",
+        "grutext.cli.inspection",
+        "cmd_trace",
+        "add_trace_arguments",
+    ),
+    Command(
+        "explain",
+        "inspect",
+        "explain one prediction: token importance and gates (HTML, PNG)",
+        "grutext.cli.inspection",
+        "cmd_explain",
+        "add_explain_arguments",
+    ),
+    Command(
+        "report",
+        "inspect",
+        "write one HTML page about a trained model",
+        "grutext.cli.inspection",
+        "cmd_report",
+        "add_report_arguments",
+    ),
+    Command(
+        "demo",
+        "demo",
+        "train a BiGRU on BBC News and classify a few headlines",
+        "grutext.cli.demo",
+        "cmd_demo",
+        "add_demo_arguments",
+    ),
+)
+BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
+
+
+def version_text() -> str:
+    """`grutext X (torch Y)`, read from the installed metadata (torch is not imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from grutext.version import __version__
+
+    try:
+        torch_part = f"torch {version('torch')}"
+    except PackageNotFoundError:
+        torch_part = "torch not installed"
+    return f"grutext {__version__} ({torch_part})"
+
+
+def command_listing() -> str:
+    """The commands by group, as `grutext --help` shows them."""
+    width = max(len(c.name) for c in COMMANDS) + 2
+    lines: list[str] = []
+    for group, title in GROUPS.items():
+        lines.append(f"{title}:")
+        lines += [f"  {c.name:<{width}}{c.summary}" for c in COMMANDS if c.group == group]
+        lines.append("")
+    lines.append("run `grutext COMMAND --help` for a command's options")
+    return "\n".join(lines)
+
+
+def _usage(p: argparse.ArgumentParser) -> str:
+    """`grutext NAME [options] --required X MODEL [DATA]`: the arguments one must give, not every option."""
+    words = [f"grutext {p.prog.split()[-1]} [options]"]
+    for action in p._actions:
+        if action.option_strings:
+            if action.required:
+                words.append(f"{action.option_strings[-1]} {action.metavar or action.dest.upper()}")
+            continue
+        name = str(action.metavar or action.dest).upper()
+        words.append({"?": f"[{name}]", "*": f"[{name} ...]"}.get(str(action.nargs), name))
+    return " ".join(words)
+
+
+def _populate(p: argparse.ArgumentParser, command: Command) -> None:
+    add_arguments, run = command.load()
+    p.description = inspect.cleandoc(run.__doc__ or command.summary)
+    add_arguments(p)
+    p.usage = _usage(p)
+    p.set_defaults(func=run)
+
+
+def build_parser(populate: Iterable[str] = ()) -> argparse.ArgumentParser:
+    """The `grutext` parser with every command; the ones named in `populate` get their options."""
+    parser = argparse.ArgumentParser(
+        prog="grutext",
+        description="Raw text to a trained, explained GRU model.",
+        epilog=command_listing(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="grutext [-h] [--version] COMMAND ...",
+    )
+    parser.add_argument("--version", action="version", version=version_text(), help="print the versions and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
+    wanted = set(populate)
+    for command in COMMANDS:
+        p = sub.add_parser(
+            command.name,
+            prog=f"grutext {command.name}",
+            help=command.summary,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if command.name in wanted:
+            _populate(p, command)
+    return parser
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command named in `argv`: the first word that is not an option (the top level has no
+    option that takes a value)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in BY_NAME else None
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `grutext` with `argv` (default: the command line); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    name = _command_in(argv)
+    parser = build_parser([name] if name else [])
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # texts after options (`predict MODEL --json "text"`) belong to the positional list
+        if getattr(args, "command", None) == "predict" and not any(e.startswith("-") for e in extra):
+            args.texts = list(args.texts or []) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args))
+    except GrutextError as exc:
+        print(f"grutext {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["COMMANDS", "GROUPS", "Command", "build_parser", "main", "version_text"]

@@ -1,0 +1,61 @@
+"""`grutext predict`: classify texts. (`generate` and `next-word`, the language model's ways of
+using a model, live in grutext.tasks.language_model.cli; the command table points there.)"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from grutext.cli.options import choices_metavar, field_choices
+from grutext.errors import GrutextError
+
+
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory")
+    p.add_argument("texts", nargs="*", help="texts to classify (default: --file, else lines on stdin)")
+    data = p.add_argument_group("data")
+    data.add_argument("--file", help="read texts from this file (one per line, or a table's text column)")
+    data.add_argument(
+        "--format",
+        default=None,
+        metavar=choices_metavar(field_choices("data", "format") or ()),
+        help="format of --file (default: guessed from the file name)",
+    )
+    data.add_argument(
+        "--text-col", default=None, help="column of --file holding the text (default: found by name: text, ...)"
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="one JSON object per text, with every probability")
+
+
+def read_inputs(args: argparse.Namespace) -> list[str]:
+    """The texts to classify: arguments, then --file, else stdin's non-blank lines."""
+    texts = list(args.texts or [])
+    if args.file:
+        from grutext.data.readers import read_dataset
+
+        texts += read_dataset(args.file, fmt=args.format, text_col=args.text_col, label_col=False).texts
+    if not texts and not sys.stdin.isatty():
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise GrutextError("predict: no input; give texts as arguments, --file FILE, or lines on stdin")
+    return texts
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Classify texts given as arguments, in a file (--file) or one per line on stdin."""
+    from grutext.infer.predict import Predictor
+
+    predictor = Predictor.load(args.model)
+    for row in predictor.predict(read_inputs(args)):
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            top = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+            label = row.get("label", ",".join(row.get("labels", [])))
+            print(f"{label:<14} {'  '.join(f'{k}={v:.3f}' for k, v in top)}  | {row['text'][:70]}")
+    return 0
+
+
+__all__ = ["add_predict_arguments", "cmd_predict", "read_inputs"]

@@ -1,0 +1,56 @@
+"""`grutext train`: the shared config flags, each task's own flags, and the dispatch to the task."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from grutext.cli.dispatch import kinds, task_cli, train_kind
+from grutext.cli.options import add_config_flags, choices_metavar, config_from_args, field_choices, named_datasets
+from grutext.tasks import TASKS, task_for
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """DATA, --task, --resume, the [data] [model] [train] flags, and each task's own group."""
+    p.add_argument(
+        "data",
+        nargs="?",
+        help="training data: a file (csv, tsv, jsonl, json, parquet, `label text` lines, fastText, .gz), a folder "
+        f"with one sub-folder per class, or a dataset name ({', '.join(named_datasets())}) "
+        "(default: data.train of --config)",
+    )
+    task_choices = (*(field_choices("model", "task") or ()), *(t.train_flag for t in TASKS.values() if t.train_flag))
+    p.add_argument(
+        "--task",
+        dest="model.task",
+        choices=task_choices,
+        metavar=choices_metavar(task_choices),
+        default=None,
+        help="a classifier head (auto: binary, multiclass or multilabel from the labels) or lm, a language model "
+        "(default: auto)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out (OUT.ckpt)")
+    add_config_flags(p, skip={"model.task"})
+    for kind in kinds():
+        task_cli(kind).add_train_arguments(p)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a classifier (or, with --task lm, a language model) and save its model directory.
+
+    DATA is a file (csv, tsv, jsonl, json, parquet, `label text` lines, fastText, .gz), a folder
+    with one sub-folder per class, or a dataset name (bbc-news, sst2, sst5, trec6, trec50, imdb, ptb, hf:NAME).
+    """
+    kind = train_kind(getattr(args, "model.task"))
+    for other in kinds():
+        if other != kind:
+            task_cli(other).reject_train_flags(args)
+    if task_for(kind).train_flag is not None:
+        setattr(args, "model.task", None)  # --task named the task, not a classifier head
+    cfg = config_from_args(args)
+    if args.data:
+        cfg = replace(cfg, data=replace(cfg.data, train=args.data))
+    return int(task_cli(kind).train(cfg, args))
+
+
+__all__ = ["add_train_arguments", "cmd_train"]

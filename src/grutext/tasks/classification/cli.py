@@ -1,0 +1,113 @@
+"""The classification task's part of the `grutext` command: training, evaluation and
+explanation of classifiers, and the terminal report (per-class scores, confusions).
+
+The shared commands (grutext.cli) reach this module through grutext.cli.dispatch. Top-level
+imports stay light (no torch): the report printing is imported by the pipeline too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from grutext.config import Config
+from grutext.train.metrics import format_confusion, format_per_class
+
+MAX_MATRIX_CLASSES = 15  # above this many classes the terminal shows the top confusions, not the matrix
+TOP_CONFUSIONS = 10
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """A classifier needs no flags beyond the shared [data] [model] [train] ones."""
+
+
+def reject_train_flags(args: argparse.Namespace) -> None:
+    """Nothing to reject: every classifier flag is a shared config flag."""
+
+
+def train(cfg: Config, args: argparse.Namespace) -> int:
+    """`grutext train` for classifiers."""
+    from grutext.tasks.classification.train import train_classifier
+
+    train_classifier(cfg, resume=args.resume)
+    return 0
+
+
+def evaluate(loaded: Any, args: argparse.Namespace) -> int:
+    """`grutext evaluate MODEL DATA` for classifiers: the report (or JSON)."""
+    from grutext.data.readers import load_named, read_dataset
+    from grutext.tasks.classification.data import _is_named
+    from grutext.tasks.classification.evaluate import evaluate_classifier
+
+    if _is_named(args.data) and not Path(args.data).exists():
+        parts = load_named(args.data)
+        ds = parts.get(args.split) or next(iter(parts.values()))
+    else:
+        ds = read_dataset(args.data, fmt=args.format, text_col=args.text_col, label_col=args.label_col)
+    rep = evaluate_classifier(loaded, ds)
+    if args.json:
+        print(json.dumps(rep))
+    else:
+        print_report(rep)
+    return 0
+
+
+def explain(loaded: Any, args: argparse.Namespace) -> Any:
+    """`grutext explain` for classifiers: token importance and gates of one prediction."""
+    from grutext.explain import explain as explain_prediction
+
+    return explain_prediction(loaded, args.text, method=args.method, target=args.target, steps=args.steps)
+
+
+def top_confusions(cm: list[list[int]], labels: list[str], top: int = TOP_CONFUSIONS) -> list[tuple[str, str, int]]:
+    """The `top` most frequent mistakes as (true, predicted, count), most frequent first (ties in
+    matrix order); the diagonal and zero cells are left out."""
+    pairs = [
+        (labels[i], labels[j], int(count))
+        for i, row in enumerate(cm)
+        for j, count in enumerate(row)
+        if i != j and count > 0
+    ]
+    pairs.sort(key=lambda p: -p[2])  # stable: ties keep the matrix order
+    return pairs[:top]
+
+
+def format_confusions(cm: list[list[int]], labels: list[str], max_classes: int = MAX_MATRIX_CLASSES) -> str:
+    """The confusion matrix as text, or above `max_classes` classes its most frequent confusions
+    (true -> predicted, count): a 50x50 matrix does not fit a terminal (the PNG keeps it all)."""
+    if len(labels) <= max_classes:
+        return format_confusion(cm, labels)
+    pairs = top_confusions(cm, labels)
+    lines = [f"most frequent confusions ({len(labels)} classes; full matrix in confusion.png or --json):"]
+    if not pairs:
+        lines.append("  none: every example is on the diagonal")
+    width = max((len(str(t)) for t, _, _ in pairs), default=0)
+    lines += [f"  {str(t):<{width}} -> {p}  {n}" for t, p, n in pairs]
+    return "\n".join(lines)
+
+
+def print_report(rep: dict[str, Any], stream: TextIO | None = None) -> None:
+    """Accuracy, macro-F1 and loss, the per-class table and the confusions of a classifier report."""
+    stream = stream or sys.stdout
+    print(
+        f"accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  loss {rep.get('loss', float('nan')):.4f}"
+        f"  (n={rep['n']:,})",
+        file=stream,
+    )
+    print(format_per_class(rep), file=stream)
+    if "confusion_matrix" in rep:
+        print(format_confusions(rep["confusion_matrix"], rep["labels"]), file=stream)
+
+
+__all__ = [
+    "MAX_MATRIX_CLASSES",
+    "evaluate",
+    "explain",
+    "format_confusions",
+    "print_report",
+    "top_confusions",
+    "train",
+]

@@ -26,6 +26,8 @@ import torch
 from grutext.artifact import LoadedModel, save_model
 from grutext.config import Config
 from grutext.data.batching import StreamBatches
+from grutext.data.named import is_named
+from grutext.data.named import names as names_of_kind
 from grutext.data.tokenizers import Tokenizer
 from grutext.errors import ArtifactError, ConfigError, DataError
 from grutext.models.language_model import LanguageModel, detach_state
@@ -115,13 +117,13 @@ def _is_plain(path: Path) -> bool:
     return Path(name).suffix.lower() in PLAIN_SUFFIXES
 
 
-NAMED_CORPORA = ("ptb",)
+NAMED_CORPORA = names_of_kind("language_model")
 
 
 def named_corpus_splits(spec: Any) -> dict[str, list[str]] | None:
     """Every split of a named corpus (``"ptb"``: train / valid / test) as lines, read once; None if
     `spec` is no name."""
-    if not isinstance(spec, str) or spec.lower() not in NAMED_CORPORA or Path(spec).exists():
+    if not is_named(spec, kind="language_model") or Path(spec).exists():
         return None
     from grutext.data.readers import load_named
 

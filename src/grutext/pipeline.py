@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import grutext.data.named as named
 from grutext.artifact import LoadedModel, save_model
 from grutext.config import Config, DataConfig
 from grutext.data.batching import TextBatches
@@ -24,7 +25,7 @@ from grutext.train.metrics import format_confusion, format_per_class
 from grutext.train.tasks import ClassificationTask, predict_batches
 from grutext.train.trace import plot_confusion, plot_curves
 
-NAMED = ("bbc-news", "sst2", "sst5", "trec6", "trec50", "imdb")
+NAMED = named.names("classification")
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Splits:
 
 
 def _is_named(name: str) -> bool:
-    return name.lower() in NAMED or name.startswith("hf:") or name.lower() in ("bbc", "bbc_news")
+    return named.is_named(name, kind="classification")
 
 
 def _read(source: str, d: DataConfig) -> dict[str, TextDataset]:

@@ -279,7 +279,7 @@ class Config:
 FIELD_HELP: dict[str, str] = {
     # [data]
     "data.train": "training data: a file, a folder (one sub-folder per class) or a named dataset "
-    "(see grutext.data.named); required",
+    "(see grutext.data.named); None = not given, an error (it is required)",
     "data.valid": "validation file; None = the named dataset's dev split, else valid_fraction carved from train",
     "data.test": "test file; None = the named dataset's test split (or test_fraction carved), else no test set",
     "data.format": "file format (csv, tsv, jsonl, json, parquet, labeled-lines, fasttext, text, folder); "

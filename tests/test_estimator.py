@@ -109,7 +109,7 @@ def test_a_bare_string_is_a_clear_error():
 def test_load_round_trip(tmp_path):
     texts, labels = synthetic(160, classes=("pos", "neg", "mid"))
     y = np.array([{"pos": 2, "neg": 0, "mid": 10}[lab] for lab in labels])
-    clf = GRUTextClassifier(**FAST, verbose=False).fit(texts, y)
+    clf = GRUTextClassifier(**FAST, verbose=False, lowercase=False, max_len=20, truncation="tail").fit(texts, y)
     clf.save(str(tmp_path / "m"))
     back = GRUTextClassifier.load(str(tmp_path / "m"))
     probe = texts[:40] + ["A Great film, GREAT!", "okay " * 500]

@@ -46,3 +46,78 @@ def test_bad_toml_syntax(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+# ---- the one table of allowed values (CHOICES) and of field help (FIELD_HELP)
+
+
+def _all_fields():
+    from dataclasses import fields
+
+    from grutext.config import DataConfig, ModelConfig, TrainConfig
+    from grutext.lm import LMConfig
+
+    tables = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "lm": LMConfig}
+    return {f"{t}.{f.name}": f for t, klass in tables.items() for f in fields(klass)}
+
+
+def test_field_help_covers_every_field_once():
+    from grutext.config import FIELD_HELP
+
+    assert set(FIELD_HELP) == set(_all_fields())
+    for key, text in FIELD_HELP.items():
+        assert text and "\n" not in text and len(text) < 160, key
+
+
+def test_field_help_says_what_a_none_default_does():
+    from grutext.config import FIELD_HELP
+
+    for key, f in _all_fields().items():
+        if f.default is None:
+            assert "None =" in FIELD_HELP[key], f"{key}: default None, but its help does not say what None does"
+
+
+def test_choices_are_the_validated_values():
+    from dataclasses import replace
+
+    from grutext.config import CHOICES, Config
+    from grutext.lm import LMConfig
+
+    all_fields = _all_fields()
+    cfg = Config()
+    for key, options in CHOICES.items():
+        assert key in all_fields, key
+        assert all_fields[key].default in options, key  # the default is allowed
+        table, _, name = key.partition(".")
+        if table == "lm":
+            with pytest.raises(ConfigError, match=name):
+                LMConfig(**{name: "nope"}).check()
+            for value in options:
+                LMConfig(**{name: value}).check()
+            continue
+        for value in options:
+            assert Config(**{table: replace(getattr(cfg, table), **{name: value})}).problems() == []
+        bad = Config(**{table: replace(getattr(cfg, table), **{name: "nope"})}).problems()
+        assert len(bad) == 1 and key in bad[0] and ", ".join(options) in bad[0]
+
+
+def test_choices_written_once():
+    """The layers that check the same values use the config's tuples (or equal ones, for nn/)."""
+    from grutext import config, lm
+    from grutext.data import batching, tokenizers
+    from grutext.nn import cells, pooling
+
+    assert tokenizers.KINDS is config.TOKENIZERS and batching.POLICIES is config.TRUNCATIONS
+    assert cells.CELLS == config.CELLS and pooling.POOLINGS == config.POOLINGS
+    assert lm.WORD_SPLITS == config.WORD_SPLITS
+
+
+def test_help_for_and_choices_for():
+    from grutext.config import choices_for, help_for
+
+    assert choices_for("model.cell") == ("gru", "lstm", "rnn", "mingru", "lngru")
+    assert choices_for("model.hidden_size") is None
+    assert help_for("model.pooling").endswith("(choices: last, mean, max, attention)")
+    assert "None = torch's default" in help_for("train.threads") and "choices" not in help_for("train.threads")
+    with pytest.raises(KeyError, match="did you mean 'train.threads'"):
+        help_for("train.thread")

@@ -63,3 +63,108 @@ def test_bad_input():
         clf.fit(["a b", "c d"], ["x", float("nan")])
     with pytest.raises(ValueError, match="(?i)invalid parameter"):
         clf.set_params(hiden=3)
+
+
+# ---- one set of defaults, a loadable model, and the same model from every entry point
+
+
+def test_defaults_are_the_config_defaults():
+    """Every estimator parameter that is a config field defaults to that field's default (the CLI's)."""
+    import inspect
+    from dataclasses import fields
+
+    from grutext.config import DataConfig, ModelConfig, TrainConfig
+
+    defaults = {f.name: f.default for klass in (DataConfig, ModelConfig, TrainConfig) for f in fields(klass)}
+    params = inspect.signature(GRUTextClassifier.__init__).parameters
+    shared = [name for name in params if name in defaults]
+    assert len(shared) >= 20
+    for name in shared:
+        assert params[name].default == defaults[name], name
+    assert params["random_state"].default == TrainConfig().seed
+    cfg = GRUTextClassifier()._config()
+    assert cfg.data.min_freq == DataConfig().min_freq and cfg.train.batch_size == TrainConfig().batch_size
+    assert GRUTextClassifier().verbose is True  # prints what `grutext train` prints
+
+
+def test_a_bare_string_is_a_clear_error():
+    from grutext.errors import DataError
+
+    texts, labels = synthetic(120)
+    clf = GRUTextClassifier(**FAST, verbose=False).fit(texts, labels)
+    for method in (clf.predict, clf.predict_proba):
+        with pytest.raises(
+            DataError, match=r"X: expected a list of texts, got one str \('a great film'\); pass \[text\]"
+        ):
+            method("a great film")
+    with pytest.raises(DataError, match="X: expected a list of texts"):
+        clf.score("a great film", ["pos"])
+    with pytest.raises(DataError, match="y: expected a list of labels"):
+        clf.score(["a great film"], "pos")
+    with pytest.raises(DataError, match="X: expected a list of texts"):
+        GRUTextClassifier(**FAST).fit("great awful", ["pos", "neg"])
+    assert clf.predict(["a great film"]).shape == (1,)
+
+
+def test_load_round_trip(tmp_path):
+    texts, labels = synthetic(160, classes=("pos", "neg", "mid"))
+    y = np.array([{"pos": 2, "neg": 0, "mid": 10}[lab] for lab in labels])
+    clf = GRUTextClassifier(**FAST, verbose=False, lowercase=False, max_len=20, truncation="tail").fit(texts, y)
+    clf.save(str(tmp_path / "m"))
+    back = GRUTextClassifier.load(str(tmp_path / "m"))
+    probe = texts[:40] + ["A Great film, GREAT!", "okay " * 500]
+    np.testing.assert_array_equal(back.predict_proba(probe), clf.predict_proba(probe))
+    np.testing.assert_array_equal(back.predict(probe), clf.predict(probe))
+    assert back.classes_.tolist() == clf.classes_.tolist() and sorted(back.classes_.tolist()) == [0, 2, 10]
+    assert back.get_params() | {"verbose": False} == clf.get_params()
+    assert back.score(texts, y) == clf.score(texts, y)
+    assert len(back.history_) == len(clf.history_)
+
+
+def test_load_a_cli_model_and_reject_non_models(tmp_path):
+    from grutext.errors import ArtifactError
+
+    with pytest.raises(ArtifactError):
+        GRUTextClassifier.load(str(tmp_path / "nothing"))
+
+
+def test_estimator_config_api_and_cli_train_the_same_model(tmp_path):
+    """The same data and seed give the same predictions through all three entry points."""
+    import csv
+
+    import grutext
+    from grutext.artifact import LoadedModel
+    from grutext.cli import main
+    from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
+    from grutext.infer.predict import Predictor
+
+    texts, labels = synthetic(160, seed=3)
+    path = tmp_path / "train.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        w.writerows(zip(texts, labels, strict=True))
+    probe, _ = synthetic(30, seed=9)
+    small = dict(embed_dim=12, hidden_size=8, epochs=2, batch_size=16, lr=1e-2, random_state=5)
+
+    est = GRUTextClassifier(**small, verbose=False).fit(texts, labels).predict_proba(probe)
+
+    run = grutext.train_classifier(
+        Config(
+            DataConfig(train=str(path)),
+            ModelConfig(embed_dim=12, hidden_size=8),
+            TrainConfig(epochs=2, batch_size=16, lr=1e-2, seed=5),
+        ),
+        save=False,
+        verbose=False,
+    )
+    api = Predictor(LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels)).predict_proba(probe)
+
+    out = tmp_path / "cli-model"
+    argv = ["train", str(path), "--embed-dim", "12", "--hidden-size", "8", "--epochs", "2", "--batch-size", "16"]
+    assert main([*argv, "--lr", "0.01", "--seed", "5", "--out", str(out)]) == 0
+    cli = GRUTextClassifier.load(str(out), verbose=False).predict_proba(probe)
+
+    np.testing.assert_allclose(api, est, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(cli, est, rtol=0, atol=1e-6)
+    assert not np.allclose(est, est.mean(0))  # a model that tells the texts apart, not a constant

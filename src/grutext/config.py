@@ -26,23 +26,40 @@ from typing import Any
 
 from grutext.errors import ConfigError
 
-TOKENIZERS = ("word", "char", "bpe")
-TRUNCATIONS = ("head", "tail", "head+tail")
-TASKS = ("auto", "binary", "multiclass", "multilabel")
-CELLS = ("gru", "lstm", "rnn", "mingru", "lngru")
-POOLINGS = ("last", "mean", "max", "attention")
-SCHEDULES = ("linear", "cosine", "constant", "plateau")
-UNFREEZE = ("all", "gradual")
-MONITORS = ("val_accuracy", "val_loss", "val_macro_f1")
+# ---- allowed values: each list is written here once; the validation, the tokenizer, the batching
+# and the CLI's choices read these names (nn.cells.CELLS / nn.pooling.POOLINGS must equal them: tested)
+TOKENIZERS: tuple[str, ...] = ("word", "char", "bpe")
+TRUNCATIONS: tuple[str, ...] = ("head", "tail", "head+tail")
+TASKS: tuple[str, ...] = ("auto", "binary", "multiclass", "multilabel")
+CELLS: tuple[str, ...] = ("gru", "lstm", "rnn", "mingru", "lngru")
+POOLINGS: tuple[str, ...] = ("last", "mean", "max", "attention")
+SCHEDULES: tuple[str, ...] = ("linear", "cosine", "constant", "plateau")
+UNFREEZE: tuple[str, ...] = ("all", "gradual")
+MONITORS: tuple[str, ...] = ("val_accuracy", "val_loss", "val_macro_f1")
+WORD_SPLITS: tuple[str, ...] = ("punct", "whitespace")  # lm.word_split (grutext.lm.LMConfig)
 EXTRA_TABLES = ("lm",)  # read by the language-model pipeline (grutext.lm.LMConfig), not by Config
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.tokenizer": TOKENIZERS,
+    "data.truncation": TRUNCATIONS,
+    "model.task": TASKS,
+    "model.cell": CELLS,
+    "model.pooling": POOLINGS,
+    "train.schedule": SCHEDULES,
+    "train.unfreeze": UNFREEZE,
+    "train.monitor": MONITORS,
+    "lm.word_split": WORD_SPLITS,
+}
+"""The allowed values of every enumerated field, keyed ``"table.field"``."""
 
 
 @dataclass
 class DataConfig:
     """Where the text comes from and how it becomes ids.
 
-    `train` is a file path, a folder (one sub-folder per class) or a named dataset
-    (`bbc-news`, `sst2`, `sst5`, `trec6`, `trec50`, `imdb`, `hf:NAME`).
+    `train` is a file path, a folder (one sub-folder per class) or a named dataset: a row of
+    the one table `grutext.data.named.NAMED` (`grutext.data.named.help_lines()` lists them).
+    One line of help per field: `FIELD_HELP`; allowed values: `CHOICES`.
     """
 
     train: str | None = None
@@ -204,8 +221,11 @@ class Config:
             if not isinstance(value, bool):
                 out.append(f"{source}: {path} must be true or false; got {value!r}")
 
-        choice("data.tokenizer", d.tokenizer, TOKENIZERS)
-        choice("data.truncation", d.truncation, TRUNCATIONS)
+        for path, options in CHOICES.items():  # every enumerated field of [data], [model], [train]
+            table, _, name = path.partition(".")
+            section = {"data": d, "model": m, "train": t}.get(table)
+            if section is not None:
+                choice(path, getattr(section, name), options)
         flag("data.lowercase", d.lowercase)
         flag("data.strip_html", d.strip_html)
         flag("data.split_contractions", d.split_contractions)
@@ -217,9 +237,6 @@ class Config:
         number("data.test_fraction", d.test_fraction, 0.0, 0.9, lo_open=True)
         flag("data.sentences", d.sentences)
         number("data.sentence_min_words", d.sentence_min_words, 1, integer=True)
-        choice("model.task", m.task, TASKS)
-        choice("model.cell", m.cell, CELLS)
-        choice("model.pooling", m.pooling, POOLINGS)
         number("model.embed_dim", m.embed_dim, 1, integer=True)
         number("model.hidden_size", m.hidden_size, 1, integer=True)
         number("model.ensemble", m.ensemble, 1, 64, integer=True)
@@ -234,15 +251,12 @@ class Config:
         number("train.lr", t.lr, 0.0, 10.0, lo_open=True)
         number("train.weight_decay", t.weight_decay, 0.0)
         number("train.warmup", t.warmup, 0.0, 0.9)
-        choice("train.schedule", t.schedule, SCHEDULES)
         number("train.plateau_factor", t.plateau_factor, 0.0, 1.0, lo_open=True)
         number("train.plateau_patience", t.plateau_patience, 1, integer=True)
         number("train.clip", t.clip, 0.0)
         number("train.ema", t.ema, 0.0, 0.9999)
         number("train.layer_lr_decay", t.layer_lr_decay, 1.0)
-        choice("train.unfreeze", t.unfreeze, UNFREEZE)
         number("train.patience", t.patience, 0, integer=True)
-        choice("train.monitor", t.monitor, MONITORS)
         number("train.seed", t.seed, 0, integer=True)
         number("train.threads", t.threads, 1, integer=True, optional=True)
         number("train.max_minutes", t.max_minutes, 0.0, lo_open=True, optional=True)
@@ -257,6 +271,109 @@ class Config:
         if problems:
             raise ConfigError(_join(problems))
         return self
+
+
+# ---- one line of help per field, keyed "table.field"; each says what the default does. The CLI
+# builds every option's help from these (with the choices from CHOICES); tests check that every
+# field of DataConfig, ModelConfig, TrainConfig and grutext.lm.LMConfig has exactly one entry.
+FIELD_HELP: dict[str, str] = {
+    # [data]
+    "data.train": "training data: a file, a folder (one sub-folder per class) or a named dataset "
+    "(see grutext.data.named); None = not given, an error (it is required)",
+    "data.valid": "validation file; None = the named dataset's dev split, else valid_fraction carved from train",
+    "data.test": "test file; None = the named dataset's test split (or test_fraction carved), else no test set",
+    "data.format": "file format (csv, tsv, jsonl, json, parquet, labeled-lines, fasttext, text, folder); "
+    "None = inferred from the extension or the content",
+    "data.text_col": "column holding the text; None = inferred (text, review, sentence, ... or the longest strings)",
+    "data.label_col": "column holding the label; None = inferred (label, sentiment, class, ...)",
+    "data.tokenizer": "how text becomes tokens: word, char or byte-pair encoding (bpe)",
+    "data.lowercase": "lower-case the text before tokenizing",
+    "data.strip_html": "remove HTML tags such as <br /> before tokenizing",
+    "data.split_contractions": "word tokenizer: split contractions as the Penn Treebank does (doesn't -> does n't)",
+    "data.min_freq": "keep tokens seen at least this often in the training data (rarer ones become <unk>)",
+    "data.max_vocab": "vocabulary size cap, specials included; None = no limit",
+    "data.bpe_vocab_size": "bpe tokenizer: target vocabulary size (capped by max_vocab)",
+    "data.max_len": "truncate texts to this many tokens (see truncation)",
+    "data.truncation": "which tokens a long text keeps: head (first), tail (last), head+tail (first quarter "
+    "and last three quarters)",
+    "data.valid_fraction": "fraction of train carved as validation set when there is no validation data",
+    "data.test_fraction": "fraction of train carved as test set for a named dataset without a test split",
+    "data.data_root": "folder holding the named datasets' files; None = $GRUTEXT_DATA, else ../shared/data",
+    "data.sentences": "train on sentences: each text's sentences become examples labelled as the text (weak labels)",
+    "data.sentence_min_words": "with sentences: drop sentences shorter than this many words",
+    # [model]
+    "model.task": "auto = binary/multiclass from the number of classes, multilabel when examples carry label lists",
+    "model.cell": "recurrent cell: gru, lstm, rnn (Elman), mingru (minimal GRU), lngru (layer-normalised GRU)",
+    "model.embed_dim": "size of the token embedding (the pretrained vectors' size when pretrained is set)",
+    "model.hidden_size": "units of the recurrent layer (per direction)",
+    "model.num_layers": "stacked recurrent layers",
+    "model.bidirectional": "read the text both ways and concatenate the two states",
+    "model.dropout": "dropout on the encoder's output and between layers",
+    "model.embed_dropout": "dropout on the embedded tokens",
+    "model.pooling": "how the states become one vector: last state, mean, max, or learned attention",
+    "model.pretrained": "word vectors for the embedding (glove-6b-50d or a file); None = randomly initialised",
+    "model.freeze_embeddings": "keep the embedding fixed during training",
+    "model.init_from": "model directory (language model or classifier) to start from; None = train from scratch",
+    "model.keep_head": "with init_from a classifier: keep its pooling (same kind) and head (same labels)",
+    "model.ensemble": "train this many networks (seeds seed, seed+1, ...) and average their probabilities; "
+    "1 = one network",
+    "model.vocab_size": "set from the tokenizer when training; 0 = not set yet (no need to give it)",
+    "model.num_classes": "set from the training labels; 0 = not set yet (no need to give it)",
+    # [train]
+    "train.epochs": "most passes over the training data (early stopping may end sooner)",
+    "train.batch_size": "examples per optimizer step (language model: parallel streams)",
+    "train.lr": "peak learning rate of AdamW",
+    "train.weight_decay": "AdamW's decoupled weight decay; 0 = none",
+    "train.warmup": "fraction of all steps with a linearly rising learning rate; 0 = no warm-up",
+    "train.schedule": "learning rate after warm-up: linear or cosine decay to 0, constant, or plateau "
+    "(times plateau_factor when the monitor stalls)",
+    "train.plateau_factor": "schedule plateau: multiply the learning rate by this when the monitor stalls",
+    "train.plateau_patience": "schedule plateau: epochs without improvement before each decay",
+    "train.clip": "clip the gradient norm to this; 0 = no clipping",
+    "train.ema": "decay of a moving average of the weights used for validation and saving; 0 = off",
+    "train.layer_lr_decay": "fine-tuning: each layer below the head trains at lr / decay^depth; 1 = one lr for all",
+    "train.unfreeze": "fine-tuning: all = train every layer from the start, gradual = head first, one more "
+    "layer each epoch",
+    "train.patience": "stop after this many epochs without improvement of the monitor; 0 = never stop early",
+    "train.monitor": "validation figure that picks the best epoch and drives early stopping "
+    "(language models: always val_loss)",
+    "train.seed": "random seed (data order, initialisation, carved splits); the same seed gives the same model",
+    "train.threads": "CPU threads for torch; None = torch's default",
+    "train.max_minutes": "stop training after this many minutes (the best epoch so far is kept); None = no time limit",
+    "train.device": "auto = cuda if available, else cpu; or cpu, cuda, cuda:N",
+    "train.out": "model directory to write (a checkpoint folder goes beside it)",
+    # [lm] (grutext.lm.LMConfig)
+    "lm.bptt": "truncated back-propagation window, in tokens",
+    "lm.vary_length": "vary the window length per batch around bptt (AWD-LSTM)",
+    "lm.eval_batch_size": "parallel streams when scoring validation during training",
+    "lm.add_eos": "end each line with <eos>; None = yes for word and bpe, no for char (newlines stay characters)",
+    "lm.word_split": "word tokenizer: punct = punctuation marks are tokens of their own, whitespace = split on "
+    "spaces only (already tokenised corpora such as PTB)",
+    "lm.tie_weights": "the output layer shares the embedding matrix",
+    "lm.input_dropout": "locked dropout on the embeddings; None = model.dropout",
+    "lm.layer_dropout": "locked dropout between layers; None = model.dropout",
+    "lm.weight_drop": "DropConnect on the recurrent weights; 0 = off",
+    "lm.epoch_tokens": "one epoch is about this many training tokens (frequent validation on long corpora); "
+    "None = the whole corpus",
+}
+
+
+def choices_for(key: str) -> tuple[str, ...] | None:
+    """The allowed values of field `key` (``"data.tokenizer"``), or None when it is not enumerated."""
+    return CHOICES.get(key)
+
+
+def help_for(key: str) -> str:
+    """The one-line help of field `key` (``"train.threads"``), with its choices when it has some.
+
+    Raises:
+        KeyError: `key` is no field (its message names the closest one).
+    """
+    if key not in FIELD_HELP:
+        close = difflib.get_close_matches(key, list(FIELD_HELP), n=1)
+        raise KeyError(f"{key!r}: no such config field" + (f"; did you mean {close[0]!r}?" if close else ""))
+    options = CHOICES.get(key)
+    return FIELD_HELP[key] + (f" (choices: {', '.join(options)})" if options else "")
 
 
 def _unknown(source: str, key: str, known: list[str], what: str = "key") -> str:
@@ -306,4 +423,15 @@ def load_config(path: str | Path) -> Config:
     return Config.from_dict(read_config_tables(path), source=str(Path(path)))
 
 
-__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "load_config", "read_config_tables"]
+__all__ = [
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "load_config",
+    "read_config_tables",
+    "CHOICES",
+    "FIELD_HELP",
+    "choices_for",
+    "help_for",
+]

@@ -48,8 +48,15 @@ class _ParamsMixin:
         return self
 
 
+_D, _M, _T = DataConfig(), ModelConfig(), TrainConfig()  # the defaults: the CLI's, written once in config.py
+
+
 class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
     """Text classifier: word tokenizer + embedding + (bi)GRU + pooling + softmax, sklearn-style.
+
+    Every default is the field default of `DataConfig`, `ModelConfig` or `TrainConfig`, so that
+    the estimator, ``grutext train`` and ``train_classifier(Config())`` train the same model
+    (`grutext.config.FIELD_HELP` says what each does).
 
     Args:
         embed_dim, hidden_size, num_layers, bidirectional, dropout, embed_dropout, pooling, cell:
@@ -62,14 +69,16 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         ensemble: train this many networks (seeds random_state, random_state + 1, ...) and average
             their probabilities (see `grutext.models.ensemble`).
         ema: decay of an exponential moving average of the weights (0 = off; see `TrainConfig`).
-        random_state: the seed.
-        verbose: print the epoch table.
+        random_state: the seed (``train.seed``).
+        verbose: print what ``grutext train`` prints (data summary, epoch table, and the live
+            progress line on a terminal); False: silent.
 
     Learned attributes: `classes_`, `tokenizer_`, `model_`, `config_`, `history_`.
 
     Example:
         >>> clf = GRUTextClassifier(epochs=2).fit(texts, labels)     # doctest: +SKIP
         >>> clf.predict(["what a great film"])                          # doctest: +SKIP
+        >>> clf.save("runs/clf"); GRUTextClassifier.load("runs/clf")  # doctest: +SKIP
     """
 
     _estimator_type = "classifier"
@@ -77,32 +86,32 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
     def __init__(
         self,
         *,
-        embed_dim: int = 100,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.3,
-        embed_dropout: float = 0.1,
-        pooling: str = "max",
-        cell: str = "gru",
-        tokenizer: str = "word",
-        lowercase: bool = True,
-        min_freq: int = 1,
-        max_vocab: int | None = 30000,
-        max_len: int = 400,
-        truncation: str = "head",
-        epochs: int = 10,
-        batch_size: int = 32,
-        lr: float = 2e-3,
-        weight_decay: float = 0.01,
-        patience: int = 3,
-        valid_fraction: float = 0.1,
-        pretrained: str | None = None,
-        init_from: str | None = None,
-        ensemble: int = 1,
-        ema: float = 0.0,
-        random_state: int = 0,
-        verbose: bool = False,
+        embed_dim: int = _M.embed_dim,
+        hidden_size: int = _M.hidden_size,
+        num_layers: int = _M.num_layers,
+        bidirectional: bool = _M.bidirectional,
+        dropout: float = _M.dropout,
+        embed_dropout: float = _M.embed_dropout,
+        pooling: str = _M.pooling,
+        cell: str = _M.cell,
+        tokenizer: str = _D.tokenizer,
+        lowercase: bool = _D.lowercase,
+        min_freq: int = _D.min_freq,
+        max_vocab: int | None = _D.max_vocab,
+        max_len: int = _D.max_len,
+        truncation: str = _D.truncation,
+        epochs: int = _T.epochs,
+        batch_size: int = _T.batch_size,
+        lr: float = _T.lr,
+        weight_decay: float = _T.weight_decay,
+        patience: int = _T.patience,
+        valid_fraction: float = _D.valid_fraction,
+        pretrained: str | None = _M.pretrained,
+        init_from: str | None = _M.init_from,
+        ensemble: int = _M.ensemble,
+        ema: float = _T.ema,
+        random_state: int = _T.seed,
+        verbose: bool = True,
     ) -> None:
         self.embed_dim = embed_dim
         self.hidden_size = hidden_size
@@ -154,6 +163,10 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
 
     @staticmethod
     def _texts(X: Any, name: str = "X") -> list[str]:
+        if isinstance(X, (str, bytes)):  # list("a text") would be its characters
+            raise DataError(
+                f"{name}: expected a list of texts, got one {type(X).__name__} ({X[:40]!r}); pass [text] for one text"
+            )
         if hasattr(X, "tolist"):
             X = X.tolist()
         texts = list(X)
@@ -183,15 +196,22 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         ds = TextDataset(texts, [str(v) for v in y_list], "X")
         cfg = self._config()
         train, valid = train_test_split(ds, self.valid_fraction, seed=self.random_state + 1)
-        run = train_classifier(cfg, splits=Splits(train, valid, None), save=False, verbose=self.verbose, progress=False)
-        self.model_ = run.model.eval()
-        self.tokenizer_ = run.tokenizer
-        self.config_ = run.config
-        self.history_ = run.fit.history
-        self.labels_ = run.labels
+        progress = None if self.verbose else False  # None: the CLI's choice (a live line on a terminal)
+        run = train_classifier(
+            cfg, splits=Splits(train, valid, None), save=False, verbose=self.verbose, progress=progress
+        )
+        self._set_fitted(run.model, run.tokenizer, run.config, run.labels, run.fit.history)
         self.classes_ = np.array([self._label_values[lab] for lab in run.labels])
-        self.n_features_in_ = 1
         return self
+
+    def _set_fitted(self, model: Any, tokenizer: Any, config: Config, labels: list[str], history: Any) -> None:
+        self.model_ = model.eval()
+        self.tokenizer_ = tokenizer
+        self.config_ = config
+        self.history_ = history
+        self.labels_ = list(labels)
+        self.classes_ = np.array(self.labels_)
+        self.n_features_in_ = 1
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -215,20 +235,51 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
     def score(self, X: Sequence[str], y: Sequence[Any], sample_weight: Any = None) -> float:
         """Accuracy on `(X, y)`."""
         pred = self.predict(X)
+        if isinstance(y, (str, bytes)):
+            raise DataError(f"y: expected a list of labels, got one {type(y).__name__} ({y[:40]!r}); pass [label]")
         y_arr = np.asarray(list(y))
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         return float(np.average(pred == y_arr, weights=w))
 
     def save(self, directory: str) -> None:
-        """Write a model directory that `grutext predict` and `Predictor.load` read."""
+        """Write a model directory that `grutext predict`, `Predictor.load` and `GRUTextClassifier.load` read."""
         self._check_fitted()
         from grutext.artifact import save_model
 
+        classes = self.classes_.tolist()  # the labels as fit saw them (ints stay ints), when JSON can hold them
+        as_given = classes if all(isinstance(c, (str, int, float, bool)) for c in classes) else None
         save_model(
             directory,
             self.model_,
             self.tokenizer_,
             self.config_,
             labels=list(self.labels_),
-            metrics={"history": self.history_},
+            metrics={"history": self.history_, "estimator_classes": as_given},
         )
+
+    @classmethod
+    def load(cls, directory: str, verbose: bool = True) -> GRUTextClassifier:
+        """A fitted estimator from a classifier's model directory (written by `save` or ``grutext train``).
+
+        Its parameters are the saved config's, so `get_params` and `clone` describe that model;
+        `predict` gives what it gave before saving.
+
+        Raises:
+            ArtifactError: the directory is missing, incomplete or holds a language model.
+        """
+        from grutext.artifact import load_model
+        from grutext.errors import ArtifactError
+
+        loaded = load_model(directory)
+        if loaded.kind != "classifier":
+            raise ArtifactError(f"{directory}: a {loaded.kind} model, expected a classifier")
+        cfg = loaded.config
+        sections = {**vars(cfg.data), **vars(cfg.model), **vars(cfg.train)}
+        params = {k: sections[k] for k in cls._get_param_names() if k in sections}
+        est = cls(**params, random_state=cfg.train.seed, verbose=verbose)
+        est._set_fitted(loaded.model, loaded.tokenizer, cfg, loaded.labels, loaded.metrics.get("history", []))
+        given = loaded.metrics.get("estimator_classes")
+        if isinstance(given, list) and len(given) == len(loaded.labels):
+            est.classes_ = np.array(given)
+            est._label_values = {str(v): v for v in given}
+        return est

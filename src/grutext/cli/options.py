@@ -31,133 +31,34 @@ GROUP_TITLES = {
     "output": "output",
 }
 
-# The one-line help of every flag, and for a None default what None does. To be replaced after the
-# merge by the per-field help table in grutext.config (see `field_help`).
-_HELP: dict[str, tuple[str, str | None]] = {
-    # data
-    "data.valid": ("validation data: a file, folder or dataset name", "--valid-fraction of the training data"),
-    "data.test": (
-        "test data, scored after training",
-        "a named dataset's own test split, else --test-fraction carved from it; none for files",
-    ),
-    "data.format": ("file format", "guessed from the file name"),
-    "data.text_col": ("column (or JSON key) holding the text", "found by name: text, sentence, review, ..."),
-    "data.label_col": ("column (or JSON key) holding the label(s)", "found by name: label, sentiment, class, ..."),
-    "data.tokenizer": ("how text becomes tokens: words, characters or learned BPE pieces", None),
-    "data.lowercase": ("lower-case the text before tokenizing", None),
-    "data.strip_html": ("remove HTML tags and entities before tokenizing", None),
-    "data.split_contractions": ('word tokenizer: split "doesn\'t" into "does n\'t" (Penn Treebank)', None),
-    "data.min_freq": ("leave words seen fewer times than this out of the vocabulary", None),
-    "data.max_vocab": ("keep at most this many of the most frequent words", "no limit"),
-    "data.bpe_vocab_size": ("BPE tokenizer: number of pieces to learn", None),
-    "data.max_len": ("tokens kept per text; longer texts are cut as --truncation says", None),
-    "data.truncation": ("which part of a long text is kept: its start, its end, or both ends", None),
-    "data.valid_fraction": ("share of the training data held out for validation when --valid is not given", None),
-    "data.test_fraction": ("share held out for testing from a named dataset that has no test split", None),
-    "data.data_root": ("folder holding the named datasets' files", "$GRUTEXT_DATA, else ../shared/data"),
-    "data.sentences": ("train on sentences: every text becomes its sentences, each labelled as the text", None),
-    "data.sentence_min_words": ("with --sentences: drop sentences of fewer words than this", None),
-    # model
-    "model.task": ("classification head: from the labels (auto), or a fixed kind", None),
-    "model.cell": ("recurrent cell (lngru: layer-normalised GRU; mingru: minimal GRU)", None),
-    "model.embed_dim": ("size of the word vectors (replaced by the vectors' size with --pretrained)", None),
-    "model.hidden_size": ("hidden units of each recurrent layer (per direction)", None),
-    "model.num_layers": ("stacked recurrent layers", None),
-    "model.bidirectional": ("read the text in both directions", None),
-    "model.dropout": ("dropout between the recurrent layers and before the head", None),
-    "model.embed_dropout": ("dropout on the embeddings", None),
-    "model.pooling": ("how the per-token outputs become one vector: last state, mean, max or attention", None),
-    "model.pretrained": ("pretrained word vectors: a GloVe/word2vec/fastText file or glove-6b-50d", "random init"),
-    "model.freeze_embeddings": ("keep the embedding matrix fixed during training", None),
-    "model.init_from": (
-        "start from a trained model directory (language model or classifier): tokenizer, embedding, encoder",
-        "train from scratch",
-    ),
-    "model.keep_head": ("with --init-from a classifier: keep its pooling and head (same labels)", None),
-    "model.ensemble": ("train this many networks (seeds seed, seed+1, ...) and average their probabilities", None),
-    # training
-    "train.epochs": ("passes over the training data (fewer with early stopping)", None),
-    "train.batch_size": ("examples per optimizer step", None),
-    "train.lr": ("peak learning rate (AdamW)", None),
-    "train.weight_decay": ("AdamW weight decay", None),
-    "train.warmup": ("share of the steps spent warming the learning rate up from 0", None),
-    "train.schedule": ("learning rate after warm-up; plateau: x --plateau-factor when the monitor stalls", None),
-    "train.plateau_factor": ("with --schedule plateau: multiply the learning rate by this", None),
-    "train.plateau_patience": ("with --schedule plateau: epochs without improvement before each decay", None),
-    "train.clip": ("clip the gradient norm to this (0: no clipping)", None),
-    "train.ema": ("decay of a moving average of the weights used for validation and saving (0: off)", None),
-    "train.layer_lr_decay": ("fine-tuning: each layer below the head learns at lr / decay^depth (1: same lr)", None),
-    "train.unfreeze": ("fine-tuning: train all layers, or the head first and one more layer each epoch", None),
-    "train.patience": ("stop after this many epochs without improvement (0: never stop early)", None),
-    "train.monitor": ("validation value that picks the best epoch and drives early stopping", None),
-    "train.seed": ("random seed (data split, initialisation, shuffling)", None),
-    "train.threads": ("CPU threads for torch", "torch's default, all cores"),
-    "train.max_minutes": ("stop training after this many minutes (the best epoch so far is kept)", "no limit"),
-    "train.device": ("auto, cpu, cuda or cuda:N", None),
-    "train.out": ("model directory to write (its checkpoint goes beside it, OUT.ckpt)", None),
-    # language model ([lm] table, with --task lm)
-    "lm.bptt": ("truncated-BPTT window length in tokens", None),
-    "lm.vary_length": ("vary the window length per batch (AWD-LSTM)", None),
-    "lm.eval_batch_size": ("parallel streams when scoring validation during training", None),
-    "lm.add_eos": ("end each line with <eos>", "yes for word/BPE, no for char, whose newlines stay characters"),
-    "lm.word_split": ("word tokenizer: punctuation as its own tokens, or split on whitespace only (PTB)", None),
-    "lm.tie_weights": ("the decoder shares the embedding matrix", None),
-    "lm.input_dropout": ("locked dropout on the embeddings", "--dropout"),
-    "lm.layer_dropout": ("locked dropout between layers", "--dropout"),
-    "lm.weight_drop": ("DropConnect on the recurrent weights W_hh", None),
-    "lm.epoch_tokens": (
-        "one epoch is about this many training tokens (long corpora get frequent validation)",
-        "the whole corpus",
-    ),
-}
-
-# section.field -> allowed values; to be replaced after the merge by grutext.config's choices table
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "data.tokenizer": _config.TOKENIZERS,
-    "data.truncation": _config.TRUNCATIONS,
-    "model.task": _config.TASKS,
-    "model.cell": _config.CELLS,
-    "model.pooling": _config.POOLINGS,
-    "train.schedule": _config.SCHEDULES,
-    "train.unfreeze": _config.UNFREEZE,
-    "train.monitor": _config.MONITORS,
-}
-
 
 def field_choices(section: str, name: str) -> tuple[str, ...] | None:
-    """The allowed values of config field `section.name`, or None when it takes any value.
-
-    The one place the CLI reads them (today: the tuples in grutext.config; after the merge: its
-    choices table). `data.format` and `lm.word_split` are read lazily from their modules (which import torch).
-    """
+    """The allowed values of config field `section.name` (`grutext.config.CHOICES`), or None when it
+    takes any value. `data.format` is read lazily from the readers (which import torch)."""
     if (section, name) == ("data", "format"):
         from grutext.data.readers import FORMATS
 
         return FORMATS
-    if (section, name) == ("lm", "word_split"):
-        from grutext.tasks.language_model.config import WORD_SPLITS
-
-        return WORD_SPLITS
-    return _CHOICES.get(f"{section}.{name}")
+    return _config.choices_for(f"{section}.{name}")
 
 
 def field_help(section: str, name: str) -> tuple[str, str | None]:
-    """The one-line help of config field `section.name` and, when its default is None, what None does.
-
-    The one place the CLI reads them (today: this module's table; after the merge: grutext.config's).
+    """The one-line help of config field `section.name` (`grutext.config.FIELD_HELP`, "text; None = what
+    None does") split into the help and, when the text says it, what a None default does.
 
     Raises:
         KeyError: a field with no help (a test walks every flag, so a new field cannot ship without one).
     """
-    return _HELP[f"{section}.{name}"]
+    text = _config.FIELD_HELP[f"{section}.{name}"]
+    head, sep, none_means = text.partition("; None = ")
+    return (head, none_means) if sep else (text, None)
 
 
 def named_datasets() -> tuple[str, ...]:
-    """Dataset names accepted where a data file is (the one place the CLI reads them; after the merge:
-    grutext.data.named). Imports the readers, so only commands that build a full parser call it."""
-    from grutext.data.readers import NAMED_DATASETS
+    """Dataset names accepted where a data file is (`grutext.data.named`, the one table)."""
+    from grutext.data.named import names
 
-    return tuple(NAMED_DATASETS)
+    return names()
 
 
 def describe_default(value: Any, none_means: str | None) -> str:

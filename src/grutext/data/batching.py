@@ -16,9 +16,10 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import Sampler
 
+from grutext.config import TRUNCATIONS
 from grutext.errors import ConfigError, DataError
 
-POLICIES: tuple[str, ...] = ("head", "tail", "head+tail")
+POLICIES: tuple[str, ...] = TRUNCATIONS  # data.truncation's choices, written once in grutext.config
 
 
 def truncate(ids: Sequence[int], max_len: int, policy: str = "head") -> list[int]:

@@ -59,7 +59,8 @@ def _load_text(path: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
                     raise DataError(f"{path} line {num:,}: expected 'word v1 ... vE', got {line[:60]!r}")
             if len(parts) < dim + 1:
                 raise DataError(
-                    f"{path} line {num:,}: expected a word and {dim} numbers, got {len(parts) - 1} field(s) after the word"
+                    f"{path} line {num:,}: expected a word and {dim} numbers, "
+                    f"got {len(parts) - 1} field(s) after the word"
                 )
             word = " ".join(parts[: len(parts) - dim])
             try:

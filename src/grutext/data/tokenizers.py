@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from grutext.config import TOKENIZERS
 from grutext.errors import ConfigError, DataError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS: tuple[str, ...] = (PAD, UNK, BOS, EOS)
-KINDS: tuple[str, ...] = ("word", "char", "bpe")
+KINDS: tuple[str, ...] = TOKENIZERS  # data.tokenizer's choices, written once in grutext.config
 _FORMAT_VERSION = 1
 _HTML_BREAK = r"<br\s*/?>"  # IMDB's "<br /><br />" line breaks
 _NO_LIMIT = 1 << 30

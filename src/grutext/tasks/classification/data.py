@@ -8,13 +8,14 @@ from pathlib import Path
 
 import torch
 
+import grutext.data.named as named
 from grutext.config import DataConfig
 from grutext.data.batching import TextBatches
 from grutext.data.readers import TextDataset, check_labels, load_named, read_dataset, split_sentences, train_test_split
 from grutext.data.tokenizers import Tokenizer
 from grutext.errors import ConfigError
 
-NAMED = ("bbc-news", "sst2", "sst5", "trec6", "trec50", "imdb")
+NAMED = named.names("classification")
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Splits:
 
 
 def _is_named(name: str) -> bool:
-    return name.lower() in NAMED or name.startswith("hf:") or name.lower() in ("bbc", "bbc_news")
+    return named.is_named(name, kind="classification")
 
 
 def _read(source: str, d: DataConfig) -> dict[str, TextDataset]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+import grutext.data.named as named
 from grutext.data.batching import StreamBatches
 from grutext.data.tokenizers import Tokenizer
 from grutext.errors import DataError
@@ -47,13 +48,13 @@ def _is_plain(path: Path) -> bool:
     return Path(name).suffix.lower() in PLAIN_SUFFIXES
 
 
-NAMED_CORPORA = ("ptb",)
+NAMED_CORPORA = named.names("language_model")
 
 
 def named_corpus_splits(spec: Any) -> dict[str, list[str]] | None:
     """Every split of a named corpus (``"ptb"``: train / valid / test) as lines, read once; None if
     `spec` is no name."""
-    if not isinstance(spec, str) or spec.lower() not in NAMED_CORPORA or Path(spec).exists():
+    if not named.is_named(spec, kind="language_model") or Path(spec).exists():
         return None
     from grutext.data.readers import load_named
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU build of PyTorch, pinned. GPU users: see README ("Using a GPU").
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench mutation clean
 
 $(BIN)/grutext: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,5 +35,15 @@ bench: install
 	$(BIN)/python benchmarks/recurrent_speed.py --results
 	$(BIN)/python benchmarks/update_readme.py
 
+# mutation testing with mutmut 3 over nn/, data/, the metrics, the artifact and the LM scoring
+# ([tool.mutmut] in pyproject.toml); CPU-heavy (an hour or more on 2 cores), not in CI.
+# Results stay in mutants/ (`mutmut results` lists the survivors, `mutmut show NAME` one diff).
+MUTATION_SUMMARY = import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); k = s["killed"] + s["timeout"]; n = k + s["survived"] + s["suspicious"] + s["no_tests"]; print("mutation score: {}/{} killed ({:.1%}); {} survived, {} without tests, {} mutants in all".format(k, n, k / max(n, 1), s["survived"], s["no_tests"], s["total"]))
+mutation: install
+	$(BIN)/mutmut run --max-children $${MUTATION_JOBS:-2} || true
+	$(BIN)/mutmut export-cicd-stats
+	@$(BIN)/python -c '$(MUTATION_SUMMARY)'
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build *.egg-info mutants

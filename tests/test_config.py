@@ -29,7 +29,7 @@ def test_every_problem_reported_at_once(tmp_path):
         load_config(p)
     msg = str(err.value)
     assert "\n" not in msg
-    assert "4 problems" in msg or "problems" in msg
+    assert "4 problems" in msg  # all four at once, counted
     assert "model.hiden_size" in msg and "did you mean 'model.hidden_size'" in msg
     assert "model.pooling" in msg and "'avg'" in msg
     assert "train.epochs" in msg

@@ -124,7 +124,8 @@ def test_beam_one_equals_greedy_and_scores(tok):
     assert ids == greedy
     best = gen.beam_search_ids("a dog", beam=4, max_tokens=6, n_best=3)
     assert len(best) == 3 and [s for _, s in best] == sorted((s for _, s in best), reverse=True)
-    assert best[0][1] >= score - 1e-4 or len(best[0][0]) != 10
+    ((_, greedy6),) = gen.beam_search_ids("a dog", beam=1, max_tokens=6)  # greedy over the same 6 tokens
+    assert best[0][1] >= greedy6 - 1e-4  # a wider beam finds a continuation at least as likely
     ctx = gen.prompt_ids("a dog")  # the score is the summed log-probability of the continuation
     with torch.no_grad():
         logp = torch.log_softmax(lm(torch.tensor([ctx + best[0][0]]))[0][0], -1)
@@ -177,3 +178,28 @@ def test_classifier_given_to_generate(tmp_path):
     save_model(tmp_path / "clf", TextClassifier.from_config(m), tok, Config(model=m), labels=["neg", "pos"])
     with pytest.raises(ArtifactError, match="language model"):
         Generator.load(tmp_path / "clf")
+
+
+def test_beam_search_is_exact_when_the_beam_holds_every_prefix(tok):
+    """With beam >= V**(T-1) nothing is pruned: the best T-token continuation by brute force."""
+    import itertools
+
+    V = tok.vocab_size
+    table = table_for(V, seed=3)
+    gen = Generator(TableLM(table), tok, add_eos=False)
+    logp = torch.log_softmax(table, -1)
+    start = gen.prompt_ids("the")[-1]
+    words = [i for i in range(4, V)]  # specials are never likely (and banned)
+
+    def score(seq: tuple[int, ...]) -> float:
+        prev, total = start, 0.0
+        for t in seq:
+            total, prev = total + float(logp[prev, t]), t
+        return total
+
+    ranked = sorted(itertools.product(words, repeat=3), key=score, reverse=True)
+    best = gen.beam_search_ids("the", beam=V * V, max_tokens=3, n_best=5)
+    assert [tuple(ids) for ids, _ in best] == ranked[:5]
+    assert [s for _, s in best] == pytest.approx([score(r) for r in ranked[:5]], abs=1e-4)
+    narrow = gen.beam_search_ids("the", beam=1, max_tokens=3)[0]
+    assert narrow[1] <= best[0][1] + 1e-6

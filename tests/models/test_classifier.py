@@ -18,6 +18,8 @@ def test_shapes_and_loss(task, C, shape):
     m = _model(task=task, num_classes=C)
     ids = torch.randint(1, 50, (4, 7))
     lengths = torch.tensor([7, 5, 3, 1])
+    for i, n in enumerate(lengths.tolist()):
+        ids[i, n:] = 0  # post-padded, as batches are
     labels = {
         "binary": torch.tensor([0, 1, 1, 0]),
         "multiclass": torch.tensor([0, 2, 1, 0]),
@@ -25,11 +27,27 @@ def test_shapes_and_loss(task, C, shape):
     }[task]
     logits, loss = m(ids, lengths, labels)
     assert logits.shape == shape
-    assert loss.ndim == 0 and torch.isfinite(loss)
+    # the loss by hand from the logits: mean cross-entropy (multiclass) or mean binary cross-entropy
+    if task == "multiclass":
+        logp = torch.log_softmax(logits, -1)
+        hand = -torch.stack([logp[i, int(labels[i])] for i in range(4)]).mean()
+    else:
+        y = labels.to(logits.dtype)
+        q = torch.sigmoid(logits)
+        hand = -(y * torch.log(q) + (1 - y) * torch.log(1 - q)).mean()
+    assert loss.ndim == 0
+    torch.testing.assert_close(loss, hand, rtol=1e-5, atol=1e-6)
     loss.backward()
-    assert m.embedding.weight.grad is not None
+    assert m.embedding.weight.grad is not None and m.embedding.weight.grad[ids[0]].abs().sum() > 0
+    assert m.embedding.weight.grad[0].abs().sum() == 0  # padding id 0 gets no gradient
     probs = m.probabilities(logits)
     assert probs.shape == (4, C)
+    if task == "binary":  # two columns: P(class 0) = 1 - sigmoid, P(class 1) = sigmoid
+        torch.testing.assert_close(probs[:, 1], torch.sigmoid(logits))
+    elif task == "multiclass":
+        torch.testing.assert_close(probs, torch.softmax(logits, -1))
+    else:  # independent labels: each its own sigmoid, rows need not sum to 1
+        torch.testing.assert_close(probs, torch.sigmoid(logits))
     if task != "multilabel":
         torch.testing.assert_close(probs.sum(1), torch.ones(4))
 

@@ -31,8 +31,13 @@ def test_encoder_contract(cell: str, bi: bool) -> None:
     assert torch.isfinite(x.grad).all() and x.grad[2, 1:].abs().max() == 0
     out2, _, gates = enc(x, LENGTHS, return_gates=True)
     assert len(gates) == 2 and all(v.shape == (B, T, D, H) for v in gates[0].values())
+    plain = make_encoder(cell, E, H, num_layers=2, bidirectional=bi, dropout=0.0)
+    plain.load_state_dict(enc.state_dict())
+    plain.eval()
+    x = x.detach()
+    assert not torch.allclose(enc(x, LENGTHS)[0], plain(x, LENGTHS)[0])  # training: dropout between the layers
     enc.eval()
-    torch.testing.assert_close(enc(x, LENGTHS)[0], enc(x, LENGTHS)[0])
+    torch.testing.assert_close(enc(x, LENGTHS)[0], plain(x, LENGTHS)[0])  # eval: no dropout at all
 
 
 def test_unknown_cell_and_bad_options() -> None:
@@ -138,14 +143,44 @@ def test_mingru_fp32_long_sequence_gradients_finite() -> None:
 
 
 def test_layernorm_gru_normalises_gates() -> None:
+    """Each gate block's pre-activation is LayerNorm(W x) and LayerNorm(W h), computed here by hand."""
     torch.manual_seed(0)
-    m = LayerNormGRU(E, H, batch_first=True)
+    m = LayerNormGRU(E, H, batch_first=True).double()
     assert m.weight_ih_l0.shape == (3 * H, E) and m.ln_hh_weight_l0.shape == (3 * H,)
-    out, h_n, gates = m(torch.randn(B, T, E) * 100, LENGTHS, return_gates=True)
-    # LayerNorm makes the gates insensitive to the input scale
-    out_small = m(torch.randn(B, T, E) * 100, LENGTHS)[0]
-    assert torch.isfinite(out).all() and torch.isfinite(out_small).all()
-    assert set(gates[0]) == {"r", "z", "n", "h"}
+    x = torch.randn(B, T, E, dtype=torch.float64) * 3
+    # at t = 0 (h = 0) with the initial gains 1 and biases 0, logit(r) and logit(z) are LN(W_i x): mean 0, std 1
+    _, _, gates = m(x, LENGTHS, return_gates=True)
+    for name in ("r", "z"):
+        pre = torch.logit(gates[0][name][:, 0, 0])  # (B, H)
+        torch.testing.assert_close(pre.mean(-1), torch.zeros(B, dtype=torch.float64), atol=1e-6, rtol=0)
+        torch.testing.assert_close(pre.var(-1, unbiased=False), torch.ones(B, dtype=torch.float64), atol=1e-4, rtol=0)
+    with torch.no_grad():  # trained-looking gains and biases, then the whole recurrence by hand
+        for name, p in m.named_parameters():
+            if name.startswith("ln_"):
+                p.copy_(torch.randn_like(p) * 0.5 + (1.0 if "weight" in name else 0.0))
+    out, h_n, gates = m(x, LENGTHS, return_gates=True)
+
+    def ln(y: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # per gate block of H
+        y = y.reshape(3, H)
+        y = (y - y.mean(-1, keepdim=True)) / torch.sqrt(y.var(-1, unbiased=False, keepdim=True) + m.eps)
+        return y.reshape(3 * H) * w + b
+
+    with torch.no_grad():
+        for b, n in enumerate(LENGTHS):
+            h = torch.zeros(H, dtype=torch.float64)
+            for t in range(n):
+                a_r, a_z, a_n = ln(m.weight_ih_l0 @ x[b, t], m.ln_ih_weight_l0, m.ln_ih_bias_l0).split(H)
+                b_r, b_z, b_n = ln(m.weight_hh_l0 @ h, m.ln_hh_weight_l0, m.ln_hh_bias_l0).split(H)
+                r, z = torch.sigmoid(a_r + b_r), torch.sigmoid(a_z + b_z)
+                cand = torch.tanh(a_n + r * b_n)
+                h = (1 - z) * cand + z * h
+                torch.testing.assert_close(gates[0]["r"][b, t, 0], r)
+                torch.testing.assert_close(gates[0]["z"][b, t, 0], z)
+                torch.testing.assert_close(out[b, t], h)
+            torch.testing.assert_close(h_n[0, b], h)
+        # LayerNorm makes the layer blind to the input's scale (up to eps)
+        torch.testing.assert_close(m(x * 100, LENGTHS)[0], out, atol=1e-4, rtol=0)
+        assert not torch.allclose(m(-x, LENGTHS)[0], out)  # ...but not to the input itself
 
 
 def test_cell_init_option() -> None:

@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from grutext.explain.core import METHODS, Explanation, explain, prepare, resolve_target
 from grutext.explain.gates import (
     GateTrace,
@@ -43,3 +47,15 @@ __all__ = [
     "traces_from_gates",
     "training_report",
 ]
+
+
+class _CallablePackage(types.ModuleType):
+    """`grutext.explain` is both this package and the README's function ``grutext.explain(loaded, text)``:
+    importing the package makes Python bind the attribute ``grutext.explain`` to the package, so the
+    package itself calls `explain` (its submodules and names stay importable as usual)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Explanation:
+        return explain(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -1,0 +1,132 @@
+"""End to end through `grutext.cli.main`: multi-label (fastText file -> train -> predict -> evaluate)
+and `--resume` (the resumed trace continues the first run's exactly)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from tests.conftest import FILLER, synthetic, write_csv
+
+from grutext.cli import main
+
+TOPICS = {"sport": "goal", "money": "bank", "tech": "chip"}
+
+
+def fasttext_lines(n: int, seed: int) -> list[str]:
+    """Texts with one or two topics, each topic's word planted once; labels in fastText form."""
+    rng = random.Random(seed)
+    names = sorted(TOPICS)
+    out = []
+    for i in range(n):
+        topics = [names[i % 3]] if i % 2 else rng.sample(names, 2)
+        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 8))]
+        for t in topics:
+            words.insert(rng.randrange(len(words) + 1), TOPICS[t])
+        out.append(" ".join(f"__label__{t}" for t in topics) + " " + " ".join(words))
+    return out
+
+
+def test_multilabel_end_to_end(tmp_path, capsys):
+    (tmp_path / "train.txt").write_text("\n".join(fasttext_lines(240, 0)) + "\n")
+    (tmp_path / "test.txt").write_text("\n".join(fasttext_lines(40, 1)) + "\n")
+    out = tmp_path / "model"
+    argv = ["train", str(tmp_path / "train.txt"), "--out", str(out), "--epochs", "8", "--lr", "1e-2"]
+    argv += ["--embed-dim", "12", "--hidden-size", "12", "--min-freq", "1", "--batch-size", "16"]
+    assert main(argv) == 0
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["model"]["task"] == "multilabel" and meta["labels"] == ["money", "sport", "tech"]
+    capsys.readouterr()
+    texts = ["the goal and the bank", "a chip in the car", "the city goal at night", "a bank chip"]
+    assert main(["predict", str(out), "--json", *texts]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [sorted(r["labels"]) for r in rows] == [["money", "sport"], ["tech"], ["sport"], ["money", "tech"]]
+    for r in rows:  # independent sigmoids: each label's probability decides on its own
+        assert sorted(r["labels"]) == sorted(k for k, v in r["probabilities"].items() if v >= 0.5)
+        assert "label" not in r
+    assert sum(rows[0]["probabilities"].values()) > 1.4  # not a softmax over the labels
+    assert main(["evaluate", str(out), str(tmp_path / "test.txt"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["n"] == 40 and rep["labels"] == ["money", "sport", "tech"]
+    assert rep["accuracy"] >= 0.9 and rep["micro_f1"] >= 0.95  # subset accuracy: all of a text's labels right
+    assert {k: v["support"] for k, v in rep["per_class"].items()} == _supports(tmp_path / "test.txt")
+
+
+def _supports(path) -> dict[str, int]:
+    counts = dict.fromkeys(sorted(TOPICS), 0)
+    for line in path.read_text().splitlines():
+        for tok in line.split():
+            if tok.startswith("__label__"):
+                counts[tok[len("__label__") :]] += 1
+    return counts
+
+
+FAST = ["--embed-dim", "8", "--hidden-size", "8", "--min-freq", "1", "--batch-size", "16", "--seed", "3"]
+SAME = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", "lr")  # all but timings
+
+
+def _history(out) -> list[dict]:
+    return json.loads((out / "metrics.json").read_text())["history"]
+
+
+@pytest.fixture(scope="module")
+def resume_data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("resume")
+    texts, labels = synthetic(64, seed=2)
+    return write_csv(d / "train.csv", texts, labels)
+
+
+def _interrupted_then_resumed(resume_data, tmp_path, monkeypatch, *flags: str) -> None:
+    """Killed during epoch 3 of 3, then `--resume`: the trace is the uninterrupted run's."""
+    ref = tmp_path / "ref"
+    assert main(["train", str(resume_data), "--out", str(ref), "--epochs", "3", *FAST, *flags]) == 0
+    out = tmp_path / "run"
+    steps = {"n": 0}
+    real_step = torch.optim.AdamW.step
+
+    def step_then_interrupt(self, *args, **kwargs):
+        steps["n"] += 1
+        if steps["n"] == 9:  # 58 training texts / 16 = 4 steps an epoch: the first step of epoch 3
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step_then_interrupt)
+    assert main(["train", str(resume_data), "--out", str(out), "--epochs", "3", *FAST, *flags]) == 130
+    monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
+    assert not out.exists() and (tmp_path / "run.ckpt").is_dir()  # no model yet, a checkpoint after epoch 2
+    assert main(["train", str(resume_data), "--out", str(out), "--epochs", "3", "--resume", *FAST, *flags]) == 0
+    got, want = _history(out), _history(ref)
+    assert len(got) == 3
+    for a, b in zip(got, want, strict=True):
+        assert {k: a[k] for k in SAME} == pytest.approx({k: b[k] for k in SAME}, rel=1e-5, abs=1e-7)
+
+
+def test_cli_resume_after_an_interrupted_run(resume_data, tmp_path, monkeypatch):
+    _interrupted_then_resumed(resume_data, tmp_path, monkeypatch, "--dropout", "0", "--embed-dropout", "0")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: the checkpoint keeps no random-number state, so after --resume the dropout masks (and "
+    "anything else drawn at random) differ from the uninterrupted run's and epoch 3 diverges",
+)
+def test_cli_resume_after_an_interrupted_run_with_dropout(resume_data, tmp_path, monkeypatch):
+    _interrupted_then_resumed(resume_data, tmp_path, monkeypatch)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: --resume with a larger --epochs after a finished run trains nothing more (fit skips every "
+    "epoch when the checkpoint says finished), so the trace keeps 2 epochs",
+)
+def test_cli_resume_extends_a_finished_run(resume_data, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(resume_data), "--out", str(out), "--epochs", "2", *FAST]) == 0
+    first = _history(out)
+    assert len(first) == 2
+    assert main(["train", str(resume_data), "--out", str(out), "--epochs", "3", "--resume", *FAST]) == 0
+    resumed = _history(out)
+    assert [{k: r[k] for k in SAME} for r in resumed[:2]] == [{k: r[k] for k in SAME} for r in first]
+    assert len(resumed) == 3

@@ -107,20 +107,10 @@ def test_cli_resume_after_an_interrupted_run(resume_data, tmp_path, monkeypatch)
     _interrupted_then_resumed(resume_data, tmp_path, monkeypatch, "--dropout", "0", "--embed-dropout", "0")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the checkpoint keeps no random-number state, so after --resume the dropout masks (and "
-    "anything else drawn at random) differ from the uninterrupted run's and epoch 3 diverges",
-)
 def test_cli_resume_after_an_interrupted_run_with_dropout(resume_data, tmp_path, monkeypatch):
     _interrupted_then_resumed(resume_data, tmp_path, monkeypatch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: --resume with a larger --epochs after a finished run trains nothing more (fit skips every "
-    "epoch when the checkpoint says finished), so the trace keeps 2 epochs",
-)
 def test_cli_resume_extends_a_finished_run(resume_data, tmp_path):
     out = tmp_path / "run"
     assert main(["train", str(resume_data), "--out", str(out), "--epochs", "2", *FAST]) == 0

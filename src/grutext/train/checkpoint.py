@@ -35,12 +35,18 @@ def save_checkpoint(
         files["best.safetensors"] = {k: v.contiguous() for k, v in best_state.items()}
     if average is not None:
         files["average.safetensors"] = average
+    rng_tensors, rng_meta = rng_state()
+    files["rng.safetensors"] = rng_tensors
     for name, data in files.items():
         tmp = directory / (name + ".tmp")
         save_file(data, str(tmp))
         os.replace(tmp, directory / name)
     payload = dict(
-        state, optimizer=meta, scheduler=scheduler.state_dict()["last_epoch"], lr_scale=scheduler.lr_scale[0]
+        state,
+        optimizer=meta,
+        rng=rng_meta,
+        scheduler=scheduler.state_dict()["last_epoch"],
+        lr_scale=scheduler.lr_scale[0],
     )
     tmp = directory / "state.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1))
@@ -71,7 +77,45 @@ def load_checkpoint(
     scheduler.lr_scale[0] = float(state.get("lr_scale", 1.0))
     set_lr(optimizer, scheduler)
     best = load_file(str(directory / "best.safetensors")) if (directory / "best.safetensors").is_file() else None
+    if (directory / "rng.safetensors").is_file() and "rng" in state:  # checkpoints before 0.1.1 have none
+        set_rng_state(load_file(str(directory / "rng.safetensors")), state["rng"])
     return state, best
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Every random-number state a run draws from (torch CPU and CUDA, NumPy, Python's `random`), as
+    tensors for safetensors plus JSON scalars: restored on resume, the dropout masks, shuffles and
+    samples after it are the uninterrupted run's."""
+    import random
+
+    import numpy as np
+
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, st in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda.{i}"] = st
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["numpy"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
+    version, internal, gauss = random.getstate()
+    tensors["python"] = torch.tensor(internal, dtype=torch.int64)
+    meta = {"numpy": [kind, int(pos), int(has_gauss), float(cached)], "python": [version, gauss]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Restore what `rng_state` saved."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    kind, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, tensors["numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, gauss = meta["python"]
+    random.setstate((version, tuple(int(v) for v in tensors["python"].tolist()), gauss))
 
 
 def load_average(directory: Path) -> dict[str, torch.Tensor]:
@@ -107,4 +151,4 @@ def _load_optimizer_tensors(
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-__all__ = ["load_average", "load_checkpoint", "save_checkpoint"]
+__all__ = ["load_average", "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state"]

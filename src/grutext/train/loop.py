@@ -201,9 +201,15 @@ def _resume(run: _Loop) -> None:
     if run.average is not None:
         run.average.load(load_average(run.ckpt), state.get("average_updates", 0))
     run.train_seconds = state.get("train_seconds", 0.0)
-    if state.get("finished"):
+    done, reason = state["epoch"], state.get("stop_reason")
+    if state.get("finished") and (reason or done >= run.cfg.epochs):
         run.start_epoch = run.cfg.epochs + 1
-    run.say(f"resumed from {run.ckpt} after epoch {state['epoch']}")
+        why = reason or f"all {done} epochs done"
+        run.say(f"nothing to resume in {run.ckpt}: the run finished after epoch {done} ({why})")
+    elif state.get("finished"):
+        run.say(f"resumed from {run.ckpt}: extending the finished {done}-epoch run to {run.cfg.epochs} epochs")
+    else:
+        run.say(f"resumed from {run.ckpt} after epoch {done}")
     if run.table is not None:
         for row in run.history:
             run.table.print_row(row)
@@ -269,7 +275,7 @@ def _close_epoch(run: _Loop, row: dict[str, Any], valid_batches: Any, elapsed: f
         )
 
 
-def _save_checkpoint(run: _Loop, epoch: int, finished: bool) -> None:
+def _save_checkpoint(run: _Loop, epoch: int, finished: bool, reason: str | None = None) -> None:
     m = run.monitor
     state = {
         "epoch": epoch,
@@ -279,6 +285,7 @@ def _save_checkpoint(run: _Loop, epoch: int, finished: bool) -> None:
         "bad_epochs": m.bad_epochs,
         "train_seconds": run.train_seconds,
         "finished": bool(finished),
+        "stop_reason": reason,  # early stop or time budget; None when the epochs ran out
         "monitor": m.name,
         "average_updates": run.average.updates if run.average else 0,
     }
@@ -344,7 +351,7 @@ def fit(
         _close_epoch(run, row, valid_batches, elapsed, tokens)
         reason = _stop_reason(run, epoch, out_of_time)
         if run.ckpt is not None:
-            _save_checkpoint(run, epoch, reason is not None or epoch == cfg.epochs)
+            _save_checkpoint(run, epoch, reason is not None or epoch == cfg.epochs, reason)
         if on_epoch_end is not None:
             on_epoch_end(row)
         if reason is not None:

@@ -4,7 +4,10 @@ and `--resume` (the resumed trace continues the first run's exactly)."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -113,10 +116,83 @@ def test_cli_resume_after_an_interrupted_run_with_dropout(resume_data, tmp_path,
 
 def test_cli_resume_extends_a_finished_run(resume_data, tmp_path):
     out = tmp_path / "run"
-    assert main(["train", str(resume_data), "--out", str(out), "--epochs", "2", *FAST]) == 0
+    assert main(["train", str(resume_data), "--out", str(out), "--epochs", "2", "--keep-checkpoint", *FAST]) == 0
     first = _history(out)
     assert len(first) == 2
     assert main(["train", str(resume_data), "--out", str(out), "--epochs", "3", "--resume", *FAST]) == 0
     resumed = _history(out)
     assert [{k: r[k] for k in SAME} for r in resumed[:2]] == [{k: r[k] for k in SAME} for r in first]
     assert len(resumed) == 3
+
+
+def test_output_folders_grutext_must_not_touch_are_refused(resume_data, tmp_path, capsys):
+    """--out that is the current folder, a file, or a folder of the user's own files is refused before any
+    training, and nothing in it changes; a model folder is replaced only with --overwrite."""
+    user = tmp_path / "project"
+    (user / "sub").mkdir(parents=True)
+    (user / "notes.txt").write_text("mine")
+    (user / "sub" / "data.csv").write_text("a,b\n")
+    before = sorted((p.relative_to(user), p.read_bytes()) for p in user.rglob("*") if p.is_file())
+    for out, words in [
+        (user, "not a grutext model directory"),
+        (user / "notes.txt", "is an existing file"),
+        (Path("."), "current folder"),
+    ]:
+        assert main(["train", str(resume_data), "--out", str(out), "--epochs", "1", *FAST]) == 2
+        assert words in capsys.readouterr().err
+        assert main(["train", str(resume_data), "--out", str(out), "--epochs", "1", "--overwrite", *FAST]) == 2
+        capsys.readouterr()
+    assert sorted((p.relative_to(user), p.read_bytes()) for p in user.rglob("*") if p.is_file()) == before
+    model = tmp_path / "model"
+    assert main(["train", str(resume_data), "--out", str(model), "--epochs", "1", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "checkpoint removed" in out and not (tmp_path / "model.ckpt").exists()
+    assert main(["train", str(resume_data), "--out", str(model), "--epochs", "1", *FAST]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["train", str(resume_data), "--out", str(model), "--epochs", "1", "--overwrite", *FAST]) == 0
+
+
+def test_without_out_a_new_timestamped_folder_is_written(resume_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", str(resume_data), "--epochs", "1", *FAST]) == 0
+    made = list((tmp_path / "runs").iterdir())
+    assert len(made) == 1 and re.fullmatch(r"classifier-\d{8}-\d{6}", made[0].name)
+    assert f"output: {Path('runs') / made[0].name}/" in capsys.readouterr().out
+    assert main(["train", str(resume_data), "--epochs", "1", "--resume", *FAST]) == 2
+    assert "--out DIR" in capsys.readouterr().err
+
+
+def test_model_folders_follow_the_umask(resume_data, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert main(["train", str(resume_data), "--out", str(tmp_path / "m"), "--epochs", "1", *FAST]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "m" / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_os_errors_are_one_line_and_debug_shows_the_traceback(resume_data, tmp_path, monkeypatch, capsys):
+    import grutext.artifact as artifact
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "m" / "model.safetensors"))
+
+    monkeypatch.setattr(artifact, "_sync", full)
+    argv = ["train", str(resume_data), "--out", str(tmp_path / "m"), "--epochs", "1", *FAST]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"grutext train: error: {tmp_path / 'm' / 'model.safetensors'}: No space left on device "
+        "(--debug shows the traceback)"
+    ]
+    assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.tmp-*"))  # nothing half-written
+    with pytest.raises(OSError):
+        main(["--debug", *argv])
+
+
+def test_cuda_on_a_cpu_only_torch_is_a_one_line_error(resume_data, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert main(["train", str(resume_data), "--out", str(tmp_path / "m"), "--device", "cuda", *FAST]) == 2
+    assert "use --device cpu" in capsys.readouterr().err

@@ -64,6 +64,17 @@ def require_single_network(loaded: LoadedModel, what: str) -> None:
         )
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _follow_umask(path: Path, *, directory: bool) -> None:
+    """Give `path` the permissions a plain mkdir/open would (0777 or 0666 less the umask)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def _version() -> str:
     return __version__
 
@@ -101,6 +112,7 @@ def save_model(
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    _follow_umask(tmp, directory=True)  # mkdtemp makes 0700: a model is readable as any folder the user makes
     try:
         header = {
             "format": FORMAT,
@@ -167,9 +179,11 @@ def _swap_in(tmp: Path, directory: Path) -> None:
 
 
 def _sync(folder: Path) -> None:
-    """Flush every file of `folder` to disk before the rename makes it the model directory."""
+    """Flush every file of `folder` to disk before the rename makes it the model directory; each file
+    gets the umask's permissions (safetensors writes 0600)."""
     for path in folder.iterdir():
         if path.is_file():
+            _follow_umask(path, directory=False)
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
 

@@ -146,7 +146,9 @@ class TrainConfig:
     threads: int | None = None
     max_minutes: float | None = None
     device: str = "auto"
-    out: str = "runs/model"
+    out: str | None = None
+    overwrite: bool = False  # replace an existing grutext model directory at `out`
+    keep_checkpoint: bool = False  # keep OUT.ckpt/ after a successful run (for a later --resume)
 
 
 @dataclass
@@ -260,6 +262,10 @@ class Config:
         number("train.seed", t.seed, 0, integer=True)
         number("train.threads", t.threads, 1, integer=True, optional=True)
         number("train.max_minutes", t.max_minutes, 0.0, lo_open=True, optional=True)
+        flag("train.overwrite", t.overwrite)
+        flag("train.keep_checkpoint", t.keep_checkpoint)
+        if t.out is not None and not isinstance(t.out, str):
+            out.append(f"{source}: train.out must be a folder path; got {t.out!r}")
         if t.device not in ("auto", "cpu") and not str(t.device).startswith("cuda"):
             out.append(f"{source}: train.device must be auto, cpu or cuda[:N]; got {t.device!r}")
         if m.init_from is not None and not isinstance(m.init_from, str):
@@ -341,7 +347,9 @@ FIELD_HELP: dict[str, str] = {
     "train.threads": "CPU threads for torch; None = torch's default",
     "train.max_minutes": "stop training after this many minutes (the best epoch so far is kept); None = no time limit",
     "train.device": "auto = cuda if available, else cpu; or cpu, cuda, cuda:N",
-    "train.out": "model directory to write (a checkpoint folder goes beside it)",
+    "train.out": "model directory to write (a checkpoint folder goes beside it); None = a new runs/<task>-<timestamp> folder",
+    "train.overwrite": "replace an existing grutext model directory at train.out (other folders are never replaced)",
+    "train.keep_checkpoint": "keep the checkpoint folder OUT.ckpt after a successful run, for a later --resume",
     # [lm] (grutext.lm.LMConfig)
     "lm.bptt": "truncated back-propagation window, in tokens",
     "lm.vary_length": "vary the window length per batch around bptt (AWD-LSTM)",

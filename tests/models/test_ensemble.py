@@ -180,7 +180,9 @@ def test_resume_after_an_interrupted_ensemble(tmp_path):
     import shutil
 
     cfg = _cfg(tmp_path / "ens", 2)
-    cfg = Config(cfg.data, cfg.model, TrainConfig(epochs=2, lr=1e-2, batch_size=16, out=cfg.train.out))
+    cfg = Config(
+        cfg.data, cfg.model, TrainConfig(epochs=2, lr=1e-2, batch_size=16, out=cfg.train.out, keep_checkpoint=True)
+    )
     straight = train_classifier(cfg, splits=_data(), verbose=False, progress=False)
     ckpt = tmp_path / "ens.ckpt"
     assert (ckpt / "member-0" / "state.json").is_file() and (ckpt / "member-1" / "state.json").is_file()

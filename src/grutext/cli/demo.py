@@ -45,7 +45,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             embed_dropout=0.1,
             pretrained="glove-6b-50d",
         ),
-        TrainConfig(epochs=args.epochs, batch_size=32, lr=3e-3, patience=3, out=args.out, seed=args.seed),
+        TrainConfig(
+            epochs=args.epochs, batch_size=32, lr=3e-3, patience=3, out=args.out, seed=args.seed, overwrite=True
+        ),
     )
     print("grutext demo: BiGRU text classifier on BBC News (2,225 articles, 5 topics)\n")
     train_classifier(cfg)

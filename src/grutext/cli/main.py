@@ -172,9 +172,12 @@ def build_parser(populate: Iterable[str] = ()) -> argparse.ArgumentParser:
         description="Raw text to a trained, explained GRU model.",
         epilog=command_listing(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="grutext [-h] [--version] COMMAND ...",
+        usage="grutext [-h] [--version] [--debug] COMMAND ...",
     )
     parser.add_argument("--version", action="version", version=version_text(), help="print the versions and exit")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the full traceback instead of one line (any position)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
     wanted = set(populate)
     for command in COMMANDS:
@@ -201,6 +204,8 @@ def _command_in(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Run `grutext` with `argv` (default: the command line); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv  # any command: show the traceback instead of the one-line error
+    argv = [a for a in argv if a != "--debug"]
     name = _command_in(argv)
     parser = build_parser([name] if name else [])
     args, extra = parser.parse_known_args(argv)
@@ -215,11 +220,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except GrutextError as exc:
+        if debug:
+            raise
         print(f"grutext {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # read-only or full file system, permissions: one line, not a traceback
+        if debug:
+            raise
+        print(f"grutext {args.command}: error: {_os_error(exc)} (--debug shows the traceback)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _os_error(exc: OSError) -> str:
+    """`path: what went wrong` for an OSError from any file operation."""
+    where = exc.filename if exc.filename is not None else ""
+    what = exc.strerror or str(exc)
+    return f"{where}: {what}" if where else what
 
 
 __all__ = ["COMMANDS", "GROUPS", "Command", "build_parser", "main", "version_text"]

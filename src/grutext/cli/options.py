@@ -23,7 +23,7 @@ SECTIONS: dict[str, Any] = {"data": DataConfig, "model": ModelConfig, "train": T
 HIDDEN_FIELDS = frozenset({"vocab_size", "num_classes", "train"})  # filled in from the data / the DATA argument
 
 # section.field -> the argument group its flag is shown in
-OUTPUT_FIELDS = frozenset({"train.out"})
+OUTPUT_FIELDS = frozenset({"train.out", "train.overwrite", "train.keep_checkpoint"})
 GROUP_TITLES = {
     "data": "data (also settable in --config [data])",
     "model": "model (also settable in --config [model])",

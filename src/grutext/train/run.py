@@ -3,7 +3,10 @@ model directory and its checkpoint folder, and the log."""
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +16,7 @@ import numpy as np
 import torch
 
 from grutext.config import TrainConfig
+from grutext.errors import ConfigError
 
 
 def seed_everything(seed: int) -> None:
@@ -23,10 +27,20 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; any other name as torch reads it."""
+    """``"auto"``: CUDA when available, else CPU; any other name as torch reads it.
+
+    Raises:
+        ConfigError: ``cuda`` asked for on a machine or a torch build without CUDA.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+        raise ConfigError(
+            f"train.device={name!r}: {build}; use --device cpu (or auto), or install a CUDA build of torch"
+        )
+    return device
 
 
 def _quiet(*args: Any, **kwargs: Any) -> None:
@@ -50,14 +64,108 @@ class Run:
     device: torch.device
 
 
-def start_run(train: TrainConfig, *, save: bool = True, verbose: bool = True) -> Run:
-    """Set threads and seeds from `train` and name the output folders; every task's `train_*` calls it."""
+def start_run(
+    train: TrainConfig, *, save: bool = True, verbose: bool = True, kind: str = "model", resume: bool = False
+) -> Run:
+    """Set threads and seeds from `train`, check and name the output folders; every task's `train_*` calls it.
+
+    Before any training: `train.out` must be a folder grutext may write (see `check_output_folder`);
+    with ``out = None`` the run writes a new ``runs/<kind>-<YYYYmmdd-HHMMSS>`` folder.
+    """
+    log = print if verbose else _quiet
+    device = resolve_device(train.device)
+    out: Path | None = None
+    if save:
+        if train.out is None:
+            if resume:
+                raise ConfigError("train.resume: name the run to resume with --out DIR (train.out)")
+            out = Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+            log(f"output: {out}/ (no --out given)")
+        else:
+            out = Path(train.out)
+        check_output_folder(out, overwrite=train.overwrite or resume)
     if train.threads:
         torch.set_num_threads(train.threads)
     seed_everything(train.seed)
-    out = Path(train.out) if save else None
-    checkpoint = out.with_name(out.name + ".ckpt") if out is not None else None
-    return Run(out, checkpoint, print if verbose else _quiet, resolve_device(train.device))
+    checkpoint = checkpoint_folder(out) if out is not None else None
+    return Run(out, checkpoint, log, device)
 
 
-__all__ = ["Run", "resolve_device", "seed_everything", "start_run"]
+def checkpoint_folder(out: Path) -> Path:
+    """The checkpoint folder beside model directory `out` (``OUT.ckpt``)."""
+    return out.with_name(out.name + ".ckpt")
+
+
+def is_model_folder(path: Path) -> bool:
+    """Whether `path` is a folder grutext wrote as a model directory (its config.json says so)."""
+    import json
+
+    try:
+        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == "grutext-model"
+
+
+def check_output_folder(out: Path, *, overwrite: bool) -> None:
+    """Refuse, before training, an output folder grutext must not write.
+
+    - ``.``, a path ending in ``..`` or an existing file: never a model directory.
+    - An existing folder that is not a grutext model directory and is not empty: refused always,
+      since replacing it would delete files grutext did not write (name a new or empty folder).
+    - An existing model directory: replaced only with ``overwrite`` (``--overwrite``; ``--resume`` too).
+    - The folder the model goes in must be writable.
+
+    Raises:
+        ConfigError: one line naming the folder and what is there.
+    """
+    if out.name in ("", ".", "..") or out.resolve() == Path.cwd().resolve():
+        raise ConfigError(f"--out {str(out)!r}: expected a new folder name for the model, got the current folder")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is an existing file, expected a folder name for the model directory")
+    if out.is_dir():
+        if is_model_folder(out):
+            if not overwrite:
+                raise ConfigError(
+                    f"--out {out}: a grutext model directory is already there; pass --overwrite to replace it "
+                    "(or --resume to continue its run), or choose another --out"
+                )
+        else:
+            entries = sorted(p.name for p in out.iterdir())
+            if entries:
+                shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+                raise ConfigError(
+                    f"--out {out}: an existing folder that is not a grutext model directory (it holds {shown}); "
+                    "grutext never replaces files it did not write: choose a new or empty folder"
+                )
+    parent = out.parent if str(out.parent) else Path(".")
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: cannot write in {probe} (permission denied or read-only file system)")
+
+
+def finish_run(run: Run, *, keep_checkpoint: bool) -> None:
+    """After a successful save: remove the run's checkpoint folder (grutext wrote it; 3-5x the model's size)
+    unless `keep_checkpoint`, and say which."""
+    ckpt = run.checkpoint
+    if ckpt is None or not ckpt.is_dir():
+        return
+    if keep_checkpoint:
+        run.log(f"checkpoint kept: {ckpt}/ (--resume continues from it)")
+        return
+    shutil.rmtree(ckpt, ignore_errors=True)
+    run.log(f"checkpoint removed: {ckpt}/ (pass --keep-checkpoint to keep it for a later --resume)")
+
+
+__all__ = [
+    "Run",
+    "check_output_folder",
+    "checkpoint_folder",
+    "finish_run",
+    "is_model_folder",
+    "resolve_device",
+    "seed_everything",
+    "start_run",
+]

@@ -23,7 +23,7 @@ from grutext.tasks.classification.model import EnsembleClassifier, TextClassifie
 from grutext.tasks.classification.predict import predict_batches
 from grutext.train.loop import FitResult, fit
 from grutext.train.metrics import format_confusion, format_per_class
-from grutext.train.run import Run, seed_everything, start_run
+from grutext.train.run import Run, finish_run, seed_everything, start_run
 from grutext.train.trace import plot_confusion, plot_curves
 
 
@@ -233,6 +233,7 @@ def _save(s: _Setup, model: Any, result: FitResult, fits: list[FitResult], repor
     assert s.run.out is not None
     save_model(s.run.out, model, s.tokenizer, cfg, kind=KIND, labels=s.labels, metrics=metrics, extra=extra)
     s.run.log(f"saved: {s.run.out}/ (config.json, tokenizer.json, model.safetensors, metrics.json, curves.png)")
+    finish_run(s.run, keep_checkpoint=cfg.train.keep_checkpoint)
 
 
 def train_classifier(
@@ -258,7 +259,7 @@ def train_classifier(
         TrainedClassifier.
     """
     cfg.validate()
-    s = _prepare(cfg, splits, start_run(cfg.train, save=save, verbose=verbose))
+    s = _prepare(cfg, splits, start_run(cfg.train, save=save, verbose=verbose, kind=KIND, resume=resume))
     valid_b = s.batches(s.splits.valid, max(s.cfg.train.batch_size, 128), shuffle=False)
     members, fits = [], []
     for k in range(s.cfg.model.ensemble):  # one network, or an ensemble's members one after another

@@ -25,7 +25,7 @@ from grutext.tasks.language_model.data import (
 from grutext.tasks.language_model.evaluate import LanguageModelTask, format_scores, score_stream
 from grutext.tasks.language_model.model import LanguageModel, unigram_perplexity
 from grutext.train.loop import FitResult, fit
-from grutext.train.run import Run, start_run
+from grutext.train.run import Run, finish_run, start_run
 
 
 @dataclass
@@ -192,7 +192,7 @@ def train_language_model(
     """
     lm = (lm or LMConfig()).check()
     cfg = lm_config(cfg).validate()
-    run = start_run(cfg.train, save=save, verbose=verbose)
+    run = start_run(cfg.train, save=save, verbose=verbose, kind=KIND, resume=resume)
     d = cfg.data
     corpus = _read_lines(d, train_lines, valid_lines, test_lines)
     t0 = time.perf_counter()
@@ -234,6 +234,7 @@ def _save(run: Run, model, tokenizer, cfg: Config, lm: LMConfig, result: FitResu
     assert run.out is not None
     save_language_model(run.out, model, tokenizer, cfg, lm, metrics=metrics)
     run.log(f"saved: {run.out}/ (config.json, tokenizer.json, model.safetensors, metrics.json, curves.png)")
+    finish_run(run, keep_checkpoint=cfg.train.keep_checkpoint)
 
 
 def save_language_model(

@@ -149,16 +149,19 @@ def test_spy_paths_run_when_expected(cell: str) -> None:
     out, _ = m(x, LENGTHS)  # padded batch on CPU: the C++ loop
     out.sum().backward()
     assert m.last_path == "fused" and fused_cells.COUNTERS[f"{key}_fused"] == 1
-    m(x)  # every sequence full: torch's own kernel
+    m(x)  # every sequence full: torch's own kernel for the fp32 LSTM (oneDNN), the C++ loop for the RNN
     m(x, [T] * B)
-    assert m.last_path == "torch" and fused_cells.COUNTERS[f"{key}_torch"] == 2
-    _, _, gates = m(x, LENGTHS, return_gates=True)  # gates: only the explicit loop captures them
+    full = "torch" if cell == "lstm" else "fused"
+    assert m.last_path == full and fused_cells.COUNTERS[f"{key}_{full}"] == 2 + (full == "fused")
+    m.double()(x.double())  # fp64: the C++ loop for both
+    assert m.last_path == "fused"
+    _, _, gates = m(x.double(), LENGTHS, return_gates=True)  # gates: only the explicit loop captures them
     assert m.last_path == "explicit" and fused_cells.COUNTERS[f"{key}_explicit"] == 1
     assert set(gates[0]) == ({"i", "f", "g", "o", "c", "h"} if cell == "lstm" else {"h"})
-    assert sum(fused_cells.COUNTERS.values()) == 4
+    assert sum(fused_cells.COUNTERS.values()) == 5
     fused_cells.FORCE_IMPL = "explicit"
     try:
-        m(x, LENGTHS)
+        m(x.double(), LENGTHS)
         assert m.last_path == "explicit"
     finally:
         fused_cells.FORCE_IMPL = None

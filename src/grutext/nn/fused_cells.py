@@ -5,11 +5,13 @@ on the module says which ran):
 
 - ``"torch"``: torch's own kernels (``torch._VF.lstm`` / ``rnn_tanh`` / ``rnn_relu``: oneDNN for
   the fp32 LSTM on CPU, cuDNN on CUDA) with the module's parameters, one layer at a time
-  (grutext applies the dropout between layers, as the explicit path does). Taken when every
-  sequence has the full length (``lengths`` None or all T): then torch computes exactly our
-  function. On CUDA it also takes padded batches, through packed sequences (lengths exact).
+  (grutext applies the dropout between layers, as the explicit path does). Taken on CPU for the
+  fp32 LSTM when every sequence has the full length (``lengths`` None or all T): then torch
+  computes exactly our function, with oneDNN's LSTM kernel. On CUDA always, padded batches
+  through packed sequences (lengths exact). On CPU without the C++ loop, for full batches.
 - ``"fused"``: the C++ step loops of ``csrc/lstm_loop.cpp`` (compiled at first use, as the
-  GRU's ``csrc/gru_loop.cpp``): padded batches on CPU (fp32/fp64). Per layer (both directions
+  GRU's ``csrc/gru_loop.cpp``): on CPU (fp32/fp64) the LSTM's padded batches (and fp64 ones)
+  and every RNN batch (torch's CPU RNN kernels measured 2-4x slower than this loop). Per layer (both directions
   together) a custom ``autograd.Function``: forward per step the GEMMs ``x_t W_ih^T`` and
   ``h W_hh^T`` and one fused elementwise pass (activations, state update, length mask, output
   write); backward the recurrence walked back with one GEMM ``dgates @ W_hh`` per step and one
@@ -151,8 +153,8 @@ def choose_path(module: Any, x: Tensor, lengths: Tensor | None, return_gates: bo
         return "torch"  # cuDNN, packed when the lengths differ
     if x.device.type != "cpu" or x.dtype not in _FLOAT_TYPES:
         return "explicit"
-    if full:
-        return "torch"
+    if full and (module.kind == "lstm" and x.dtype == torch.float32 or not _use_ext()):
+        return "torch"  # oneDNN's fp32 LSTM; torch's RNN kernels are slower than the C++ loop (2-4x)
     return "fused" if _use_ext() else "explicit"
 
 

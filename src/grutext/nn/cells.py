@@ -291,6 +291,11 @@ class RNN(_TorchCompatible):
     Returns from forward: output (B, T, D*H) zeros past length, h_n (L*D, B, H) [, gates {"h"}].
     """
 
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        """The recurrence the fast paths run: "rnn_tanh" or "rnn_relu" (derived, so old pickles stay right)."""
+        return f"rnn_{self.nonlinearity}"
+
     def __init__(
         self,
         input_size: int,
@@ -310,7 +315,6 @@ class RNN(_TorchCompatible):
         if nonlinearity not in ("tanh", "relu"):
             raise ConfigError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        self.kind = f"rnn_{nonlinearity}"
         self.bias = bool(bias)
         self.init = check_init(init)
         self.impl = _check_impl(impl)

@@ -152,17 +152,69 @@ def _loop(
     return output, state, cap
 
 
-class LSTM(_Stacked):
+class _TorchCompatible(_Stacked):
+    """LSTM and RNN: the explicit loop of :class:`_Stacked`, or a fast path (:mod:`grutext.nn.fused_cells`)."""
+
+    kind = "lstm"  # "lstm" | "rnn_tanh" | "rnn_relu": the recurrence the fast paths run
+    impl = "auto"
+    last_path: str | None = None  # "torch" | "fused" | "explicit" after each forward
+
+    def _forward(self, x: Tensor, lengths: LengthsLike, h0: Any, return_gates: bool) -> tuple[Any, ...]:
+        from grutext.nn import fused_cells
+
+        check_input(x, self.input_size)
+        xt = x.transpose(0, 1) if self.batch_first else x  # (B, T, E) -> (T, B, E)
+        T, B, _ = xt.shape
+        lengths_t = check_lengths(lengths, B, T)
+        path = fused_cells.choose_path(self, xt, lengths_t, return_gates)
+        self.last_path = path
+        if path == "explicit":
+            fused_cells.COUNTERS["lstm_explicit" if self.kind == "lstm" else "rnn_explicit"] += 1
+            return self._run(x, lengths, h0, return_gates)
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        states = self._initial_states(xt, h0, shape)
+        out, finals = fused_cells.stacked_forward(self, self.kind, path, xt, lengths_t, states)
+        out = out.transpose(0, 1) if self.batch_first else out  # (T, B, D*H) -> (B, T, D*H)
+        return out, (finals[0], finals[1]) if self.state_count == 2 else finals[0]
+
+    def _initial_states(self, x: Tensor, h0: Any, shape: tuple[int, int, int]) -> list[Tensor]:
+        if h0 is None:
+            return [x.new_zeros(shape) for _ in range(self.state_count)]  # each (L*D, B, H)
+        if self.state_count == 1:
+            check_state(h0, shape)
+            return [h0]
+        if not isinstance(h0, (tuple, list)) or len(h0) != 2:
+            from grutext.errors import DataError
+
+            raise DataError(f"h0: expected a tuple (h0, c0) of (L*D, B, H) tensors, got {type(h0).__name__}")
+        check_state(h0[0], shape, "h0[0]")
+        check_state(h0[1], shape, "h0[1]")
+        return list(h0)
+
+
+def _check_impl(impl: str) -> str:
+    from grutext.nn.fused_cells import PATHS
+
+    if impl not in ("auto", *PATHS):
+        raise ConfigError(f"impl: expected one of {['auto', *PATHS]}, got {impl!r}")
+    return impl
+
+
+class LSTM(_TorchCompatible):
     """Lengths-aware multi-layer LSTM with torch.nn.LSTM's parameters (gates i, f, g, o).
 
     Args:
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as torch.nn.LSTM.
         init: ``"default"`` | ``"orthogonal"`` | ``"xavier"``.
+        impl: ``"auto"`` (default: torch's kernel when every sequence has the full length, else
+            the C++ loop on CPU; the explicit loop when gates are requested), ``"torch"``,
+            ``"fused"`` or ``"explicit"``; see :mod:`grutext.nn.fused_cells`, whose
+            ``FORCE_IMPL`` overrides it globally. Every path computes the same function.
 
     ``forward(x, lengths=None, h0=None, return_gates=False)``: x (B, T, E) if batch_first else
     (T, B, E); h0 a tuple (h0, c0) of (L*D, B, H). Returns output (B, T, D*H) (zeros past length)
     and ``(h_n, c_n)`` each (L*D, B, H); gates (when asked) a list per layer of dicts with keys
-    i, f, g, o, c, h each (B, T, D, H).
+    i, f, g, o, c, h each (B, T, D, H). ``last_path`` names the path the last forward took.
     """
 
     state_count = 2
@@ -178,11 +230,13 @@ class LSTM(_Stacked):
         bidirectional: bool = False,
         *,
         init: str = "default",
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
         self.bias = bool(bias)
         self.init = check_init(init)
+        self.impl = _check_impl(impl)
         H = hidden_size
         for layer in range(num_layers):
             for d in range(self.num_directions):
@@ -222,19 +276,25 @@ class LSTM(_Stacked):
         return_gates: bool = False,
     ) -> tuple[Any, ...]:
         """See the class docstring."""
-        return self._run(x, lengths, h0, return_gates)
+        return self._forward(x, lengths, h0, return_gates)
 
 
-class RNN(_Stacked):
+class RNN(_TorchCompatible):
     """Lengths-aware Elman RNN: h' = act(W_ih x + b_ih + W_hh h + b_hh), torch.nn.RNN's parameters.
 
     Args:
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as torch.nn.RNN.
         nonlinearity: ``"tanh"`` or ``"relu"``.
         init: ``"default"`` | ``"orthogonal"`` | ``"xavier"``.
+        impl: ``"auto"`` | ``"torch"`` | ``"fused"`` | ``"explicit"``, as :class:`LSTM`.
 
     Returns from forward: output (B, T, D*H) zeros past length, h_n (L*D, B, H) [, gates {"h"}].
     """
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        """The recurrence the fast paths run: "rnn_tanh" or "rnn_relu" (derived, so old pickles stay right)."""
+        return f"rnn_{self.nonlinearity}"
 
     def __init__(
         self,
@@ -248,6 +308,7 @@ class RNN(_Stacked):
         *,
         nonlinearity: str = "tanh",
         init: str = "default",
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         self._setup(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
@@ -256,6 +317,7 @@ class RNN(_Stacked):
         self.nonlinearity = nonlinearity
         self.bias = bool(bias)
         self.init = check_init(init)
+        self.impl = _check_impl(impl)
         H = hidden_size
         for layer in range(num_layers):
             for d in range(self.num_directions):
@@ -286,7 +348,7 @@ class RNN(_Stacked):
         self, x: Tensor, lengths: LengthsLike = None, h0: Tensor | None = None, return_gates: bool = False
     ) -> tuple[Any, ...]:
         """See the class docstring."""
-        return self._run(x, lengths, h0, return_gates)
+        return self._forward(x, lengths, h0, return_gates)
 
 
 class LayerNormGRU(_Stacked):

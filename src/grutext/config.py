@@ -353,7 +353,8 @@ FIELD_HELP: dict[str, str] = {
     # [lm] (grutext.lm.LMConfig)
     "lm.bptt": "truncated back-propagation window, in tokens",
     "lm.vary_length": "vary the window length per batch around bptt (AWD-LSTM)",
-    "lm.eval_batch_size": "parallel streams when scoring validation during training",
+    "lm.eval_batch_size": "parallel validation streams (each starts with no context: a bit above the "
+    "batch-1 figure); None = the training batch size, at least 10",
     "lm.add_eos": "end each line with <eos>; None = yes for word and bpe, no for char (newlines stay characters)",
     "lm.word_split": "word tokenizer: punct = punctuation marks are tokens of their own, whitespace = split on "
     "spaces only (already tokenised corpora such as PTB)",

@@ -112,7 +112,16 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
     from grutext.artifact import require_single_network
     from grutext.data.batching import pad_batch, truncate
     from grutext.errors import DataError
+    from grutext.tasks import CLASSIFICATION, TASKS, require_task
 
+    kind = getattr(loaded, "kind", None)
+    what = TASKS[kind].title if kind in TASKS else f"{kind!r} model"
+    require_task(
+        loaded,
+        CLASSIFICATION,
+        f"trace: {getattr(loaded, 'path', None) or 'the model'} is a {what}; trace follows a classifier's pipeline "
+        "(for a language model: grutext explain MODEL TEXT)",
+    )
     require_single_network(loaded, "trace")
     tok = loaded.tokenizer
     cfg = loaded.config
@@ -162,6 +171,6 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
     logits = inter["logits"]
     row("logits", f"shape {tuple(logits.shape)}  {_peek(logits)}")
     probs = model.probabilities(logits)[0]
-    pairs = sorted(zip(loaded.labels, probs.tolist()), key=lambda x: -x[1])
+    pairs = sorted(zip(loaded.labels, probs.tolist(), strict=False), key=lambda x: -x[1])
     row("probabilities", "  ".join(f"{lab}: {p:.4f}" for lab, p in pairs[:8]))
     return "\n".join(lines)

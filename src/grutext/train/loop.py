@@ -37,7 +37,7 @@ from grutext.train.schedule import (
     set_lr,
     set_trainable_depths,
 )
-from grutext.train.trace import EpochTable, Progress
+from grutext.train.trace import EpochTable, Progress, track
 
 _set_lr = set_lr  # the old private name
 
@@ -258,7 +258,8 @@ def _close_epoch(run: _Loop, row: dict[str, Any], valid_batches: Any, elapsed: f
     if valid_batches is not None:
         run.model.eval()
         with torch.no_grad(), run.averaged():
-            row.update(run.task.evaluate(run.model, valid_batches))
+            batches = track(valid_batches, desc=f"validation {row['epoch']}/{run.cfg.epochs}", enabled=run.progress)
+            row.update(run.task.evaluate(run.model, batches))
     row.update(
         {"lr": run.optimizer.param_groups[0]["lr"], "time": elapsed, "tokens_per_s": tokens / max(elapsed, 1e-9)}
     )
@@ -329,13 +330,15 @@ def fit(
         cfg: the `TrainConfig`.
         checkpoint_dir: where to write a checkpoint after each epoch (model, best, optimizer, state).
         resume: continue from `checkpoint_dir`.
-        progress: force the live progress line on/off (default: when stderr is a terminal).
-        verbose: print the epoch table.
+        progress: progress through each epoch and each validation: True the live bar, False nothing,
+            None (default) the bar on a terminal and a plain line every 30 s elsewhere.
+        verbose: print the epoch table; False also silences the progress (``progress`` is ignored).
         on_epoch_end: optional `callback(row: dict)`.
 
     Returns:
         FitResult with the history (one dict per epoch).
     """
+    progress = progress if verbose else False  # a quiet run prints nothing, not even progress lines
     run = _setup(model, task, train_batches, valid_batches, cfg, checkpoint_dir, progress, verbose)
     if resume:
         _resume(run)

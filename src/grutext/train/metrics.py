@@ -101,6 +101,37 @@ def format_confusion(cm: list[list[int]], labels: list[str]) -> str:
     return "\n".join([head, *rows])
 
 
+MAX_MATRIX_CLASSES = 15  # above this many classes the terminal shows the top confusions, not the matrix
+TOP_CONFUSIONS = 10
+
+
+def top_confusions(cm: list[list[int]], labels: list[str], top: int = TOP_CONFUSIONS) -> list[tuple[str, str, int]]:
+    """The `top` most frequent mistakes as (true, predicted, count), most frequent first (ties in
+    matrix order); the diagonal and zero cells are left out."""
+    pairs = [
+        (labels[i], labels[j], int(count))
+        for i, row in enumerate(cm)
+        for j, count in enumerate(row)
+        if i != j and count > 0
+    ]
+    pairs.sort(key=lambda p: -p[2])  # stable: ties keep the matrix order
+    return pairs[:top]
+
+
+def format_confusions(cm: list[list[int]], labels: list[str], max_classes: int = MAX_MATRIX_CLASSES) -> str:
+    """The confusion matrix as text, or above `max_classes` classes its most frequent confusions
+    (true -> predicted, count): a 50x50 matrix does not fit a terminal (the PNG keeps it all)."""
+    if len(labels) <= max_classes:
+        return format_confusion(cm, labels)
+    pairs = top_confusions(cm, labels)
+    lines = [f"most frequent confusions ({len(labels)} classes; full matrix in confusion.png or --json):"]
+    if not pairs:
+        lines.append("  none: every example is on the diagonal")
+    width = max((len(str(t)) for t, _, _ in pairs), default=0)
+    lines += [f"  {str(t):<{width}} -> {p}  {n}" for t, p, n in pairs]
+    return "\n".join(lines)
+
+
 def format_per_class(report: dict[str, Any]) -> str:
     """Per-class precision / recall / F1 / support as an aligned text table."""
     lines = [f"{'class':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]

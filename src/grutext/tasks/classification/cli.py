@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from grutext.config import Config
-from grutext.train.metrics import format_confusion, format_per_class
-
-MAX_MATRIX_CLASSES = 15  # above this many classes the terminal shows the top confusions, not the matrix
-TOP_CONFUSIONS = 10
+from grutext.train.metrics import (  # the confusion printing lives with the metrics (training prints it too)
+    MAX_MATRIX_CLASSES,
+    TOP_CONFUSIONS,
+    format_confusions,
+    format_per_class,
+    top_confusions,
+)
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,33 +65,6 @@ def explain(loaded: Any, args: argparse.Namespace) -> Any:
     return explain_prediction(loaded, args.text, method=args.method, target=args.target, steps=args.steps)
 
 
-def top_confusions(cm: list[list[int]], labels: list[str], top: int = TOP_CONFUSIONS) -> list[tuple[str, str, int]]:
-    """The `top` most frequent mistakes as (true, predicted, count), most frequent first (ties in
-    matrix order); the diagonal and zero cells are left out."""
-    pairs = [
-        (labels[i], labels[j], int(count))
-        for i, row in enumerate(cm)
-        for j, count in enumerate(row)
-        if i != j and count > 0
-    ]
-    pairs.sort(key=lambda p: -p[2])  # stable: ties keep the matrix order
-    return pairs[:top]
-
-
-def format_confusions(cm: list[list[int]], labels: list[str], max_classes: int = MAX_MATRIX_CLASSES) -> str:
-    """The confusion matrix as text, or above `max_classes` classes its most frequent confusions
-    (true -> predicted, count): a 50x50 matrix does not fit a terminal (the PNG keeps it all)."""
-    if len(labels) <= max_classes:
-        return format_confusion(cm, labels)
-    pairs = top_confusions(cm, labels)
-    lines = [f"most frequent confusions ({len(labels)} classes; full matrix in confusion.png or --json):"]
-    if not pairs:
-        lines.append("  none: every example is on the diagonal")
-    width = max((len(str(t)) for t, _, _ in pairs), default=0)
-    lines += [f"  {str(t):<{width}} -> {p}  {n}" for t, p, n in pairs]
-    return "\n".join(lines)
-
-
 def print_report(rep: dict[str, Any], stream: TextIO | None = None) -> None:
     """Accuracy, macro-F1 and loss, the per-class table and the confusions of a classifier report."""
     stream = stream or sys.stdout
@@ -104,6 +80,7 @@ def print_report(rep: dict[str, Any], stream: TextIO | None = None) -> None:
 
 __all__ = [
     "MAX_MATRIX_CLASSES",
+    "TOP_CONFUSIONS",
     "evaluate",
     "explain",
     "format_confusions",

@@ -14,6 +14,7 @@ from grutext.tasks.classification.data import make_batches
 from grutext.tasks.classification.predict import predict_batches
 from grutext.train.loop import StepOut
 from grutext.train.metrics import classification_report, multilabel_report
+from grutext.train.trace import track
 
 if TYPE_CHECKING:
     from grutext.artifact import LoadedModel
@@ -60,8 +61,13 @@ class ClassificationTask:
         return {"val_loss": loss, "val_accuracy": rep["accuracy"], "val_macro_f1": rep["macro_f1"]}
 
 
-def evaluate_classifier(loaded: LoadedModel, ds: TextDataset, batch_size: int = 128) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class scores and confusion matrix of a loaded model on `ds`."""
+def evaluate_classifier(
+    loaded: LoadedModel, ds: TextDataset, batch_size: int = 128, progress: bool | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class scores and confusion matrix of a loaded model on `ds`.
+
+    `progress`: progress through the batches (None: a bar on a terminal, a plain line every 30 s
+    elsewhere; False: silent)."""
     if ds.labels is None:
         raise DataError(f"{ds.source}: evaluation needs labels, found none")
     labels = loaded.labels
@@ -75,7 +81,7 @@ def evaluate_classifier(loaded: LoadedModel, ds: TextDataset, batch_size: int = 
     task = loaded.config.model.task
     batches = make_batches(loaded.tokenizer, ds, labels, task, loaded.config.data, batch_size, shuffle=False)
     ctask = ClassificationTask(task, labels)
-    probs, y, loss = predict_batches(loaded.model, batches)
+    probs, y, loss = predict_batches(loaded.model, track(batches, desc="evaluation", enabled=progress))
     rep = ctask.report(probs, y)
     rep["loss"] = loss
     return rep

@@ -22,9 +22,9 @@ from grutext.tasks.classification.evaluate import ClassificationTask
 from grutext.tasks.classification.model import EnsembleClassifier, TextClassifier
 from grutext.tasks.classification.predict import predict_batches
 from grutext.train.loop import FitResult, fit
-from grutext.train.metrics import format_confusion, format_per_class
+from grutext.train.metrics import format_confusions, format_per_class
 from grutext.train.run import Run, finish_run, seed_everything, start_run
-from grutext.train.trace import plot_confusion, plot_curves
+from grutext.train.trace import plot_confusion, plot_curves, track
 
 
 @dataclass
@@ -178,18 +178,22 @@ def _combine(members: list[TextClassifier], fits: list[FitResult]) -> tuple[Any,
     return EnsembleClassifier(members), result
 
 
-def _score(s: _Setup, model: Any, valid_b: Any, verbose: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Validation and (when labelled) test reports of the trained model; prints the test scores."""
+def _score(
+    s: _Setup, model: Any, valid_b: Any, verbose: bool, progress: bool | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Validation and (when labelled) test reports of the trained model; prints the test scores
+    (above `MAX_MATRIX_CLASSES` classes the most frequent confusions instead of the matrix)."""
     ctask = ClassificationTask(s.task, s.labels)
     device = next(model.parameters()).device
-    probs, y, vloss = predict_batches(model, valid_b, device)
+    progress = progress if verbose else False
+    probs, y, vloss = predict_batches(model, track(valid_b, desc="validation", enabled=progress), device)
     valid_report = ctask.report(probs, y)
     valid_report["loss"] = vloss
     test = s.splits.test
     if test is None or test.labels is None:
         return valid_report, None
     test_b = s.batches(test, max(s.cfg.train.batch_size, 128), shuffle=False)
-    probs, y, tloss = predict_batches(model, test_b, device)
+    probs, y, tloss = predict_batches(model, track(test_b, desc="test", enabled=progress), device)
     test_report = ctask.report(probs, y)
     test_report["loss"] = tloss
     s.run.log(
@@ -198,7 +202,7 @@ def _score(s: _Setup, model: Any, valid_b: Any, verbose: bool) -> tuple[dict[str
     )
     if verbose and s.task != "multilabel":
         s.run.log(format_per_class(test_report))
-        s.run.log(format_confusion(test_report["confusion_matrix"], s.labels))
+        s.run.log(format_confusions(test_report["confusion_matrix"], s.labels))
     return valid_report, test_report
 
 
@@ -267,7 +271,7 @@ def train_classifier(
         members.append(member)
         fits.append(result)
     model, result = _combine(members, fits)
-    valid_report, test_report = _score(s, model, valid_b, verbose)
+    valid_report, test_report = _score(s, model, valid_b, verbose, progress)
     model.cpu().eval()
     if s.run.out is not None:
         _save(s, model, result, fits, (valid_report, test_report))

@@ -23,6 +23,9 @@ TIE_WEIGHTS = True  # the decoder shares the embedding matrix (Press & Wolf 2017
 # exp() of more than ~709.78 overflows a float; 700 nats/token is far beyond any real loss, so below
 # this the perplexity is exact, above it the report says "astronomically bad" without an OverflowError
 PERPLEXITY_CLAMP = 700.0
+# validation during training: at least this many parallel streams (AWD-LSTM's eval batch), more
+# when the training batch is wider (scoring is forward-only, so the training batch always fits)
+EVAL_STREAMS = 10
 
 
 def resolve_add_eos(tokenizer_kind: str, add_eos: bool | None = None) -> bool:
@@ -43,7 +46,10 @@ class LMConfig:
     Attributes:
         bptt: truncated-BPTT window length (tokens).
         vary_length: vary the window length per batch (AWD-LSTM).
-        eval_batch_size: parallel streams when scoring validation during training.
+        eval_batch_size: parallel streams when scoring validation during training (None: the
+            training batch size, at least `EVAL_STREAMS`; see `eval_streams`). Each stream starts
+            from a zero state, so its first tokens have less context than at batch 1 and the
+            figure runs slightly above the batch-1 one; the test set is scored at batch 1.
         add_eos: end each line with ``<eos>`` (None: `resolve_add_eos`, yes for word/BPE, no for
             char, which keeps the newlines as characters).
         word_split: ``"punct"`` (punctuation marks are their own tokens) or ``"whitespace"``
@@ -58,7 +64,7 @@ class LMConfig:
 
     bptt: int = 70
     vary_length: bool = True
-    eval_batch_size: int = 10
+    eval_batch_size: int | None = None
     add_eos: bool | None = None
     word_split: str = "punct"
     tie_weights: bool = TIE_WEIGHTS
@@ -72,6 +78,8 @@ class LMConfig:
         problems = []
         for name in ("bptt", "eval_batch_size"):
             v = getattr(self, name)
+            if name == "eval_batch_size" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 problems.append(f"lm.{name}: expected an integer >= 1, got {v!r}")
         if self.word_split not in WORD_SPLITS:
@@ -85,6 +93,14 @@ class LMConfig:
         if problems:
             raise ConfigError("; ".join(problems))
         return self
+
+    def eval_streams(self, train_batch_size: int) -> int:
+        """Parallel streams of validation during training: `eval_batch_size`, or when None the
+        training batch size but at least `EVAL_STREAMS` (forward-only scoring is cheapest per
+        token at the widest batch; PTB's validation then costs a few percent of an epoch)."""
+        if self.eval_batch_size is not None:
+            return self.eval_batch_size
+        return max(EVAL_STREAMS, train_batch_size)
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> LMConfig:
@@ -103,6 +119,7 @@ def lm_config(cfg: Config) -> Config:
 
 
 __all__ = [
+    "EVAL_STREAMS",
     "KIND",
     "LN2",
     "LMConfig",

@@ -14,7 +14,7 @@ from grutext.artifact import save_model
 from grutext.config import Config, DataConfig
 from grutext.data.tokenizers import Tokenizer
 from grutext.errors import ConfigError, DataError
-from grutext.tasks.language_model.config import KIND, LMConfig, lm_config
+from grutext.tasks.language_model.config import KIND, LN2, LMConfig, lm_config, perplexity
 from grutext.tasks.language_model.data import (
     LMBatches,
     build_lm_tokenizer,
@@ -102,9 +102,9 @@ def _tokenize(d: DataConfig, lm: LMConfig, corpus: _Corpus) -> Tokenizer:
     return tokenizer
 
 
-def _eval_shape(lm: LMConfig, valid_ids: torch.Tensor) -> tuple[int, int]:
-    """Streams and window length for validation: as configured, shrunk so a short text still scores."""
-    eval_bs = max(1, min(lm.eval_batch_size, valid_ids.numel() // (lm.bptt + 1)))
+def _eval_shape(lm: LMConfig, train_batch_size: int, valid_ids: torch.Tensor) -> tuple[int, int]:
+    """Streams and window length for validation: `LMConfig.eval_streams`, shrunk so a short text still scores."""
+    eval_bs = max(1, min(lm.eval_streams(train_batch_size), valid_ids.numel() // (lm.bptt + 1)))
     eval_bptt = max(1, min(lm.bptt, valid_ids.numel() // eval_bs - 1))
     return eval_bs, eval_bptt
 
@@ -116,9 +116,18 @@ def _batches(cfg: Config, lm: LMConfig, corpus: _Corpus) -> tuple[LMBatches, LMB
         corpus.train_ids, cfg.train.batch_size, lm.bptt, vary_length=lm.vary_length, seed=cfg.train.seed,
         epoch_tokens=lm.epoch_tokens, source=str(d.train or "train_lines"),
     )  # fmt: skip
-    eval_bs, eval_bptt = _eval_shape(lm, corpus.valid_ids)
+    eval_bs, eval_bptt = _eval_shape(lm, cfg.train.batch_size, corpus.valid_ids)
     valid_b = LMBatches(corpus.valid_ids, eval_bs, eval_bptt, source=str(d.valid or "validation stream"))
     return train_b, valid_b
+
+
+def _validation_note(valid_b: LMBatches) -> str:
+    """One line on how validation is scored and how that differs from the batch-1 figure."""
+    b = valid_b.inner
+    return (
+        f"validation: {b.batch_size} parallel stream(s) x bptt {b.bptt}; each stream starts with no context, "
+        "so its perplexity runs slightly above the batch-1 figure (the test is scored at batch 1)"
+    )
 
 
 def _build_model(cfg: Config, lm: LMConfig, tokenizer: Tokenizer, run: Run) -> tuple[Config, LanguageModel]:
@@ -139,17 +148,53 @@ def _build_model(cfg: Config, lm: LMConfig, tokenizer: Tokenizer, run: Run) -> t
     return cfg, model
 
 
-def _score(model, tokenizer, d: DataConfig, lm: LMConfig, corpus: _Corpus, run: Run):
-    """Validation (as validated during training) and test (batch 1, every token) scores."""
-    char_level = tokenizer.kind == "char"
-    eval_bs, eval_bptt = _eval_shape(lm, corpus.valid_ids)
-    valid = score_stream(model, corpus.valid_ids, char_level, batch_size=eval_bs, bptt=eval_bptt)
-    run.log(f"\nvalid: {format_scores(valid)}")
+def _valid_scores(result: FitResult, valid_b: LMBatches, char_level: bool) -> dict[str, float] | None:
+    """The best epoch's validation figures (the weights `fit` left in the model), as `score_stream`
+    gives them; None when the trace has none (then validation is scored again)."""
+    row = next((r for r in result.history if r["epoch"] == result.best_epoch and "val_loss" in r), None)
+    if row is None or row.get("member") is not None:
+        return None
+    loss = float(row["val_loss"])
+    out: dict[str, float] = {"loss": loss, "tokens": float(valid_b.num_tokens)}
+    if char_level:
+        out.update(bpc=loss / LN2, nats_per_character=loss, bits_per_character=loss / LN2)
+    else:
+        out["perplexity"] = perplexity(loss)
+    return out
+
+
+def _score(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    cfg: Config,
+    lm: LMConfig,
+    corpus: _Corpus,
+    run: Run,
+    fitted: tuple[FitResult, LMBatches],
+    progress: bool | None,
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """Validation (as validated during training: the best epoch's row) and test (batch 1, every token) scores."""
+    d, char_level = cfg.data, tokenizer.kind == "char"
+    result, valid_b = fitted
+    valid = _valid_scores(result, valid_b, char_level)
+    if valid is None:
+        eval_bs, eval_bptt = _eval_shape(lm, cfg.train.batch_size, corpus.valid_ids)
+        valid = score_stream(
+            model,
+            corpus.valid_ids,
+            char_level,
+            batch_size=eval_bs,
+            bptt=eval_bptt,
+            progress=progress,
+            desc="validation",
+        )
+    streams = valid_b.inner.batch_size
+    run.log(f"\nvalid ({streams} parallel stream{'s' if streams > 1 else ''}): {format_scores(valid)}")
     test = None
     if corpus.test is not None:
         test_ids = encode_stream(tokenizer, corpus.test, lm.add_eos, source=str(d.test or "test_lines"))
-        test = score_stream(model, test_ids, char_level, batch_size=1, bptt=lm.bptt)
-        run.log(f"test: {format_scores(test)}")
+        test = score_stream(model, test_ids, char_level, batch_size=1, bptt=lm.bptt, progress=progress, desc="test")
+        run.log(f"test (batch 1, every token scored): {format_scores(test)}")
     return valid, test
 
 
@@ -204,16 +249,17 @@ def train_language_model(
         f"{'' if corpus.test is None else ', test given'}; tokenizer {d.tokenizer}, vocabulary "
         f"{tokenizer.vocab_size:,} (built in {time.perf_counter() - t0:.1f}s); unigram valid perplexity {unigram:.1f}"
     )
-    for note in corpus.notes:
-        run.log(f"  {note}")
     cfg, model = _build_model(cfg, lm, tokenizer, run)
     train_b, valid_b = _batches(cfg, lm, corpus)
+    corpus.notes.append(_validation_note(valid_b))
+    for note in corpus.notes:
+        run.log(f"  {note}")
     task = LanguageModelTask(tokenizer.kind == "char")
     result = fit(
         model, task, train_b, valid_b, cfg.train, checkpoint_dir=run.checkpoint, resume=resume, progress=progress,
         verbose=verbose,
     )  # fmt: skip
-    valid, test = _score(model, tokenizer, d, lm, corpus, run)
+    valid, test = _score(model, tokenizer, cfg, lm, corpus, run, (result, valid_b), progress if verbose else False)
     model.cpu().eval()
     if run.out is not None:
         _save(

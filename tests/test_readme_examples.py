@@ -1,4 +1,4 @@
-"""The README's examples run as written: every command parses, every file it reads exists (or an
+"""The README's (and docs/*.md's) examples run as written: every command parses, every file it reads exists (or an
 earlier example makes it), every dataset name is a named dataset, and no example writes into a
 tracked file of the checkout (model directories, HTML and PNG go under ``runs/``).
 
@@ -22,6 +22,7 @@ from grutext.data import named
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]  # every page with runnable examples
 DATA_ROOT = "../shared/data/"  # the corpora beside the checkout (tests that need them skip without it)
 OUTPUT_FLAGS = {"--out", "--html", "--png"}
 GRUTEXT = {"grutext", ".venv/bin/grutext"}
@@ -94,8 +95,8 @@ def _tracked() -> set[str] | None:
     return set(out.splitlines())
 
 
-def _grutext_command(walk: Walk, words: list[str]) -> None:
-    where = "README: " + " ".join(words)
+def _grutext_command(walk: Walk, words: list[str], doc: str = "README.md") -> None:
+    where = f"{doc}: " + " ".join(words)
     argv = words[1:]
     name = argv[0] if argv else ""
     if name not in BY_NAME:
@@ -130,14 +131,14 @@ def _grutext_command(walk: Walk, words: list[str]) -> None:
         walk.writes(where, out)
 
 
-def _walk_readme() -> Walk:
+def _walk(doc: Path) -> Walk:
     walk = Walk(_tracked())
-    for block in _blocks(README.read_text(encoding="utf-8"), "bash"):
+    for block in _blocks(doc.read_text(encoding="utf-8"), "bash"):
         for words in _commands(block):
             for redirect in (i for i, w in enumerate(words) if w in (">", ">>")):
-                walk.writes("README: " + " ".join(words), words[redirect + 1])
+                walk.writes(f"{doc.name}: " + " ".join(words), words[redirect + 1])
             if words[0] in GRUTEXT:
-                _grutext_command(walk, words)
+                _grutext_command(walk, words, doc.name)
             elif words[0] == "make" and len(words) > 1 and words[1] in MAKE_PRODUCES:
                 walk.produced.append(MAKE_PRODUCES[words[1]])
     return walk
@@ -148,8 +149,9 @@ def test_readme_has_grutext_examples() -> None:
     assert sum(w[0] in GRUTEXT for w in commands) >= 20
 
 
-def test_readme_examples_read_existing_files_and_write_only_under_runs() -> None:
-    problems = _walk_readme().problems
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_examples_read_existing_files_and_write_only_under_runs(doc: Path) -> None:
+    problems = _walk(doc).problems
     assert not problems, "\n".join(problems)
 
 

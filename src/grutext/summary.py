@@ -162,6 +162,6 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
     logits = inter["logits"]
     row("logits", f"shape {tuple(logits.shape)}  {_peek(logits)}")
     probs = model.probabilities(logits)[0]
-    pairs = sorted(zip(loaded.labels, probs.tolist()), key=lambda x: -x[1])
+    pairs = sorted(zip(loaded.labels, probs.tolist(), strict=True), key=lambda x: -x[1])
     row("probabilities", "  ".join(f"{lab}: {p:.4f}" for lab, p in pairs[:8]))
     return "\n".join(lines)

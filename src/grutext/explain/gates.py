@@ -165,10 +165,8 @@ def traces_from_gates(
             for d in range(D):
                 hd = h[:, d]  # (T, H)
                 zeros = hd.new_zeros(1, hd.shape[1])  # (1, H): the initial state
-                if d == 0:
-                    prev = torch.cat([zeros, hd[:-1]], dim=0)  # (T, H): state before reading x_t
-                else:
-                    prev = torch.cat([hd[1:], zeros], dim=0)  # (T, H): reverse came from t + 1
+                # (T, H): the state before reading x_t; the reverse direction came from t + 1
+                prev = torch.cat([zeros, hd[:-1]], dim=0) if d == 0 else torch.cat([hd[1:], zeros], dim=0)
                 dh_d.append((hd - prev).abs())
                 ret_d.append(retention_from_z(keep[:, d], reverse=d == 1))
             per["z"].append(z.transpose(0, 1))  # (T, D, H) -> (D, T, H)

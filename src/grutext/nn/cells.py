@@ -132,7 +132,9 @@ def _loop(
         new_state, g = step(x_proj[t], state)
         if valid is not None:
             m = valid[t]  # (B, 1): True while t < length
-            state = tuple(torch.where(m, n, o) for n, o in zip(new_state, state))  # padding keeps the state
+            state = tuple(
+                torch.where(m, n, o) for n, o in zip(new_state, state, strict=True)
+            )  # padding keeps the state
             out = torch.where(m, new_state[0], zero)
             if capture:
                 g = {k: torch.where(m, v, zero) for k, v in g.items()}

@@ -202,7 +202,7 @@ class GRU(nn.Module):
             for d in range(self.num_directions):
                 names = param_names(layer, d == 1, self.bias)
                 shapes = [(3 * H, layer_in), (3 * H, H), (3 * H,), (3 * H,)]
-                for name, shape in zip(names, shapes):
+                for name, shape in zip(names, shapes, strict=False):
                     self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
         self.reset_parameters()
 

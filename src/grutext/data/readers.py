@@ -308,7 +308,7 @@ def _from_records(
         if labels is not None:
             if label_name not in rec:
                 raise DataError(f"{where}: missing field {label_name!r}, expected it in every record")
-            labels.append(_label_value(rec[label_name], where, label_name, label_sep))  # type: ignore[arg-type]
+            labels.append(_label_value(rec[label_name], where, label_name, label_sep))
     if labels is not None:
         _check_label_kinds(labels, source)
     return TextDataset(texts, labels, source)
@@ -756,8 +756,8 @@ def _label_set(ds: TextDataset) -> set[str]:
     if not ds.labels:
         return set()
     if isinstance(ds.labels[0], list):
-        return {lab for labs in ds.labels for lab in labs}  # type: ignore[union-attr]
-    return set(ds.labels)  # type: ignore[arg-type]
+        return {lab for labs in ds.labels for lab in labs}
+    return set(ds.labels)
 
 
 def train_test_split(

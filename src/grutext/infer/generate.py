@@ -181,7 +181,7 @@ class Generator:
         tok = self.tokenizer
         parts: list[str] = []
         seg: list[int] = []
-        for i in list(ids) + [None]:  # type: ignore[list-item]
+        for i in list(ids) + [None]:
             if i is None or i == tok.eos_id:
                 if seg:
                     text = tok.decode(seg)

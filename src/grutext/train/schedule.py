@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 
 from grutext.config import TrainConfig
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, kind: str):
+def make_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, kind: str
+) -> torch.optim.lr_scheduler.LambdaLR:
     """LambdaLR: linear warm-up over `warmup * total_steps`, then linear/cosine decay or constant.
 
     Every factor is multiplied by ``scheduler.lr_scale[0]`` (1.0 at first), which the loop lowers
@@ -39,7 +41,7 @@ def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: fl
     return scheduler
 
 
-def set_lr(optimizer: torch.optim.Optimizer, scheduler) -> None:
+def set_lr(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
     """The learning rate in force, recomputed from the schedule at its current step."""
     for group, base, lam in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
         group["lr"] = base * lam(scheduler.last_epoch)
@@ -77,17 +79,23 @@ class Monitor:
         return bool(cfg.patience and self.bad_epochs >= cfg.patience)
 
 
-def plateau_decay(optimizer: torch.optim.Optimizer, scheduler, cfg: TrainConfig, bad_epochs: int) -> bool:
+def plateau_decay(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR, cfg: TrainConfig, bad_epochs: int
+) -> bool:
     """``schedule = "plateau"``: every `plateau_patience` epochs without improvement the learning
     rate is multiplied by `plateau_factor`; returns whether it was."""
     if cfg.schedule != "plateau" or bad_epochs % cfg.plateau_patience != 0:
         return False
-    scheduler.lr_scale[0] *= cfg.plateau_factor  # the monitor stalled: decay the learning rate
+    scheduler.lr_scale[0] *= cfg.plateau_factor  # type: ignore[attr-defined]  # set by make_schedule; the monitor stalled: decay the learning rate
     set_lr(optimizer, scheduler)
     return True
 
 
 # ---- layer groups: discriminative learning rates and gradual unfreezing ----------------------
+
+
+class _Grouped(Protocol):
+    def layer_groups(self) -> list[list[torch.nn.Parameter]]: ...
 
 
 def layer_depths(model: torch.nn.Module, cfg: TrainConfig) -> list[list[torch.nn.Parameter]]:
@@ -101,7 +109,7 @@ def layer_depths(model: torch.nn.Module, cfg: TrainConfig) -> list[list[torch.nn
     if (cfg.layer_lr_decay == 1.0 and cfg.unfreeze == "all") or not hasattr(model, "layer_groups"):
         return [params]
     trainable = {id(p) for p in params}
-    groups = [[p for p in g if id(p) in trainable] for g in model.layer_groups()]
+    groups = [[p for p in g if id(p) in trainable] for g in cast(_Grouped, model).layer_groups()]
     groups = [g for g in groups if g]
     if sum(len(g) for g in groups) != len(params):
         raise RuntimeError("layer_groups() must cover every trainable parameter exactly once")

@@ -39,7 +39,7 @@ class LanguageModelTask:
         n = batch["ids"].numel()
         return StepOut(loss=loss, tokens=n, items=n)
 
-    def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float]:
+    def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float | None]:
         return _metrics(mean_loss, self.char_level)
 
     def evaluate(self, model: torch.nn.Module, batches: Iterable[dict[str, Any]]) -> dict[str, float]:

@@ -99,7 +99,7 @@ class TextDataset:
     @property
     def multilabel(self) -> bool:
         """True when each example carries a list of labels."""
-        return bool(self.labels) and isinstance(self.labels[0], list)
+        return self.labels is not None and len(self.labels) > 0 and isinstance(self.labels[0], list)
 
     @property
     def classes(self) -> list[str]:

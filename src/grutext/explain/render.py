@@ -167,6 +167,7 @@ def _gates_html(ex: Explanation) -> str:
 def _lm_table(ex: Explanation) -> str:
     if ex.surprisal_bits is None:
         return ""
+    assert ex.token_prob is not None and ex.surprisal_nats is not None  # set together with surprisal_bits
     rows = []
     for i, tok in enumerate(ex.tokens):
         gen = "generated" if ex.generated is not None and ex.generated[i] else "read"
@@ -328,6 +329,7 @@ def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int
     title = name
     if ex.probabilities is not None:  # a classifier's explanation
         p = dict(zip(ex.labels, ex.probabilities, strict=True))
+        assert ex.predicted is not None  # set with the probabilities
         title = f"predicted {ex.predicted!r} (p={p[ex.predicted]:.2f}) · {name}"
     if len(ex.tokens) > T:
         title += f" · first {T} of {len(ex.tokens)} tokens"

@@ -12,9 +12,13 @@ import torch
 from grutext.config import TrainConfig
 
 
-def make_schedule(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, kind: str
-) -> torch.optim.lr_scheduler.LambdaLR:
+class ScaledLambdaLR(torch.optim.lr_scheduler.LambdaLR):
+    """A LambdaLR whose factors are all multiplied by ``lr_scale[0]`` (see `make_schedule`)."""
+
+    lr_scale: list[float]
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, kind: str) -> ScaledLambdaLR:
     """LambdaLR: linear warm-up over `warmup * total_steps`, then linear/cosine decay or constant.
 
     Every factor is multiplied by ``scheduler.lr_scale[0]`` (1.0 at first), which the loop lowers
@@ -36,12 +40,12 @@ def make_schedule(
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         return max(1.0 - progress, 0.0)
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    scheduler.lr_scale = lr_scale  # type: ignore[attr-defined]
+    scheduler = ScaledLambdaLR(optimizer, factor)
+    scheduler.lr_scale = lr_scale
     return scheduler
 
 
-def set_lr(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
+def set_lr(optimizer: torch.optim.Optimizer, scheduler: ScaledLambdaLR) -> None:
     """The learning rate in force, recomputed from the schedule at its current step."""
     for group, base, lam in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
         group["lr"] = base * lam(scheduler.last_epoch)
@@ -80,13 +84,13 @@ class Monitor:
 
 
 def plateau_decay(
-    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR, cfg: TrainConfig, bad_epochs: int
+    optimizer: torch.optim.Optimizer, scheduler: ScaledLambdaLR, cfg: TrainConfig, bad_epochs: int
 ) -> bool:
     """``schedule = "plateau"``: every `plateau_patience` epochs without improvement the learning
     rate is multiplied by `plateau_factor`; returns whether it was."""
     if cfg.schedule != "plateau" or bad_epochs % cfg.plateau_patience != 0:
         return False
-    scheduler.lr_scale[0] *= cfg.plateau_factor  # type: ignore[attr-defined]  # set by make_schedule; the monitor stalled: decay the learning rate
+    scheduler.lr_scale[0] *= cfg.plateau_factor  # the monitor stalled: decay the learning rate
     set_lr(optimizer, scheduler)
     return True
 

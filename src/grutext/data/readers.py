@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import grutext.data.named as named
 from grutext.errors import ConfigError, DataError
@@ -116,7 +116,7 @@ class TextDataset:
         Returns:
             A new `TextDataset` sharing no lists with this one.
         """
-        labels = None if self.labels is None else [self.labels[i] for i in indices]
+        labels = None if self.labels is None else cast("list[str] | list[list[str]]", [self.labels[i] for i in indices])
         order = None if self.label_order is None else list(self.label_order)
         return TextDataset([self.texts[i] for i in indices], labels, source or self.source, order)
 
@@ -788,7 +788,7 @@ def train_test_split(
     if stratify and ds.labels is not None:
         groups: dict[str, list[int]] = defaultdict(list)
         for i, lab in enumerate(ds.labels):
-            groups[lab[0] if isinstance(lab, list) else lab].append(i)
+            groups[cast(str, lab[0] if isinstance(lab, list) else lab)].append(i)
         test: list[int] = []
         for key in _in_class_order(ds, set(groups)):
             idx = groups[key]

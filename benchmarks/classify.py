@@ -200,7 +200,7 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
         "best_epoch": run.fit.best_epoch,
         "members": [
             {"epochs": len(f.history), "best_epoch": f.best_epoch, "valid_accuracy": f.best_value, "test_accuracy": acc}
-            for f, acc in zip(run.member_fits, member_test)
+            for f, acc in zip(run.member_fits, member_test, strict=True)
         ]
         or None,
         "train_seconds": run.fit.train_seconds,
@@ -268,7 +268,7 @@ def train_auxiliary(name: str, aux: str, cfg: Config, splits, out_dir: Path) -> 
 
     relabel: dict[str, str] = {}
     aux_train = load_named(aux)["train"]
-    for text, label in zip(aux_train.texts, aux_train.labels):
+    for text, label in zip(aux_train.texts, aux_train.labels, strict=True):
         relabel.setdefault(text, label)  # the first label of a repeated question
 
     def as_aux(ds: TextDataset) -> TextDataset:
@@ -300,7 +300,8 @@ def markdown(results: list[dict], meta: dict) -> str:
         f"Measured {meta['date']} on {meta['cpu']} ({meta['threads']} threads), torch {meta['torch']}. "
         "Commands: " + ", ".join(sorted({f"`{r.get('command', meta['command'])}`" for r in results})) + ".",
         "",
-        "| corpus | grutext test acc | target | TF-IDF+LR test acc | gap vs TF-IDF | macro-F1 | starts from | epochs | train time | train tokens/s |",
+        "| corpus | grutext test acc | target | TF-IDF+LR test acc | gap vs TF-IDF | macro-F1 | starts from "
+        "| epochs | train time | train tokens/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -312,12 +313,14 @@ def markdown(results: list[dict], meta: dict) -> str:
         epochs = (
             f"{r['epochs']} (best {r['best_epoch']})"
             if not members
-            else f"{'+'.join(str(m['epochs']) for m in members)} (best {', '.join(str(m['best_epoch']) for m in members)})"
+            else f"{'+'.join(str(m['epochs']) for m in members)} "
+            f"(best {', '.join(str(m['best_epoch']) for m in members)})"
         )
         ok = "✓" if r["test_accuracy"] >= r["target"] else "✗"
         lines.append(
             f"| {corpus} | {r['test_accuracy']:.2%} | ≥ {r['target']:.0%} {ok} | {r['tfidf']['test_accuracy']:.2%} | "
-            f"{gap * 100:+.1f} pts | {r['test_macro_f1']:.3f} | {r.get('starts_from') or start(r['config']['model'])} | "
+            f"{gap * 100:+.1f} pts | {r['test_macro_f1']:.3f} | "
+            f"{r.get('starts_from') or start(r['config']['model'])} | "
             f"{epochs} | "
             f"{r['train_seconds'] / 60:.1f} min{aux_time} | {r['train_tokens_per_s']:,.0f} |"
         )

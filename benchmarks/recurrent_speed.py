@@ -192,7 +192,8 @@ def markdown(result: dict[str, Any]) -> str:
         "# Recurrent layer speed (forward + backward, CPU)",
         "",
         f"B={result['batch']}, input size = H, medians of {result['repeats']} interleaved repeats; "
-        f"{result['machine'].get('cpu', '?')}, torch {result['machine']['torch']}, {result['machine']['threads']} threads, "
+        f"{result['machine'].get('cpu', '?')}, torch {result['machine']['torch']}, "
+        f"{result['machine']['threads']} threads, "
         f"C++ loop: {result['machine']['cpp_extension']}, malloc tuning (`grutext.nn.fused.tune_allocator`, "
         f"applies to every model in the run): {result['machine'].get('malloc_tuned', False)}.",
         "",
@@ -200,7 +201,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"per-step shape 64×256×768: fp32 {g['fp32_step_64x256x768']:.0f}, bf16 {g['bf16_step_64x256x768']:.0f}.",
         "",
         "Tokens/s (thousands), achieved GFLOP/s in brackets (analytic FLOPs: 3 x forward GEMM FLOPs per layer). "
-        "gru_* = grutext GRU fused path; mingru = compiled sequential scan (the CPU default), mingru_log = the paper's log-space parallel scan; lstm/rnn = grutext explicit loops.",
+        "gru_* = grutext GRU fused path; mingru = compiled sequential scan (the CPU default), "
+        "mingru_log = the paper's log-space parallel scan; lstm/rnn = grutext explicit loops.",
         "",
         "The fused GRU (`grutext.nn.fused`, C++ loops in `csrc/gru_loop.cpp`): each call splits its "
         "(direction, batch chunk) items across the threads once, and every thread walks all steps of its "

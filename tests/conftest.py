@@ -77,5 +77,5 @@ def write_csv(path: Path, texts: list[str], labels: list[str]) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["text", "label"])
-        w.writerows(zip(texts, labels))
+        w.writerows(zip(texts, labels, strict=True))
     return path

@@ -127,14 +127,14 @@ def test_bad_inputs(tmp_path, capsys):
 def test_non_utf8_and_huge_line(tmp_path, capsys):
     # latin-1 bytes: read with a warning, training works
     texts, labels = synthetic(60)
-    rows = ["text,label"] + [f"{t} caf\xe9,{lab}" for t, lab in zip(texts, labels)]
+    rows = ["text,label"] + [f"{t} caf\xe9,{lab}" for t, lab in zip(texts, labels, strict=True)]
     (tmp_path / "latin.csv").write_bytes("\n".join(rows).encode("latin-1"))
     with pytest.warns(UnicodeWarning):
         assert main(["train", str(tmp_path / "latin.csv"), "--out", str(tmp_path / "m1"), *FAST]) == 0
     # a 10 MB single line is read and truncated to max_len, not a crash
     big = " ".join(["great"] * 1_700_000)[: 10 * 1024 * 1024]
     with gzip.open(tmp_path / "big.jsonl.gz", "wt") as fh:
-        for t, lab in zip(texts, labels):
+        for t, lab in zip(texts, labels, strict=True):
             fh.write(json.dumps({"text": t, "label": lab}) + "\n")
         fh.write(json.dumps({"text": big, "label": "pos"}) + "\n")
     assert main(["train", str(tmp_path / "big.jsonl.gz"), "--out", str(tmp_path / "m2"), "--max-len", "64", *FAST]) == 0

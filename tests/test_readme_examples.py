@@ -124,7 +124,7 @@ def _grutext_command(walk: Walk, words: list[str], doc: str = "README.md") -> No
             elif action.dest == "data" and not named.is_named(v):
                 walk.problems.append(f"{where}: {v!r} is neither a file nor a named dataset")
     if name == "train" and getattr(args, "out", None) is None:  # the output comes from --config or the default
-        out = TrainConfig().out
+        out = TrainConfig().out or "runs/<task>-<timestamp>"  # None: a new timestamped folder under runs/
         config = getattr(args, "config", None)
         if config and (ROOT / config).is_file():
             out = tomllib.loads((ROOT / config).read_text()).get("train", {}).get("out", out)

@@ -347,7 +347,8 @@ FIELD_HELP: dict[str, str] = {
     "train.threads": "CPU threads for torch; None = torch's default",
     "train.max_minutes": "stop training after this many minutes (the best epoch so far is kept); None = no time limit",
     "train.device": "auto = cuda if available, else cpu; or cpu, cuda, cuda:N",
-    "train.out": "model directory to write (a checkpoint folder goes beside it); None = a new runs/<task>-<timestamp> folder",
+    "train.out": "model directory to write (a checkpoint folder goes beside it); "
+    "None = a new runs/<task>-<timestamp> folder",
     "train.overwrite": "replace an existing grutext model directory at train.out (other folders are never replaced)",
     "train.keep_checkpoint": "keep the checkpoint folder OUT.ckpt after a successful run, for a later --resume",
     # [lm] (grutext.lm.LMConfig)

@@ -143,7 +143,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
     # scikit-learn >= 1.6 reads tags from here; inherit when sklearn is present
     if _BASES:
 
-        def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        def __sklearn_tags__(self):
             tags = super().__sklearn_tags__()
             tags.input_tags.string = True
             tags.input_tags.two_d_array = False

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
+
+from grutext.nn.pooling import Pooling
 
 
 def _count(module: nn.Module | None, trainable_only: bool = False) -> int:
@@ -65,7 +67,8 @@ def model_summary(model: nn.Module, seq_len: int | None = None) -> str:
     rows.extend(_encoder_rows(model.encoder, cell, T))  # type: ignore[arg-type]
     if hasattr(model, "pooling"):
         size = model.encoder.output_size  # type: ignore[union-attr]
-        rows.append((f"pooling ({model.pooling.kind})", f"(None, {size})", _count(model.pooling)))
+        pooling = cast(Pooling, model.pooling)
+        rows.append((f"pooling ({pooling.kind})", f"(None, {size})", _count(pooling)))
     for name in ("proj", "projection"):
         sub = getattr(model, name, None)
         if isinstance(sub, nn.Module) and _count(sub):
@@ -171,6 +174,6 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
     logits = inter["logits"]
     row("logits", f"shape {tuple(logits.shape)}  {_peek(logits)}")
     probs = model.probabilities(logits)[0]
-    pairs = sorted(zip(loaded.labels, probs.tolist(), strict=False), key=lambda x: -x[1])
+    pairs = sorted(zip(loaded.labels, probs.tolist(), strict=True), key=lambda x: -x[1])
     row("probabilities", "  ".join(f"{lab}: {p:.4f}" for lab, p in pairs[:8]))
     return "\n".join(lines)

@@ -44,7 +44,7 @@ def test_word2vec_binary(tmp_path: Path) -> None:
     p = tmp_path / "vectors.bin"
     with open(p, "wb") as fh:
         fh.write(b"4 3\n")
-        for w, v in zip(WORDS[:3], VECS):
+        for w, v in zip(WORDS[:3], VECS, strict=False):
             fh.write(w.encode() + b" " + struct.pack("<3f", *v) + b"\n")
         fh.write(b"last " + struct.pack("<3f", *VECS[3]))
     words, vecs = load_vectors(p)

@@ -138,7 +138,7 @@ def test_folder_per_class(tmp_path: Path) -> None:
         for i, t in enumerate(texts):
             write(tmp_path / cls / f"{i}_1.txt", t + "\n")
     ds = read_dataset(tmp_path)
-    assert sorted(zip(ds.labels, ds.texts)) == [("neg", "bad"), ("pos", "good"), ("pos", "great")]
+    assert sorted(zip(ds.labels, ds.texts, strict=True)) == [("neg", "bad"), ("pos", "good"), ("pos", "great")]
     write(tmp_path / "neg" / "empty.txt", "  \n")
     with pytest.raises(DataError, match=r"empty\.txt: empty file, expected a text for class 'neg'"):
         read_dataset(tmp_path)
@@ -169,7 +169,8 @@ def test_misspelled_column_suggests(tmp_path: Path) -> None:
     p = write(tmp_path / "train.csv", "review,label\nok,1\n")
     with pytest.raises(
         DataError,
-        match=r"train\.csv: text_col='reveiw' is not a column; columns are \['review', 'label'\]; did you mean 'review'\?",
+        match=r"train\.csv: text_col='reveiw' is not a column; columns are \['review', 'label'\]; "
+        r"did you mean 'review'\?",
     ):
         read_dataset(p, text_col="reveiw")
     with pytest.raises(DataError, match=r"label_col='lable'.*did you mean 'label'"):

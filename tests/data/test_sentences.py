@@ -54,7 +54,7 @@ def test_load_splits_carves_documents_before_splitting(tmp_path: Path) -> None:
     assert len(splits.train) == 2 * 30 and len(splits.valid) == 2 * 10
     doc = lambda text: text.split()[1]  # noqa: E731 - the document number
     assert not {doc(t) for t in splits.train.texts} & {doc(t) for t in splits.valid.texts}
-    for text, label in zip(splits.train.texts, splits.train.labels):
+    for text, label in zip(splits.train.texts, splits.train.labels, strict=True):
         assert label == ("pos" if int(doc(text)) % 2 else "neg")
     assert any(n.startswith("sentences: 60 training sentences") for n in splits.notes)
 

@@ -85,7 +85,7 @@ def test_gates_equal_hand_recomputation_fp64(bidirectional):
     for b, s in enumerate(seqs):
         ids[b, : len(s)] = torch.tensor(s)
     traces, enc = trace_batch(model, ids, torch.tensor([len(s) for s in seqs]))
-    for s, tr in zip(seqs, traces):
+    for s, tr in zip(seqs, traces, strict=True):
         want = _hand_trace(model, s)
         D = 2 if bidirectional else 1
         assert tr.z.shape == (2, D, len(s), 4)  # (L, D, T, H): masked positions absent

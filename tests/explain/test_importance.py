@@ -12,7 +12,7 @@ from tests.explain.zebra_data import zebra_texts
 from grutext.errors import ArtifactError, ConfigError, DataError
 from grutext.explain import explain, gate_summary, integrated_gradients
 
-YES_TEXTS = [t for t, lab in zip(*zebra_texts(40, seed=7)) if lab == "yes"][:6]
+YES_TEXTS = [t for t, lab in zip(*zebra_texts(40, seed=7), strict=True) if lab == "yes"][:6]
 
 
 @pytest.mark.parametrize("method", ["ig", "occlusion", "attention"])

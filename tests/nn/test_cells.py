@@ -221,7 +221,7 @@ def test_mingru_sequential_scan_equals_log_scan(bi: bool, monkeypatch: pytest.Mo
     torch_seq = run(seq)
     assert fused.COUNTERS["mingru_ext"] == 0
     for other in (compiled, torch_seq):
-        for a, b in zip(reference, other):
+        for a, b in zip(reference, other, strict=True):
             assert (a - b).abs().max() < 1e-10
 
 

@@ -44,7 +44,7 @@ def test_fused_equals_explicit_fp64(backend: str, layers: int, bi: bool, lengths
     h0 = torch.randn(layers * (2 if bi else 1), B, H, dtype=torch.float64)
     ref = _run(gru, "explicit", x, h0, lengths)
     got = _run(gru, "fused", x, h0, lengths)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         assert (a - b).abs().max().item() <= 1e-10
 
 
@@ -56,7 +56,7 @@ def test_fused_equals_explicit_fp32(backend: str, bi: bool) -> None:
     h0 = torch.randn(2 * (2 if bi else 1), B, H)
     ref = _run(gru, "explicit", x, h0, LENGTHS)
     got = _run(gru, "fused", x, h0, LENGTHS)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -133,7 +133,7 @@ def _assert_bf16_backends_agree(gru: GRU, x: torch.Tensor, lengths: list[int]) -
             results.append([out.detach()] + [p.grad.clone() for p in gru.parameters()])
         finally:
             fused.BACKEND = "auto"
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-2)
 
 
@@ -212,7 +212,7 @@ def test_multi_worker_loops_equal_explicit_fp64(two_threads: None, hidden: int, 
     lengths = MW_LENGTHS
     ref = _run(gru, "explicit", x, h0, lengths)
     got = _run(gru, "fused", x, h0, lengths)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         assert (a - b).abs().max().item() <= 1e-10
 
 
@@ -227,7 +227,7 @@ def test_multi_worker_recurrent_dropout_and_bf16(two_threads: None, bi: bool) ->
     for impl in ("explicit", "fused"):
         torch.manual_seed(42)  # the same dropout masks on both paths
         results.append(_run(gru, impl, x, torch.randn(2 * (2 if bi else 1), 17, 24, dtype=torch.float64), MW_LENGTHS))
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         assert (a - b).abs().max().item() <= 1e-10
     # bf16 GEMMs: the C++ workers and the torch loops compute the same rounded function
     gru = GRU(E, 24, bidirectional=bi, compute_dtype=torch.bfloat16)
@@ -246,7 +246,7 @@ def test_input_projection_in_or_before_the_loop(monkeypatch: pytest.MonkeyPatch,
     h0 = torch.randn(4, B, H, dtype=torch.float64)
     ref = _run(gru, "explicit", x, h0, LENGTHS)
     got = _run(gru, "fused", x, h0, LENGTHS)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         assert (a - b).abs().max().item() <= 1e-10
 
 

@@ -205,7 +205,7 @@ def test_dropout_options_eval_is_deterministic_and_train_paths_agree(bi: bool) -
         results.append((out.detach(), h_n.detach(), [p.grad.clone() for p in gru.parameters()]))
     (o1, h1, g1), (o2, h2, g2) = results
     assert (o1 - o2).abs().max() < 1e-10 and (h1 - h2).abs().max() < 1e-10
-    for a, b in zip(g1, g2):
+    for a, b in zip(g1, g2, strict=True):
         assert (a - b).abs().max() < 1e-10
     torch.manual_seed(7)
     assert not torch.allclose(gru(x, lengths)[0], o2)  # the masks are really random

@@ -49,7 +49,7 @@ def test_layer_conversion_bidirectional_state_dict() -> None:
     sd = keras_layer_to_state_dict(weights)
     other = GRU(E, H, bidirectional=True)
     other.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
-    for (n, p), (_, q) in zip(gru.named_parameters(), other.named_parameters()):
+    for (n, p), (_, q) in zip(gru.named_parameters(), other.named_parameters(), strict=True):
         assert torch.equal(p, q), n
     no_bias = keras_layer_to_state_dict(weights[:2] + weights[3:5])  # use_bias=False, 4 arrays
     assert no_bias["bias_ih_l0_reverse"].sum() == 0

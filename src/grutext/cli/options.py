@@ -96,7 +96,7 @@ def add_field_flags(
             continue
         flag = "--" + f.name.replace("_", "-")
         text, none_means = field_help(section, f.name)
-        default: Any = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc,operator]
+        default: Any = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
         help_text = f"{text} {describe_default(default, none_means)}"
         dest = f"{section}.{f.name}"
         if isinstance(default, bool) or str(f.type).startswith("bool"):

@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import grutext.data.named as named
 from grutext.errors import ConfigError, DataError
@@ -99,7 +99,7 @@ class TextDataset:
     @property
     def multilabel(self) -> bool:
         """True when each example carries a list of labels."""
-        return bool(self.labels) and isinstance(self.labels[0], list)
+        return self.labels is not None and len(self.labels) > 0 and isinstance(self.labels[0], list)
 
     @property
     def classes(self) -> list[str]:
@@ -116,7 +116,7 @@ class TextDataset:
         Returns:
             A new `TextDataset` sharing no lists with this one.
         """
-        labels = None if self.labels is None else [self.labels[i] for i in indices]
+        labels = None if self.labels is None else cast("list[str] | list[list[str]]", [self.labels[i] for i in indices])
         order = None if self.label_order is None else list(self.label_order)
         return TextDataset([self.texts[i] for i in indices], labels, source or self.source, order)
 
@@ -308,7 +308,7 @@ def _from_records(
         if labels is not None:
             if label_name not in rec:
                 raise DataError(f"{where}: missing field {label_name!r}, expected it in every record")
-            labels.append(_label_value(rec[label_name], where, label_name, label_sep))  # type: ignore[arg-type]
+            labels.append(_label_value(rec[label_name], where, label_name, label_sep))
     if labels is not None:
         _check_label_kinds(labels, source)
     return TextDataset(texts, labels, source)
@@ -756,8 +756,8 @@ def _label_set(ds: TextDataset) -> set[str]:
     if not ds.labels:
         return set()
     if isinstance(ds.labels[0], list):
-        return {lab for labs in ds.labels for lab in labs}  # type: ignore[union-attr]
-    return set(ds.labels)  # type: ignore[arg-type]
+        return {lab for labs in ds.labels for lab in labs}
+    return set(ds.labels)
 
 
 def train_test_split(
@@ -788,7 +788,7 @@ def train_test_split(
     if stratify and ds.labels is not None:
         groups: dict[str, list[int]] = defaultdict(list)
         for i, lab in enumerate(ds.labels):
-            groups[lab[0] if isinstance(lab, list) else lab].append(i)
+            groups[cast(str, lab[0] if isinstance(lab, list) else lab)].append(i)
         test: list[int] = []
         for key in _in_class_order(ds, set(groups)):
             idx = groups[key]

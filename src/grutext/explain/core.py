@@ -101,7 +101,8 @@ class Explanation:
         lines = []
         if self.kind == "classifier" and self.probabilities is not None:
             probs = "  ".join(
-                f"{lab}={p:.3f}" for lab, p in sorted(zip(self.labels, self.probabilities), key=lambda x: -x[1])[:6]
+                f"{lab}={p:.3f}"
+                for lab, p in sorted(zip(self.labels, self.probabilities, strict=True), key=lambda x: -x[1])[:6]
             )
             lines.append(f"predicted {self.predicted}  ({probs})")
             lines.append(f"importance for {self.target!r} by {self.method}:")

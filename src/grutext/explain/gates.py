@@ -24,12 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from grutext.errors import ConfigError
+
+if TYPE_CHECKING:
+    from grutext.tasks.classification.model import TextClassifier
 
 GATE_CELLS = ("gru", "lngru", "mingru")
 DIRECTIONS = ("forward", "reverse")
@@ -165,10 +168,8 @@ def traces_from_gates(
             for d in range(D):
                 hd = h[:, d]  # (T, H)
                 zeros = hd.new_zeros(1, hd.shape[1])  # (1, H): the initial state
-                if d == 0:
-                    prev = torch.cat([zeros, hd[:-1]], dim=0)  # (T, H): state before reading x_t
-                else:
-                    prev = torch.cat([hd[1:], zeros], dim=0)  # (T, H): reverse came from t + 1
+                # (T, H): the state before reading x_t; the reverse direction came from t + 1
+                prev = torch.cat([zeros, hd[:-1]], dim=0) if d == 0 else torch.cat([hd[1:], zeros], dim=0)
                 dh_d.append((hd - prev).abs())
                 ret_d.append(retention_from_z(keep[:, d], reverse=d == 1))
             per["z"].append(z.transpose(0, 1))  # (T, D, H) -> (D, T, H)
@@ -179,12 +180,23 @@ def traces_from_gates(
             per["retention"].append(torch.stack(ret_d, 0))  # (D, T, H)
         arrays = {k: torch.stack(v, 0).cpu().numpy() for k, v in per.items()}  # (L, D, T, H)
         toks = list(tokens[b]) if tokens is not None else [str(t) for t in range(T)]
-        traces.append(GateTrace(tokens=toks, cell=cell, **arrays))
+        traces.append(
+            GateTrace(
+                tokens=toks,
+                cell=cell,
+                z=arrays["z"],
+                r=arrays["r"],
+                n=arrays["n"],
+                h=arrays["h"],
+                dh=arrays["dh"],
+                retention=arrays["retention"],
+            )
+        )
     return traces
 
 
 def trace_batch(
-    model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, tokens: Sequence[Sequence[str]] | None = None
+    model: TextClassifier, ids: torch.Tensor, lengths: torch.Tensor, tokens: Sequence[Sequence[str]] | None = None
 ) -> tuple[list[GateTrace], dict[str, Any]]:
     """Run a classifier's forward pass with gate capture and cut the gates per sequence.
 

@@ -14,20 +14,23 @@ multilabel), so their numbers are comparable:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from grutext.errors import ConfigError
 
+if TYPE_CHECKING:
+    from grutext.tasks.classification.model import TextClassifier
 
-def class_probability(model: torch.nn.Module, logits: torch.Tensor, target: int) -> torch.Tensor:
+
+def class_probability(model: TextClassifier, logits: torch.Tensor, target: int) -> torch.Tensor:
     """``(B,)`` probability of class `target` from the model's logits."""
     return model.probabilities(logits)[:, target]  # (B, C) -> (B,)
 
 
-def attention_importance(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+def attention_importance(model: TextClassifier, ids: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
     """Attention-pooling weights of one text.
 
     Args:
@@ -53,7 +56,7 @@ def attention_importance(model: torch.nn.Module, ids: torch.Tensor, lengths: tor
 
 
 def integrated_gradients(
-    model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, target: int, steps: int = 48, batch_size: int = 64
+    model: TextClassifier, ids: torch.Tensor, lengths: torch.Tensor, target: int, steps: int = 48, batch_size: int = 64
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Integrated gradients of p_target with respect to the token embeddings, zero baseline.
 
@@ -114,7 +117,7 @@ def integrated_gradients(
 
 
 def occlusion(
-    model: torch.nn.Module, ids: Sequence[int], target: int, unk_id: int = 1, batch_size: int = 128
+    model: TextClassifier, ids: Sequence[int], target: int, unk_id: int = 1, batch_size: int = 128
 ) -> np.ndarray:
     """Change in p_target when each token is dropped from the text.
 

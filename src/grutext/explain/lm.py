@@ -64,7 +64,7 @@ def _generate(
 
 def _lm_gates(model: torch.nn.Module, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
     """The encoder's gates for embedded ids x (1, T, E), one dict per layer, (1, T, 1, H) each."""
-    enc = model.encoder
+    enc: Any = model.encoder  # a StackedEncoder or one of nn.cells' encoders
     if hasattr(enc, "layers"):  # StackedEncoder: one-layer encoders, locked dropout (off in eval) between
         gates: list[dict[str, torch.Tensor]] = []
         for layer in enc.layers:

@@ -15,8 +15,10 @@ from grutext.explain.core import Explanation
 from grutext.explain.gates import DIRECTIONS
 
 CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 12px}
-h1{font-size:1.4em;margin-bottom:4px}h2{font-size:1.15em;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:3px}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#222;
+padding:0 12px}
+h1{font-size:1.4em;margin-bottom:4px}
+h2{font-size:1.15em;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:3px}
 h3{font-size:1em;margin:16px 0 6px}
 .meta{color:#666;font-size:.9em}.note{background:#fff4d6;border-left:4px solid #e0a800;padding:6px 10px;margin:6px 0}
 .text{line-height:2.1em;font-size:1.05em}
@@ -115,7 +117,7 @@ def _prediction_html(ex: Explanation) -> str:
     if ex.probabilities is None:
         return ""
     rows = []
-    for lab, p in sorted(zip(ex.labels, ex.probabilities), key=lambda x: -x[1])[:20]:
+    for lab, p in sorted(zip(ex.labels, ex.probabilities, strict=True), key=lambda x: -x[1])[:20]:
         mark = " ◀ predicted" if lab == ex.predicted else ""
         mark += " (explained)" if lab == ex.target else ""
         rows.append(
@@ -165,6 +167,7 @@ def _gates_html(ex: Explanation) -> str:
 def _lm_table(ex: Explanation) -> str:
     if ex.surprisal_bits is None:
         return ""
+    assert ex.token_prob is not None and ex.surprisal_nats is not None  # set together with surprisal_bits
     rows = []
     for i, tok in enumerate(ex.tokens):
         gen = "generated" if ex.generated is not None and ex.generated[i] else "read"
@@ -325,7 +328,8 @@ def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int
     ax.tick_params(axis="y", labelsize=7)
     title = name
     if ex.probabilities is not None:  # a classifier's explanation
-        p = dict(zip(ex.labels, ex.probabilities))
+        p = dict(zip(ex.labels, ex.probabilities, strict=True))
+        assert ex.predicted is not None  # set with the probabilities
         title = f"predicted {ex.predicted!r} (p={p[ex.predicted]:.2f}) · {name}"
     if len(ex.tokens) > T:
         title += f" · first {T} of {len(ex.tokens)} tokens"
@@ -333,7 +337,7 @@ def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int
         title += " · text truncated"
     ax.set_title(title, fontsize=9, loc="left")
     ax.spines[["top", "right"]].set_visible(False)
-    for ax, (btitle, labels, mat) in zip(axes[1:], blocks):
+    for ax, (btitle, labels, mat) in zip(axes[1:], blocks, strict=True):
         ax.imshow(mat, aspect="auto", cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
         ax.set_xticks(x, toks, rotation=60, ha="right", fontsize=8)

@@ -181,7 +181,7 @@ class Generator:
         tok = self.tokenizer
         parts: list[str] = []
         seg: list[int] = []
-        for i in list(ids) + [None]:  # type: ignore[list-item]
+        for i in list(ids) + [None]:
             if i is None or i == tok.eos_id:
                 if seg:
                     text = tok.decode(seg)
@@ -338,7 +338,7 @@ class Generator:
             V = cand.shape[1]
             top = torch.topk(cand.reshape(-1), min(2 * beam, cand.numel()))  # over (K*V,)
             keep_rows, keep_tok, keep_score = [], [], []
-            for s, flat in zip(top.values.tolist(), top.indices.tolist()):
+            for s, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
                 if s == NEG_INF:
                     break
                 row, tok = divmod(flat, V)
@@ -352,7 +352,7 @@ class Generator:
                     break
             if not keep_rows:
                 break
-            seqs = [seqs[r] + [t] for r, t in zip(keep_rows, keep_tok)]
+            seqs = [seqs[r] + [t] for r, t in zip(keep_rows, keep_tok, strict=True)]
             scores = torch.tensor(keep_score)
             if (
                 len(finished) >= n_best
@@ -366,7 +366,7 @@ class Generator:
             x = torch.tensor(keep_tok).unsqueeze(1)  # (K, 1)
             out, _, state = self.model(x, None, state)  # (K, 1, V)
             logp = torch.log_softmax(out[:, -1].float(), -1)  # (K, V)
-        finished.extend((s, float(v)) for s, v in zip(seqs, scores.tolist()))
+        finished.extend((s, float(v)) for s, v in zip(seqs, scores.tolist(), strict=True))
         finished.sort(key=rank, reverse=True)
         return [(ids, float(score)) for ids, score in finished[:n_best]]
 

@@ -70,7 +70,7 @@ class Predictor:
         probs = self.predict_proba(texts)
         out = []
         multilabel = self.loaded.config.model.task == "multilabel"
-        for text, p in zip(texts, probs):
+        for text, p in zip(texts, probs, strict=True):
             row: dict[str, Any] = {"text": text}
             if multilabel:
                 row["labels"] = [self.labels[j] for j in np.flatnonzero(p >= threshold)]
@@ -78,6 +78,6 @@ class Predictor:
                 j = int(p.argmax())
                 row["label"] = self.labels[j]
                 row["probability"] = float(p[j])
-            row["probabilities"] = {lab: round(float(v), 6) for lab, v in zip(self.labels, p)}
+            row["probabilities"] = {lab: round(float(v), 6) for lab, v in zip(self.labels, p, strict=True)}
             out.append(row)
         return out

@@ -166,7 +166,7 @@ class Suggester:
                 return []
             probs = probs / total
         top = torch.topk(probs, min(k, int((probs > 0).sum())))
-        return [(self._words[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+        return [(self._words[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
 
     def _allowed(self, text: str, need: str, lead: str) -> torch.Tensor:
         """(V,) bool: pieces that may follow `text` inside the word that must start with `need`."""
@@ -206,7 +206,7 @@ class Suggester:
         hyps: list[tuple[str, float]] = [("", 0.0)]
         rows = logp.unsqueeze(0)  # (K, V)
         V = rows.shape[1]
-        for step in range(self.max_pieces):
+        for _step in range(self.max_pieces):
             cands: list[tuple[float, int, int, str]] = []  # (score, row, token, text)
             for r, (text, score) in enumerate(hyps):
                 lp = rows[r]
@@ -217,7 +217,7 @@ class Suggester:
                 allowed = self._allowed(text, need, lead)  # (V,) pieces that keep the word consistent
                 masked = torch.where(allowed, lp, torch.full_like(lp, float("-inf")))
                 top = torch.topk(masked, min(V, self.beam))
-                for v, t in zip(top.values.tolist(), top.indices.tolist()):
+                for v, t in zip(top.values.tolist(), top.indices.tolist(), strict=True):
                     if v == float("-inf"):
                         break
                     cands.append((score + v, r, t, text + self._pieces[t]))

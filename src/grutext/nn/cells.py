@@ -13,7 +13,7 @@ and the attributes ``hidden_size``, ``num_layers``, ``num_directions`` and ``out
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -100,8 +100,9 @@ class _Stacked(nn.Module):
                 for i, s in enumerate(s_last):
                     finals[i].append(s)
             layer_out = outs[0] if D == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H)
-            if gates is not None:
-                gates.append({k: torch.stack([c[k] for c in caps], dim=2) for k in caps[0]})  # (B, T, D, H)
+            if gates is not None:  # captured: every cap is a dict
+                full = cast(list[dict[str, Tensor]], caps)
+                gates.append({k: torch.stack([c[k] for c in full], dim=2) for k in full[0]})  # (B, T, D, H)
             if self.dropout and self.training and layer < L - 1:
                 layer_out = F.dropout(layer_out, self.dropout, True)
             layer_in = layer_out
@@ -132,7 +133,9 @@ def _loop(
         new_state, g = step(x_proj[t], state)
         if valid is not None:
             m = valid[t]  # (B, 1): True while t < length
-            state = tuple(torch.where(m, n, o) for n, o in zip(new_state, state))  # padding keeps the state
+            state = tuple(
+                torch.where(m, n, o) for n, o in zip(new_state, state, strict=True)
+            )  # padding keeps the state
             out = torch.where(m, new_state[0], zero)
             if capture:
                 g = {k: torch.where(m, v, zero) for k, v in g.items()}
@@ -248,7 +251,7 @@ class LSTM(_TorchCompatible):
                     self.register_parameter(f"bias_hh_{s}", nn.Parameter(torch.empty(4 * H)))
         init_recurrent_(self, self.init, H)
 
-    def _direction(self, x, state, valid, layer, direction, capture):  # type: ignore[no-untyped-def]
+    def _direction(self, x, state, valid, layer, direction, capture):
         s = _sfx(layer, direction)
         w_hh = getattr(self, f"weight_hh_{s}")
         b_hh = getattr(self, f"bias_hh_{s}") if self.bias else None
@@ -329,7 +332,7 @@ class RNN(_TorchCompatible):
                     self.register_parameter(f"bias_hh_{s}", nn.Parameter(torch.empty(H)))
         init_recurrent_(self, self.init, H)
 
-    def _direction(self, x, state, valid, layer, direction, capture):  # type: ignore[no-untyped-def]
+    def _direction(self, x, state, valid, layer, direction, capture):
         s = _sfx(layer, direction)
         w_hh = getattr(self, f"weight_hh_{s}")
         b_hh = getattr(self, f"bias_hh_{s}") if self.bias else None
@@ -397,7 +400,7 @@ class LayerNormGRU(_Stacked):
         y = F.layer_norm(y, (self.hidden_size,), eps=self.eps)  # each gate normalised on its own
         return y.reshape(shape) * weight + bias  # (..., 3, H) -> (..., 3H)
 
-    def _direction(self, x, state, valid, layer, direction, capture):  # type: ignore[no-untyped-def]
+    def _direction(self, x, state, valid, layer, direction, capture):
         s = _sfx(layer, direction)
         w_hh = getattr(self, f"weight_hh_{s}")
         ln_hh = (getattr(self, f"ln_hh_weight_{s}"), getattr(self, f"ln_hh_bias_{s}"))
@@ -565,7 +568,7 @@ class MinGRU(_Stacked):
         k, v = self._linear(x, layer, direction).chunk(2, dim=-1)  # (..., H) each: gate logits, candidate
         return k, v
 
-    def _direction(self, x, state, valid, layer, direction, capture):  # type: ignore[no-untyped-def]
+    def _direction(self, x, state, valid, layer, direction, capture):
         T, B, _ = x.shape
         h0 = state[0]  # (B, H)
         scan = self.scan if self.scan != "auto" else ("sequential" if x.device.type == "cpu" else "log")
@@ -671,7 +674,7 @@ def make_encoder(
     bidirectional: bool = False,
     dropout: float = 0.0,
     **options: Any,
-) -> nn.Module:
+) -> GRU | _Stacked:
     """Build a batch-first, lengths-aware recurrent encoder.
 
     Args:
@@ -696,7 +699,7 @@ def make_encoder(
         >>> out.shape
         torch.Size([4, 7, 128])
     """
-    classes: dict[str, type[nn.Module]] = {
+    classes: dict[str, type[GRU] | type[_Stacked]] = {
         "gru": GRU,
         "lstm": LSTM,
         "rnn": RNN,

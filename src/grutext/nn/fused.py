@@ -127,7 +127,7 @@ def _build_extension() -> bool:
     # ninja may sit in the venv's bin (pip install ninja) without the venv being activated
     extra_path = [str(Path(sys.executable).parent)]
     try:
-        import ninja  # type: ignore[import-not-found]
+        import ninja
 
         extra_path.append(ninja.BIN_DIR)
     except ImportError:

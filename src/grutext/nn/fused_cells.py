@@ -96,7 +96,7 @@ def _build_extension() -> bool:
 
     extra_path = [str(Path(sys.executable).parent)]  # ninja may sit in the venv's bin
     try:
-        import ninja  # type: ignore[import-not-found]
+        import ninja
 
         extra_path.append(ninja.BIN_DIR)
     except ImportError:

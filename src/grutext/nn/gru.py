@@ -12,7 +12,7 @@ Two paths compute the same function:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -202,7 +202,7 @@ class GRU(nn.Module):
             for d in range(self.num_directions):
                 names = param_names(layer, d == 1, self.bias)
                 shapes = [(3 * H, layer_in), (3 * H, H), (3 * H,), (3 * H,)]
-                for name, shape in zip(names, shapes):
+                for name, shape in zip(names, shapes, strict=False):
                     self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
         self.reset_parameters()
 
@@ -354,9 +354,10 @@ class GRU(nn.Module):
                 h_n.append(h_last)
                 caps.append(cap)
             layer_out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H)
-            if gates is not None:
+            if gates is not None:  # captured: every cap is a dict
+                full = cast(list[dict[str, Tensor]], caps)
                 gates.append(
-                    {k: torch.stack([c[k] for c in caps], dim=2) for k in ("r", "z", "n", "h")}
+                    {k: torch.stack([c[k] for c in full], dim=2) for k in ("r", "z", "n", "h")}
                 )  # (B, T, D, H)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_out = F.dropout(layer_out, self.dropout, True)

@@ -159,7 +159,7 @@ def state_dict_to_keras_layer(
         v = state_dict.get(key)
         if v is None:
             return None
-        return v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)  # type: ignore[union-attr]
+        return v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
 
     if f"weight_ih_l{layer}" not in state_dict:
         raise ConfigError(f"state_dict: expected key 'weight_ih_l{layer}', got keys {sorted(state_dict)[:6]}")

@@ -20,7 +20,7 @@ def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return steps.unsqueeze(0) < lengths.to(steps.device).unsqueeze(1)  # (B, T)
 
 
-def last_states(h_n: torch.Tensor | tuple, num_directions: int) -> torch.Tensor:
+def last_states(h_n: torch.Tensor | tuple[torch.Tensor, ...], num_directions: int) -> torch.Tensor:
     """Top layer's final state of each direction, concatenated: `(B, D*H)`.
 
     `h_n` is `(L*D, B, H)` (an LSTM's `(h, c)` tuple is accepted; `h` is used).
@@ -57,7 +57,9 @@ class Pooling(nn.Module):
             self.proj = nn.Linear(size, size)
             self.query = nn.Linear(size, 1, bias=False)
 
-    def forward(self, output: torch.Tensor, lengths: torch.Tensor, h_n) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, output: torch.Tensor, lengths: torch.Tensor, h_n: torch.Tensor | tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T, _ = output.shape
         if self.kind == "last":
             return last_states(h_n, self.num_directions), None

@@ -10,14 +10,14 @@ from typing import Any
 import torch
 
 from grutext.errors import ArtifactError
-from grutext.train.schedule import set_lr
+from grutext.train.schedule import ScaledLambdaLR, set_lr
 
 
 def save_checkpoint(
     directory: Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler,
+    scheduler: ScaledLambdaLR,
     state: dict[str, Any],
     best_state: dict[str, torch.Tensor] | None,
     average: dict[str, torch.Tensor] | None = None,
@@ -54,7 +54,10 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler
+    directory: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: ScaledLambdaLR,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
     """Load model, optimizer and schedule from `directory`; returns (loop state, best weights or None).
 

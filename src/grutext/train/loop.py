@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from grutext.train.checkpoint import (  # noqa: F401  (re-exported: the loop's o
 from grutext.train.run import resolve_device, seed_everything, start_run
 from grutext.train.schedule import (
     Monitor,
+    ScaledLambdaLR,
     better,
     layer_depths,
     make_schedule,
@@ -59,7 +60,7 @@ class Task(Protocol):
 
     def evaluate(self, model: torch.nn.Module, batches: Iterable[dict[str, Any]]) -> dict[str, float]: ...
 
-    def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float]: ...
+    def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float | None]: ...
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -103,7 +104,7 @@ class WeightAverage:
             self.shadow[n].copy_(tmp)
 
     @contextlib.contextmanager
-    def applied(self, model: torch.nn.Module):
+    def applied(self, model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         self._swap(model)
         try:
             yield model
@@ -146,7 +147,7 @@ class _Loop:
     params: list[torch.nn.Parameter]
     depths: list[list[torch.nn.Parameter]]
     optimizer: torch.optim.Optimizer
-    scheduler: Any
+    scheduler: ScaledLambdaLR
     steps_per_epoch: int
     monitor: Monitor
     table: EpochTable | None
@@ -167,7 +168,16 @@ class _Loop:
             print(message)
 
 
-def _setup(model, task, train_batches, valid_batches, cfg: TrainConfig, ckpt, progress, verbose) -> _Loop:
+def _setup(
+    model: torch.nn.Module,
+    task: Task,
+    train_batches: Any,
+    valid_batches: Any,
+    cfg: TrainConfig,
+    ckpt: str | Path | None,
+    progress: bool | None,
+    verbose: bool,
+) -> _Loop:
     """Threads, seeds and device (the run preamble), then optimizer, schedule, monitor and trace."""
     from grutext.nn.fused import tune_allocator
 
@@ -182,10 +192,10 @@ def _setup(model, task, train_batches, valid_batches, cfg: TrainConfig, ckpt, pr
     monitor = Monitor(cfg.monitor if valid_batches is not None else "loss")
     table = EpochTable() if verbose else None
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
-    ckpt = Path(ckpt) if ckpt else None
+    ckpt_dir = Path(ckpt) if ckpt else None
     return _Loop(
         model, task, cfg, device, params, depths, optimizer, scheduler, steps_per_epoch, monitor, table, average,
-        ckpt, verbose, progress,
+        ckpt_dir, verbose, progress,
     )  # fmt: skip
 
 
@@ -291,6 +301,7 @@ def _save_checkpoint(run: _Loop, epoch: int, finished: bool, reason: str | None 
         "average_updates": run.average.updates if run.average else 0,
     }
     average = run.average.state() if run.average is not None else None
+    assert run.ckpt is not None  # the caller checks
     save_checkpoint(run.ckpt, run.model, run.optimizer, run.scheduler, state, run.best_state, average)
 
 

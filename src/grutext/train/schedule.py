@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 
 from grutext.config import TrainConfig
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, kind: str):
+class ScaledLambdaLR(torch.optim.lr_scheduler.LambdaLR):
+    """A LambdaLR whose factors are all multiplied by ``lr_scale[0]`` (see `make_schedule`)."""
+
+    lr_scale: list[float]
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, kind: str) -> ScaledLambdaLR:
     """LambdaLR: linear warm-up over `warmup * total_steps`, then linear/cosine decay or constant.
 
     Every factor is multiplied by ``scheduler.lr_scale[0]`` (1.0 at first), which the loop lowers
@@ -34,12 +40,12 @@ def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: fl
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         return max(1.0 - progress, 0.0)
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    scheduler.lr_scale = lr_scale  # type: ignore[attr-defined]
+    scheduler = ScaledLambdaLR(optimizer, factor)
+    scheduler.lr_scale = lr_scale
     return scheduler
 
 
-def set_lr(optimizer: torch.optim.Optimizer, scheduler) -> None:
+def set_lr(optimizer: torch.optim.Optimizer, scheduler: ScaledLambdaLR) -> None:
     """The learning rate in force, recomputed from the schedule at its current step."""
     for group, base, lam in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
         group["lr"] = base * lam(scheduler.last_epoch)
@@ -77,7 +83,9 @@ class Monitor:
         return bool(cfg.patience and self.bad_epochs >= cfg.patience)
 
 
-def plateau_decay(optimizer: torch.optim.Optimizer, scheduler, cfg: TrainConfig, bad_epochs: int) -> bool:
+def plateau_decay(
+    optimizer: torch.optim.Optimizer, scheduler: ScaledLambdaLR, cfg: TrainConfig, bad_epochs: int
+) -> bool:
     """``schedule = "plateau"``: every `plateau_patience` epochs without improvement the learning
     rate is multiplied by `plateau_factor`; returns whether it was."""
     if cfg.schedule != "plateau" or bad_epochs % cfg.plateau_patience != 0:
@@ -88,6 +96,10 @@ def plateau_decay(optimizer: torch.optim.Optimizer, scheduler, cfg: TrainConfig,
 
 
 # ---- layer groups: discriminative learning rates and gradual unfreezing ----------------------
+
+
+class _Grouped(Protocol):
+    def layer_groups(self) -> list[list[torch.nn.Parameter]]: ...
 
 
 def layer_depths(model: torch.nn.Module, cfg: TrainConfig) -> list[list[torch.nn.Parameter]]:
@@ -101,7 +113,7 @@ def layer_depths(model: torch.nn.Module, cfg: TrainConfig) -> list[list[torch.nn
     if (cfg.layer_lr_decay == 1.0 and cfg.unfreeze == "all") or not hasattr(model, "layer_groups"):
         return [params]
     trainable = {id(p) for p in params}
-    groups = [[p for p in g if id(p) in trainable] for g in model.layer_groups()]
+    groups = [[p for p in g if id(p) in trainable] for g in cast(_Grouped, model).layer_groups()]
     groups = [g for g in groups if g]
     if sum(len(g) for g in groups) != len(params):
         raise RuntimeError("layer_groups() must cover every trainable parameter exactly once")

@@ -178,7 +178,8 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path | None:
     fig, axes = plt.subplots(1, 2 if second else 1, figsize=(10 if second else 5, 3.6))
     axes = list(axes) if second else [axes]
     members = sorted({h.get("member", 0) for h in history})  # an ensemble's rows carry their member
-    for ax, key, title in zip(axes, ["loss", second], ["loss", second]):
+    keys = ["loss", second] if second else ["loss"]
+    for ax, key, title in zip(axes, keys, keys, strict=True):
         for i, k in enumerate(members):
             rows = [h for h in history if h.get("member", 0) == k]
             epochs = [h["epoch"] for h in rows]

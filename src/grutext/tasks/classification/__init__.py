@@ -11,7 +11,7 @@ tokenizer, batches), ``model`` (`TextClassifier`, `EnsembleClassifier`), ``train
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from grutext.tasks.classification.config import KIND
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import torch
 
     from grutext.config import Config
+    from grutext.tasks.classification.model import EnsembleClassifier
 
 
 class Classification:
@@ -39,7 +40,7 @@ class Classification:
         return int(cfg.model.ensemble)
 
     def member(self, model: torch.nn.Module, cfg: Config, k: int) -> tuple[torch.nn.Module, Config]:
-        return model.members[k], replace(cfg, model=replace(cfg.model, ensemble=1))
+        return cast("EnsembleClassifier", model).members[k], replace(cfg, model=replace(cfg.model, ensemble=1))
 
     def settings(self, cfg: Config, meta: dict[str, Any]) -> dict[str, Any]:
         m = cfg.model

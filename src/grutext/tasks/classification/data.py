@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -85,9 +86,9 @@ def label_tensor(ds: TextDataset, labels: list[str], task: str) -> torch.Tensor:
         y = torch.zeros(len(ds), len(labels))
         for row, labs in enumerate(ds.labels):
             for lab in labs if isinstance(labs, list) else [labs]:
-                y[row, index[lab]] = 1.0
+                y[row, index[cast(str, lab)]] = 1.0
         return y
-    return torch.tensor([index[lab] for lab in ds.labels], dtype=torch.long)
+    return torch.tensor([index[cast(str, lab)] for lab in ds.labels], dtype=torch.long)
 
 
 def build_tokenizer(texts: list[str], d: DataConfig) -> Tokenizer:

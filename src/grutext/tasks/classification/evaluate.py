@@ -40,7 +40,7 @@ class ClassificationTask:
                 correct = float((logits.argmax(-1) == y).sum())
         return StepOut(loss=loss, tokens=int(batch["lengths"].sum()), items=len(y), correct=correct)
 
-    def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float]:
+    def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float | None]:
         return {"loss": mean_loss, "accuracy": (correct / max(items, 1)) if correct is not None else None}
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
@@ -57,6 +57,7 @@ class ClassificationTask:
 
     def evaluate(self, model: torch.nn.Module, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
         probs, y, loss = predict_batches(model, batches)
+        assert y is not None  # validation batches are labelled
         rep = self.report(probs, y)
         return {"val_loss": loss, "val_accuracy": rep["accuracy"], "val_macro_f1": rep["macro_f1"]}
 
@@ -82,6 +83,7 @@ def evaluate_classifier(
     batches = make_batches(loaded.tokenizer, ds, labels, task, loaded.config.data, batch_size, shuffle=False)
     ctask = ClassificationTask(task, labels)
     probs, y, loss = predict_batches(loaded.model, track(batches, desc="evaluation", enabled=progress))
+    assert y is not None  # labelled data
     rep = ctask.report(probs, y)
     rep["loss"] = loss
     return rep

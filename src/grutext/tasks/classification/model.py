@@ -22,7 +22,8 @@ member k as a plain classifier.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -158,7 +159,7 @@ class TextClassifier(nn.Module):
             m = re.search(r"_l(\d+)(?:_reverse)?$", name) or re.search(r"(?:^|\.)(\d+)\.", name)
             layers[int(m.group(1)) if m else -1].append(p)  # unnumbered extras join the top layer
         top = list(self.pooling.parameters()) + list(self.head.parameters())
-        return [[self.embedding.weight], *layers, top]
+        return [[cast(nn.Parameter, self.embedding.weight)], *layers, top]  # stubs: Tensor; it is a Parameter
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor, return_gates: bool = False) -> dict[str, Any]:
         """Every intermediate of the forward pass, for traces and explanations.
@@ -259,7 +260,7 @@ class EnsembleClassifier(nn.Module):
 
     def member_probabilities(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """`(N, B, C)`: each member's probabilities (binary as two columns)."""
-        return torch.stack([m.probabilities(m(ids, lengths)[0]) for m in self.members])
+        return torch.stack([m.probabilities(m(ids, lengths)[0]) for m in cast(Iterable[TextClassifier], self.members)])
 
     def forward(
         self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor | None = None
@@ -281,7 +282,7 @@ class EnsembleClassifier(nn.Module):
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """`(B, C)` probabilities from the ensemble's logits (the averaged member probabilities)."""
-        return self.members[0].probabilities(logits)
+        return cast(TextClassifier, self.members[0]).probabilities(logits)
 
 
 def build_classifier(cfg: ModelConfig) -> nn.Module:

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from grutext.tasks.classification.model import EnsembleClassifier, TextClassifier
 
 
 def predict_batches(
@@ -28,7 +31,8 @@ def predict_batches(
             ids = batch["ids"].to(device)
             y = batch.get("labels")
             logits, loss = model(ids, batch["lengths"], None if y is None else y.to(device))
-            probs.append(model.probabilities(logits).float().cpu())
+            clf = cast("TextClassifier | EnsembleClassifier", model)
+            probs.append(clf.probabilities(logits).float().cpu())
             index.append(batch["index"])
             if y is not None:
                 labels.append(y.cpu())

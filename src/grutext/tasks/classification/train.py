@@ -43,10 +43,13 @@ class TrainedClassifier:
     member_fits: list[FitResult] = field(default_factory=list)  # an ensemble's members' own results
 
 
-def pretrained_matrix(cfg: Config, tokenizer: Tokenizer, log=print) -> tuple[np.ndarray, dict[str, Any]]:
+def pretrained_matrix(
+    cfg: Config, tokenizer: Tokenizer, log: Callable[..., None] = print
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The embedding matrix of `cfg.model.pretrained` vectors for `tokenizer`'s vocabulary, and its coverage."""
     from grutext.data.embeddings import build_embedding_matrix, load_vectors
 
+    assert cfg.model.pretrained is not None  # the caller checks
     words, vectors = load_vectors(cfg.model.pretrained)
     matrix, report = build_embedding_matrix(tokenizer, words, vectors, seed=cfg.train.seed)
     log(
@@ -79,6 +82,7 @@ def _transfer_source(cfg: Config, splits: Splits, member: int, log: Callable[...
     """`model.init_from` read for `member`, its vocabulary grown with this corpus when `model.pretrained`."""
     from grutext.tasks.classification.transfer import load_transfer_source
 
+    assert cfg.model.init_from is not None  # the caller checks
     src = load_transfer_source(cfg.model.init_from, member=member)
     if cfg.model.pretrained:  # grow the source's vocabulary with this corpus's words, rows from the vectors
         grown = src.extend_vocabulary(
@@ -134,7 +138,9 @@ def _log_model(s: _Setup, member: TextClassifier, seed: int) -> None:
     )
 
 
-def _train_member(s: _Setup, k: int, valid_b: Any, resume: bool, progress: bool | None, verbose: bool):
+def _train_member(
+    s: _Setup, k: int, valid_b: Any, resume: bool, progress: bool | None, verbose: bool
+) -> tuple[TextClassifier, FitResult]:
     """Member k of the run (the whole model when ``ensemble = 1``): built, maybe transferred, fitted."""
     n, log = s.cfg.model.ensemble, s.run.log
     seed = s.cfg.train.seed + k
@@ -154,7 +160,7 @@ def _train_member(s: _Setup, k: int, valid_b: Any, resume: bool, progress: bool 
             log(f"{s.source.describe(kept)}; {copied['parameters']:,} parameters copied")
     ckpt = s.run.checkpoint
     member_ckpt = ckpt if (ckpt is None or n == 1) else ckpt / f"member-{k}"
-    member_resume = resume and (k == 0 or (member_ckpt / "state.json").is_file())
+    member_resume = resume and (k == 0 or (member_ckpt is not None and (member_ckpt / "state.json").is_file()))
     train_b = s.batches(s.splits.train, s.cfg.train.batch_size, shuffle=True, seed=seed)
     ctask = ClassificationTask(s.task, s.labels)
     result = fit(
@@ -187,6 +193,7 @@ def _score(
     device = next(model.parameters()).device
     progress = progress if verbose else False
     probs, y, vloss = predict_batches(model, track(valid_b, desc="validation", enabled=progress), device)
+    assert y is not None  # validation batches are labelled
     valid_report = ctask.report(probs, y)
     valid_report["loss"] = vloss
     test = s.splits.test
@@ -194,6 +201,7 @@ def _score(
         return valid_report, None
     test_b = s.batches(test, max(s.cfg.train.batch_size, 128), shuffle=False)
     probs, y, tloss = predict_batches(model, track(test_b, desc="test", enabled=progress), device)
+    assert y is not None  # test.labels is set
     test_report = ctask.report(probs, y)
     test_report["loss"] = tloss
     s.run.log(

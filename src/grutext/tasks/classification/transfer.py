@@ -24,15 +24,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from grutext.config import ModelConfig
 from grutext.errors import ArtifactError, ConfigError
 from grutext.tasks.classification.config import KIND as CLASSIFIER
 from grutext.tasks.language_model.config import KIND as LANGUAGE_MODEL
+
+if TYPE_CHECKING:
+    from grutext.tasks.classification.model import TextClassifier
 
 _LAYER_KEY = re.compile(r"^layers\.(\d+)\.(.+)_l0(_reverse)?$")
 
@@ -167,7 +169,7 @@ class TransferSource:
         self.tokenizer = grown
         return {"added": len(new), "from_vectors": n_found}
 
-    def copy_into(self, model: nn.Module, labels: list[str] | None = None) -> dict[str, int]:
+    def copy_into(self, model: TextClassifier, labels: list[str] | None = None) -> dict[str, int]:
         """Copy the embedding and encoder weights into a `TextClassifier` built from `shape_config`.
 
         When `labels` is given (None: pooling and head start fresh) and the source is a classifier
@@ -236,7 +238,8 @@ def load_transfer_source(path: str | Path, member: int = 0) -> TransferSource:
         loaded = load_model(p)
     except ArtifactError as exc:
         raise ConfigError(f"model.init_from: {exc}") from None
-    model, m = loaded.model, loaded.config.model
+    model: Any = loaded.model  # a classifier or a language model: both have embedding and encoder
+    m = loaded.config.model
     members = len(model.members) if hasattr(model, "members") else 1
     if members > 1:
         model = model.members[member % members]

@@ -95,7 +95,7 @@ def read_corpus(
         if fmt in (None, "txt", "text") and _is_plain(path):
             opener = gzip.open if path.name.endswith(".gz") else open
             try:
-                with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+                with opener(path, "rt", encoding="utf-8") as fh:
                     lines.extend(line.rstrip("\r\n") for line in fh)
             except UnicodeDecodeError as exc:
                 raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None

@@ -40,8 +40,8 @@ class LanguageModelTask:
         n = batch["ids"].numel()
         return StepOut(loss=loss, tokens=n, items=n)
 
-    def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float]:
-        return _metrics(mean_loss, self.char_level)
+    def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float | None]:
+        return dict(_metrics(mean_loss, self.char_level))
 
     def evaluate(self, model: torch.nn.Module, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
         loss, _ = stream_loss(model, batches)

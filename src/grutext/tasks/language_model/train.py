@@ -56,7 +56,7 @@ class _Corpus:
     notes: list[str] = field(default_factory=list)
 
 
-def _read_lines(d: DataConfig, train, valid, test) -> _Corpus:
+def _read_lines(d: DataConfig, train: list[str] | None, valid: list[str] | None, test: list[str] | None) -> _Corpus:
     """The given lines, else the configured files (a named corpus brings its own valid and test)."""
     if train is None:
         if not d.train:
@@ -112,6 +112,7 @@ def _eval_shape(lm: LMConfig, train_batch_size: int, valid_ids: torch.Tensor) ->
 def _batches(cfg: Config, lm: LMConfig, corpus: _Corpus) -> tuple[LMBatches, LMBatches]:
     """Training windows (varied lengths, seeded) and validation windows of the two streams."""
     d = cfg.data
+    assert corpus.train_ids is not None and corpus.valid_ids is not None  # set by _tokenize
     train_b = LMBatches(
         corpus.train_ids, cfg.train.batch_size, lm.bptt, vary_length=lm.vary_length, seed=cfg.train.seed,
         epoch_tokens=lm.epoch_tokens, source=str(d.train or "train_lines"),
@@ -178,6 +179,7 @@ def _score(
     result, valid_b = fitted
     valid = _valid_scores(result, valid_b, char_level)
     if valid is None:
+        assert corpus.valid_ids is not None  # set by _tokenize
         eval_bs, eval_bptt = _eval_shape(lm, cfg.train.batch_size, corpus.valid_ids)
         valid = score_stream(
             model,
@@ -243,6 +245,7 @@ def train_language_model(
     t0 = time.perf_counter()
     tokenizer = _tokenize(d, lm, corpus)
     train_ids, valid_ids = corpus.train_ids, corpus.valid_ids
+    assert train_ids is not None and valid_ids is not None  # set by _tokenize
     unigram = unigram_perplexity(train_ids, valid_ids, tokenizer.vocab_size)
     run.log(
         f"data: train {train_ids.numel():,} tokens, valid {valid_ids.numel():,} tokens"
@@ -268,7 +271,15 @@ def train_language_model(
     return TrainedLanguageModel(model, tokenizer, cfg, lm, result, valid, test, run.out, unigram, corpus.notes)
 
 
-def _save(run: Run, model, tokenizer, cfg: Config, lm: LMConfig, result: FitResult, scores: dict[str, Any]) -> None:
+def _save(
+    run: Run,
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    cfg: Config,
+    lm: LMConfig,
+    result: FitResult,
+    scores: dict[str, Any],
+) -> None:
     metrics = {
         "history": result.history,
         "best_epoch": result.best_epoch,

@@ -168,7 +168,7 @@ def run_one(name: str, quick: bool, out_dir: Path, settings: list[str] = ()) -> 
         cfg = replace(cfg, model=replace(cfg.model, init_from=str(path)))
     if quick:
         cfg = replace(cfg, train=replace(cfg.train, epochs=2, max_minutes=3.0))
-    cfg = replace(cfg, train=replace(cfg.train, out=str(out_dir / f"model-{name}")))
+    cfg = replace(cfg, train=replace(cfg.train, out=str(out_dir / f"model-{name}"), overwrite=True))
     splits = load_splits(cfg.data, seed=cfg.train.seed)
     if quick and len(splits.train) > 5000:
         import random  # a random sample: the corpus files are sorted by label
@@ -236,7 +236,7 @@ def train_source(name: str, quick: bool, out_dir: Path) -> None:
     cfg = SOURCES[name]
     if quick:
         cfg = replace(cfg, train=replace(cfg.train, epochs=1, max_minutes=3.0))
-    cfg = replace(cfg, train=replace(cfg.train, out=str(out_dir / f"model-{name}")))
+    cfg = replace(cfg, train=replace(cfg.train, out=str(out_dir / f"model-{name}"), overwrite=True))
     splits = load_splits(cfg.data, seed=cfg.train.seed)
     splits = replace(splits, test=None)
     if quick and len(splits.train) > 5000:
@@ -279,7 +279,7 @@ def train_auxiliary(name: str, aux: str, cfg: Config, splits, out_dir: Path) -> 
 
     aux_splits = Splits(as_aux(splits.train), as_aux(splits.valid), None, [])
     aux_dir = out_dir / f"model-{name}-{aux}"
-    aux_cfg = replace(cfg, train=replace(cfg.train, out=str(aux_dir)))
+    aux_cfg = replace(cfg, train=replace(cfg.train, out=str(aux_dir), overwrite=True))
     print(f"--- {name}: first its training questions with {aux}'s {len(aux_splits.train.classes)} labels", flush=True)
     run = train_classifier(aux_cfg, splits=aux_splits)
     print(f"--- {aux} stage: valid accuracy {run.valid_report['accuracy']:.4f}", flush=True)

@@ -115,6 +115,7 @@ def run(name: str, preset: str, minutes: float, chunk_tokens: int, threads: int,
             patience=0,
             monitor="val_loss",
             out=str(ROOT / "runs" / f"bench-lm-{name}"),
+            overwrite=True,
             **p["train"],
         ),
     )

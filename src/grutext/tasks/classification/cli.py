@@ -62,6 +62,26 @@ def explain(loaded: Any, args: argparse.Namespace) -> Any:
     return explain_prediction(loaded, args.text, method=args.method, target=args.target, steps=args.steps)
 
 
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    """A classifier needs no flags beyond the shared predict ones."""
+
+
+def predict(args: argparse.Namespace) -> int:
+    """`grutext predict CLASSIFIER ...`: the label and the top probabilities per text (or JSON)."""
+    from grutext.cli.predict import read_inputs
+    from grutext.infer.predict import Predictor
+
+    predictor = Predictor.load(args.model)
+    for row in predictor.predict(read_inputs(args)):
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            top = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+            label = row.get("label", ",".join(row.get("labels", [])))
+            print(f"{label:<14} {'  '.join(f'{k}={v:.3f}' for k, v in top)}  | {row['text'][:70]}")
+    return 0
+
+
 def top_confusions(cm: list[list[int]], labels: list[str], top: int = TOP_CONFUSIONS) -> list[tuple[str, str, int]]:
     """The `top` most frequent mistakes as (true, predicted, count), most frequent first (ties in
     matrix order); the diagonal and zero cells are left out."""
@@ -104,6 +124,8 @@ def print_report(rep: dict[str, Any], stream: TextIO | None = None) -> None:
 
 __all__ = [
     "MAX_MATRIX_CLASSES",
+    "add_predict_arguments",
+    "predict",
     "evaluate",
     "explain",
     "format_confusions",

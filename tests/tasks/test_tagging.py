@@ -196,6 +196,15 @@ def test_softmax_decoder_and_cnn_characters(corpus, tmp_path):
     assert res.test_scores["f1"] >= 0.95
 
 
+def test_words_are_looked_up_lower_cased(trained):
+    from grutext.tasks.tagging.data import word_ids
+
+    unk = trained.tokenizer.unk_id
+    ids = word_ids(trained.tokenizer, ["The", "the", "THE", "Paris", "paris", "zebra"])
+    assert ids[0] == ids[1] == ids[2] != unk and ids[3] == ids[4] != unk and ids[0] != ids[3]
+    assert ids[5] == unk
+
+
 def test_case_feature():
     from grutext.tasks.tagging.config import CASES, case_id
 

@@ -108,9 +108,15 @@ def conll_lines(loaded: LoadedModel, path: str) -> Iterator[str]:
     check_tagger(loaded)
     tag_cfg = TagConfig.from_meta(loaded.meta)
     # the tokens (and the model's feature column) only; whatever the last column holds is left alone
-    corpus = read_conll(path, token_col=tag_cfg.token_col, tag_col=tag_cfg.token_col, feature_col=tag_cfg.feature_col,
-                        scheme=NO_SCHEME, fmt="conll")  # fmt: skip
-    feats = [list(s.features) for s in corpus] if tag_cfg.feature_col is not None else None
+    corpus = read_conll(
+        path,
+        token_col=tag_cfg.token_col,
+        tag_col=tag_cfg.token_col,
+        feature_col=tag_cfg.feature_col,
+        scheme=NO_SCHEME,
+        fmt="conll",
+    )
+    feats = [list(s.features or ()) for s in corpus] if tag_cfg.feature_col is not None else None
     tags = tag_tokens(loaded, [list(s.tokens) for s in corpus], feats)
     by_line = {ln: tag for s, tg in zip(corpus, tags, strict=True) for ln, tag in zip(s.lines, tg, strict=True)}
     for n, line in _lines(Path(path)):

@@ -77,7 +77,7 @@ def test_enumerated_flags_list_their_choices(capsys):
     text = help_of(capsys, "train")
     for flag in ("--tokenizer", "--cell", "--pooling", "--schedule", "--truncation", "--monitor", "--unfreeze"):
         assert re.search(re.escape(flag) + r" \{[\w+,-]+\}", text), flag
-    assert "--task {auto,binary,multiclass,multilabel,lm}" in text
+    assert "--task {auto,binary,multiclass,multilabel,lm,tag}" in text
     text = help_of(capsys, "explain")
     assert "--method {ig,occlusion,attention}" in text
 
@@ -175,5 +175,6 @@ def test_task_dispatch_by_kind():
     assert (
         train_kind("lm") == "language_model" and train_kind("auto") == "classifier" and train_kind(None) == "classifier"
     )
-    with pytest.raises(ArtifactError, match="'tagger'"):
-        task_cli("tagger")
+    assert task_cli("tagger").__name__ == "grutext.tasks.tagging.cli" and train_kind("tag") == "tagger"
+    with pytest.raises(ArtifactError, match="'parser'"):
+        task_cli("parser")

@@ -16,12 +16,14 @@ LEGACY = Path(__file__).parent / "fixtures" / "legacy"
 
 
 def test_the_table_maps_the_stored_kinds_to_their_tasks():
-    from grutext.tasks import CLASSIFICATION, LANGUAGE_MODEL, TASKS, task_for
+    from grutext.tasks import CLASSIFICATION, LANGUAGE_MODEL, TAGGING, TASKS, task_for
 
-    assert TASKS == {"classifier": CLASSIFICATION, "language_model": LANGUAGE_MODEL}
+    assert TASKS == {"classifier": CLASSIFICATION, "language_model": LANGUAGE_MODEL, "tagger": TAGGING}
     assert task_for("language_model") is LANGUAGE_MODEL
-    with pytest.raises(ArtifactError, match="unknown model kind 'tagger'; expected one of classifier, language_model"):
-        task_for("tagger")
+    with pytest.raises(
+        ArtifactError, match="unknown model kind 'parser'; expected one of classifier, language_model, tagger"
+    ):
+        task_for("parser")
 
 
 def test_tasks_answer_for_their_artifacts():
@@ -92,8 +94,8 @@ def test_the_loader_names_a_labels_mismatch(tmp_path):
 
 
 def test_save_refuses_an_unknown_kind(tmp_path):
-    with pytest.raises(ArtifactError, match="unknown model kind 'tagger'"):
-        _resave_kind(tmp_path, "tagger")
+    with pytest.raises(ArtifactError, match="unknown model kind 'parser'"):
+        _resave_kind(tmp_path, "parser")
     assert not (tmp_path / "x").exists()
 
 

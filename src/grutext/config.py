@@ -35,9 +35,13 @@ CELLS: tuple[str, ...] = ("gru", "lstm", "rnn", "mingru", "lngru")
 POOLINGS: tuple[str, ...] = ("last", "mean", "max", "attention")
 SCHEDULES: tuple[str, ...] = ("linear", "cosine", "constant", "plateau")
 UNFREEZE: tuple[str, ...] = ("all", "gradual")
-MONITORS: tuple[str, ...] = ("val_accuracy", "val_loss", "val_macro_f1")
+MONITORS: tuple[str, ...] = ("val_accuracy", "val_loss", "val_macro_f1", "val_chunk_f1")
 WORD_SPLITS: tuple[str, ...] = ("punct", "whitespace")  # lm.word_split (grutext.lm.LMConfig)
-EXTRA_TABLES = ("lm",)  # read by the language-model pipeline (grutext.lm.LMConfig), not by Config
+TAG_SCHEMES: tuple[str, ...] = ("auto", "IOB1", "IOB2", "BIOES", "none")  # tag.scheme (tasks.tagging.config)
+TAG_DECODERS: tuple[str, ...] = ("crf", "softmax")  # tag.decoder
+CHAR_ENCODERS: tuple[str, ...] = ("gru", "cnn", "none")  # tag.char_encoder
+# read by the tasks' own configs (tasks.language_model.config.LMConfig, tasks.tagging.config.TagConfig), not by Config
+EXTRA_TABLES = ("lm", "tag")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.tokenizer": TOKENIZERS,
@@ -49,6 +53,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.unfreeze": UNFREEZE,
     "train.monitor": MONITORS,
     "lm.word_split": WORD_SPLITS,
+    "tag.scheme": TAG_SCHEMES,
+    "tag.decoder": TAG_DECODERS,
+    "tag.char_encoder": CHAR_ENCODERS,
 }
 """The allowed values of every enumerated field, keyed ``"table.field"``."""
 
@@ -342,7 +349,7 @@ FIELD_HELP: dict[str, str] = {
     "layer each epoch",
     "train.patience": "stop after this many epochs without improvement of the monitor; 0 = never stop early",
     "train.monitor": "validation figure that picks the best epoch and drives early stopping "
-    "(language models: always val_loss)",
+    "(language models: val_loss; taggers: val_chunk_f1, or val_accuracy for plain labels)",
     "train.seed": "random seed (data order, initialisation, carved splits); the same seed gives the same model",
     "train.threads": "CPU threads for torch; None = torch's default",
     "train.max_minutes": "stop training after this many minutes (the best epoch so far is kept); None = no time limit",
@@ -365,6 +372,18 @@ FIELD_HELP: dict[str, str] = {
     "lm.weight_drop": "DropConnect on the recurrent weights; 0 = off",
     "lm.epoch_tokens": "one epoch is about this many training tokens (frequent validation on long corpora); "
     "None = the whole corpus",
+    # [tag] (grutext.tasks.tagging.config.TagConfig)
+    "tag.tag_col": "column holding the tags: an index (negative counts from the end) or a name (JSONL: a key)",
+    "tag.token_col": "column holding the tokens: an index or a name (JSONL: a key)",
+    "tag.feature_col": "column fed to the tagger as an extra embedding (e.g. POS); None = no feature",
+    "tag.scheme": "the file's tag scheme: auto = detected (POS-like tags read as plain labels), or IOB1, IOB2, "
+    "BIOES, none",
+    "tag.decoder": "crf = linear-chain CRF with constrained Viterbi, softmax = each token on its own",
+    "tag.char_encoder": "how a word's characters are read: gru (a BiGRU), cnn (convolution + max) or none",
+    "tag.char_dim": "size of the character embedding",
+    "tag.char_hidden": "character encoder units per direction (the CNN has twice as many filters)",
+    "tag.case_dim": "size of the case-feature embedding (lower, UPPER, Title, digits, ...)",
+    "tag.feature_dim": "size of the feature column's embedding",
 }
 
 

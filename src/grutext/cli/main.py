@@ -48,7 +48,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "train",
         "train",
-        "train a classifier (or, with --task lm, a language model) and save its model directory",
+        "train a classifier (--task lm: a language model, --task tag: a tagger) and save its model directory",
         "grutext.cli.train",
         "cmd_train",
         "add_train_arguments",
@@ -56,7 +56,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "evaluate",
         "evaluate",
-        "score a saved model on labelled data (accuracy, F1) or a text (perplexity)",
+        "score a saved model on labelled data (accuracy, F1; chunk F1 for taggers) or a text (perplexity)",
         "grutext.cli.evaluate",
         "cmd_evaluate",
         "add_evaluate_arguments",
@@ -64,7 +64,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "predict",
         "predict",
-        "classify texts given as arguments, in a file or on stdin",
+        "classify or tag texts given as arguments, in a file or on stdin",
         "grutext.cli.predict",
         "cmd_predict",
         "add_predict_arguments",

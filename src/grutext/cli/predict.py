@@ -1,12 +1,13 @@
-"""`grutext predict`: classify texts. (`generate` and `next-word`, the language model's ways of
+"""`grutext predict`: use a model on texts; the model's task does it (classifiers: labels and
+probabilities; taggers: tags and chunks). (`generate` and `next-word`, the language model's ways of
 using a model, live in grutext.tasks.language_model.cli; the command table points there.)"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from grutext.cli.dispatch import kinds, task_cli
 from grutext.cli.options import choices_metavar, field_choices
 from grutext.errors import GrutextError
 
@@ -26,7 +27,11 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
         "--text-col", default=None, help="column of --file holding the text (default: found by name: text, ...)"
     )
     out = p.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="one JSON object per text, with every probability")
+    out.add_argument(
+        "--json", action="store_true", help="one JSON object per text (every probability; a tagger's offsets)"
+    )
+    for kind in kinds():
+        task_cli(kind).add_predict_arguments(p)
 
 
 def read_inputs(args: argparse.Namespace) -> list[str]:
@@ -44,18 +49,11 @@ def read_inputs(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Classify texts given as arguments, in a file (--file) or one per line on stdin."""
-    from grutext.infer.predict import Predictor
+    """Use a model on texts given as arguments, in a file (--file) or one per line on stdin: a classifier's
+    labels, a tagger's tags and chunks (`--format conll`: a CoNLL file with the predicted tags appended)."""
+    from grutext.artifact import read_meta
 
-    predictor = Predictor.load(args.model)
-    for row in predictor.predict(read_inputs(args)):
-        if args.json:
-            print(json.dumps(row, ensure_ascii=False))
-        else:
-            top = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-            label = row.get("label", ",".join(row.get("labels", [])))
-            print(f"{label:<14} {'  '.join(f'{k}={v:.3f}' for k, v in top)}  | {row['text'][:70]}")
-    return 0
+    return int(task_cli(read_meta(args.model)["kind"]).predict(args))
 
 
 __all__ = ["add_predict_arguments", "cmd_predict", "read_inputs"]

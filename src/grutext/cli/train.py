@@ -26,8 +26,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         choices=task_choices,
         metavar=choices_metavar(task_choices),
         default=None,
-        help="a classifier head (auto: binary, multiclass or multilabel from the labels) or lm, a language model "
-        "(default: auto)",
+        help="a classifier head (auto: binary, multiclass or multilabel from the labels), lm (a language model) "
+        "or tag (a sequence tagger on CoNLL/JSONL files) (default: auto)",
     )
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out (OUT.ckpt)")
     add_config_flags(p, skip={"model.task"})
@@ -36,7 +36,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train a classifier (or, with --task lm, a language model) and save its model directory.
+    """Train a classifier (or, with --task lm, a language model; with --task tag, a tagger) and save its
+    model directory.
 
     DATA is a file (csv, tsv, jsonl, json, parquet, `label text` lines, fastText, .gz), a folder
     with one sub-folder per class, or a dataset name (bbc-news, sst2, sst5, trec6, trec50, imdb, ptb, hf:NAME).

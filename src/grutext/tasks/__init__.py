@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from grutext.errors import ArtifactError
 from grutext.tasks.classification import CLASSIFICATION
 from grutext.tasks.language_model import LANGUAGE_MODEL
+from grutext.tasks.tagging import TAGGING
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +40,8 @@ class Task(Protocol):
         title: the task in words, for messages ("classifier", "language model").
         has_labels: the artifact stores class names (``labels.json``).
         cli: the module with the task's commands and flags (``tasks/NAME/cli.py``: add_train_arguments,
-            reject_train_flags, train, evaluate, explain), imported only when a command needs it.
+            reject_train_flags, train, evaluate, explain, add_predict_arguments, predict), imported only
+            when a command needs it.
         train_flag: the ``grutext train --task`` value that selects this task (None: the default task).
     """
 
@@ -78,6 +80,7 @@ class Task(Protocol):
 TASKS: dict[str, Task] = {
     CLASSIFICATION.kind: CLASSIFICATION,
     LANGUAGE_MODEL.kind: LANGUAGE_MODEL,
+    TAGGING.kind: TAGGING,
 }
 
 
@@ -99,4 +102,4 @@ def require_task(loaded: Any, task: Task, message: str) -> None:
         raise ArtifactError(message)
 
 
-__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "Task", "require_task", "task_for"]
+__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TAGGING", "TASKS", "Task", "require_task", "task_for"]

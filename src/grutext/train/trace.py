@@ -21,6 +21,7 @@ COLUMNS = [
     ("val_loss", "val_loss", "{:>9.4f}"),
     ("val_accuracy", "val_acc", "{:>8.4f}"),
     ("val_macro_f1", "val_f1", "{:>7.4f}"),
+    ("val_chunk_f1", "val_chunk_f1", "{:>13.4f}"),
     ("val_perplexity", "val_ppl", "{:>9.2f}"),
     ("val_bpc", "val_bpc", "{:>8.4f}"),
     ("lr", "lr", "{:>9.2e}"),

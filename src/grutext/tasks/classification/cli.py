@@ -65,6 +65,26 @@ def explain(loaded: Any, args: argparse.Namespace) -> Any:
     return explain_prediction(loaded, args.text, method=args.method, target=args.target, steps=args.steps)
 
 
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    """A classifier needs no flags beyond the shared predict ones."""
+
+
+def predict(args: argparse.Namespace) -> int:
+    """`grutext predict CLASSIFIER ...`: the label and the top probabilities per text (or JSON)."""
+    from grutext.cli.predict import read_inputs
+    from grutext.infer.predict import Predictor
+
+    predictor = Predictor.load(args.model)
+    for row in predictor.predict(read_inputs(args)):
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            top = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+            label = row.get("label", ",".join(row.get("labels", [])))
+            print(f"{label:<14} {'  '.join(f'{k}={v:.3f}' for k, v in top)}  | {row['text'][:70]}")
+    return 0
+
+
 def print_report(rep: dict[str, Any], stream: TextIO | None = None) -> None:
     """Accuracy, macro-F1 and loss, the per-class table and the confusions of a classifier report."""
     stream = stream or sys.stdout
@@ -81,6 +101,8 @@ def print_report(rep: dict[str, Any], stream: TextIO | None = None) -> None:
 __all__ = [
     "MAX_MATRIX_CLASSES",
     "TOP_CONFUSIONS",
+    "add_predict_arguments",
+    "predict",
     "evaluate",
     "explain",
     "format_confusions",

@@ -110,6 +110,20 @@ def explain(loaded: Any, args: argparse.Namespace) -> Any:
     return explain_lm(loaded, args.text, generate=args.generate, temperature=args.temperature, seed=args.seed)
 
 
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    """A language model adds no predict flags (it is used through generate and next-word)."""
+
+
+def predict(args: argparse.Namespace) -> int:
+    """`grutext predict` on a language model: a one-line error pointing to generate / next-word."""
+    from grutext.errors import GrutextError
+
+    raise GrutextError(
+        f"predict: {args.model} is a language model; use `grutext generate {args.model} --prompt TEXT` "
+        f"or `grutext next-word {args.model} --prompt TEXT`"
+    )
+
+
 # ---- generate, next-word ----------------------------------------------------------------------------------
 
 
@@ -218,6 +232,8 @@ def cmd_next_word(args: argparse.Namespace) -> int:
 
 __all__ = [
     "add_generate_arguments",
+    "add_predict_arguments",
+    "predict",
     "add_next_word_arguments",
     "add_train_arguments",
     "cmd_generate",

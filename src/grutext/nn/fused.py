@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from grutext.nn._build import load_loop
+
 FORCE_IMPL: str | None = None
 BACKEND: str = "auto"
 PROJECT_IN_LOOP: bool = True  # fp32/fp64 with the C++ loops: input projections per step, inside the loop
@@ -122,42 +124,7 @@ def tune_allocator() -> bool:
 
 
 def _build_extension() -> bool:
-    from torch.utils import cpp_extension
-
-    # ninja may sit in the venv's bin (pip install ninja) without the venv being activated
-    extra_path = [str(Path(sys.executable).parent)]
-    try:
-        import ninja
-
-        extra_path.append(ninja.BIN_DIR)
-    except ImportError:
-        pass
-    old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join(extra_path + [old_path])
-    flags = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only"]
-    try:
-        # -fopenmp turns on ATen's at::parallel_for in the extension (without _OPENMP its header
-        # runs every parallel_for serially). The loops link the libgomp torch has already loaded
-        # (same soname). A compiler without OpenMP gets the serial build.
-        try:
-            cpp_extension.load(
-                name="grutext_gru_loop",
-                sources=[str(_CSRC)],
-                extra_cflags=[*flags, "-fopenmp"],
-                extra_ldflags=["-fopenmp"],
-                is_python_module=False,
-                verbose=False,
-            )
-        except Exception:  # noqa: BLE001 - retried without OpenMP; a second failure propagates
-            cpp_extension.load(
-                name="grutext_gru_loop_serial",
-                sources=[str(_CSRC)],
-                extra_cflags=flags,
-                is_python_module=False,
-                verbose=False,
-            )
-    finally:
-        os.environ["PATH"] = old_path
+    load_loop("grutext_gru_loop", _CSRC, "fast GRU loop")
     return hasattr(torch.ops.grutext_gru, "forward")
 
 

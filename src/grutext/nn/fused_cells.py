@@ -37,7 +37,6 @@ Switches and spies:
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import warnings
 from pathlib import Path
@@ -46,6 +45,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from grutext.nn._build import load_loop
 
 FORCE_IMPL: str | None = None
 BACKEND: str = "auto"
@@ -92,38 +93,7 @@ def extension_available() -> bool:
 
 
 def _build_extension() -> bool:
-    from torch.utils import cpp_extension
-
-    extra_path = [str(Path(sys.executable).parent)]  # ninja may sit in the venv's bin
-    try:
-        import ninja
-
-        extra_path.append(ninja.BIN_DIR)
-    except ImportError:
-        pass
-    old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join(extra_path + [old_path])
-    flags = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only"]
-    try:
-        try:  # -fopenmp: ATen's parallel_for runs the (direction, batch chunk) items in parallel
-            cpp_extension.load(
-                name="grutext_lstm_loop",
-                sources=[str(_CSRC)],
-                extra_cflags=[*flags, "-fopenmp"],
-                extra_ldflags=["-fopenmp"],
-                is_python_module=False,
-                verbose=False,
-            )
-        except Exception:  # noqa: BLE001 - retried without OpenMP; a second failure propagates
-            cpp_extension.load(
-                name="grutext_lstm_loop_serial",
-                sources=[str(_CSRC)],
-                extra_cflags=flags,
-                is_python_module=False,
-                verbose=False,
-            )
-    finally:
-        os.environ["PATH"] = old_path
+    load_loop("grutext_lstm_loop", _CSRC, "fast LSTM/RNN loop")
     return hasattr(torch.ops.grutext_cells, "lstm_forward")
 
 

@@ -103,41 +103,15 @@ def _peek(t: torch.Tensor | np.ndarray, k: int = 4) -> str:
     return f"[{vals}{', ...' if flat.size > k else ''}]"
 
 
-def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
-    """Each stage of the pipeline for one text: tokens, ids, padded ids, embeddings, recurrent
-    output, pooled vector, logits, probabilities, with shapes and a few values.
-
-    Args:
-        loaded: a `LoadedModel` classifier.
-        text: the input.
-        pad_to: pad the ids to this length to show padding (default: length + 3).
-    """
-    from grutext.artifact import require_single_network
+def _trace_inputs(tok: Any, cfg: Any, text: str, pad_to: int | None, row: Any) -> tuple[list[int], Any, Any]:
+    """The input side of the trace: tokens, ids (truncated as at training), the padded batch of one; rows via `row`."""
     from grutext.data.batching import pad_batch, truncate
     from grutext.errors import DataError
-    from grutext.tasks import CLASSIFICATION, TASKS, require_task
 
-    kind = getattr(loaded, "kind", None)
-    what = TASKS[kind].title if kind in TASKS else f"{kind!r} model"
-    require_task(
-        loaded,
-        CLASSIFICATION,
-        f"trace: {getattr(loaded, 'path', None) or 'the model'} is a {what}; trace follows a classifier's pipeline "
-        "(for a language model: grutext explain MODEL TEXT)",
-    )
-    require_single_network(loaded, "trace")
-    tok = loaded.tokenizer
-    cfg = loaded.config
-    model = loaded.model
     tokens = tok.tokens(text)
     ids = tok.encode(text)
     if not ids:
         raise DataError(f"text {text!r:.60}: tokenizes to nothing")
-    lines: list[str] = []
-
-    def row(label: str, content: str) -> None:
-        lines.append(f"{label:<22}{content}")
-
     row("input text", repr(text))
     row(f"tokens ({len(tokens)})", f"{tokens[:16]}{' ...' if len(tokens) > 16 else ''}")
     kept = truncate(ids, cfg.data.max_len, cfg.data.truncation)
@@ -153,6 +127,39 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
         "padded ids",
         f"shape {tuple(padded.shape)}  {padded[0, -8:].tolist()} (last 8; 0 = <pad>)  length {int(lengths[0])}",
     )
+    return kept, padded, lengths
+
+
+def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
+    """Each stage of the pipeline for one text: tokens, ids, padded ids, embeddings, recurrent
+    output, pooled vector, logits, probabilities, with shapes and a few values.
+
+    Args:
+        loaded: a `LoadedModel` classifier.
+        text: the input.
+        pad_to: pad the ids to this length to show padding (default: length + 3).
+    """
+    from grutext.artifact import require_single_network
+    from grutext.tasks import CLASSIFICATION, TASKS, require_task
+
+    kind = getattr(loaded, "kind", None)
+    what = TASKS[kind].title if kind in TASKS else f"{kind!r} model"
+    require_task(
+        loaded,
+        CLASSIFICATION,
+        f"trace: {getattr(loaded, 'path', None) or 'the model'} is a {what}; trace follows a classifier's pipeline "
+        "(for a language model: grutext explain MODEL TEXT)",
+    )
+    require_single_network(loaded, "trace")
+    tok = loaded.tokenizer
+    cfg = loaded.config
+    model = loaded.model
+    lines: list[str] = []
+
+    def row(label: str, content: str) -> None:
+        lines.append(f"{label:<22}{content}")
+
+    kept, padded, lengths = _trace_inputs(tok, cfg, text, pad_to, row)
     with torch.no_grad():
         inter = model.encode(padded, lengths, return_gates=True)
     emb, out = inter["embedded"], inter["output"]  # (1, T', E), (1, T', D*H)

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from grutext.nn import fused
+from grutext.nn import cudnn, fused
 from grutext.nn.gru import GRU
 
 E, H, B, T = 5, 6, 4, 7
@@ -155,7 +155,7 @@ def test_cudnn_dispatch_function_matches(lengths: list[int] | None) -> None:
     x = torch.randn(T, B, E, dtype=torch.float64)
     h0 = torch.randn(4, B, H, dtype=torch.float64)
     lt = None if lengths is None else torch.tensor(lengths)
-    out, h_n = fused.cudnn_gru(gru, x, lt, h0)
+    out, h_n = cudnn.cudnn_gru(gru, x, lt, h0)
     gru.impl = "explicit"
     ref_out, ref_h = gru(x, lengths, h0)
     assert (out - ref_out).abs().max() < 1e-10 and (h_n - ref_h).abs().max() < 1e-10

@@ -41,6 +41,55 @@ def _build_normalizer(lowercase: bool, strip_html: bool) -> Any:
     return normalizers.Sequence(steps)
 
 
+def _untrained(
+    kind: str,
+    lowercase: bool,
+    strip_html: bool,
+    min_freq: int,
+    max_size: int | None,
+    bpe_vocab_size: int,
+    split_contractions: bool,
+) -> tuple[Any, Any]:
+    """An empty Hugging Face tokenizer of `kind` (normalizer, pre-tokenizer, decoder) and its trainer."""
+    from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer as HFTokenizer
+
+    if kind == "bpe":
+        hf = HFTokenizer(models.BPE(unk_token=UNK))
+        hf.normalizer = _build_normalizer(lowercase, strip_html)
+        hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        hf.decoder = decoders.ByteLevel()
+        size = min(bpe_vocab_size, max_size) if max_size else bpe_vocab_size
+        trainer: Any = trainers.BpeTrainer(
+            vocab_size=size,
+            min_frequency=min_freq,
+            special_tokens=list(SPECIALS),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+    else:
+        hf = HFTokenizer(models.WordLevel(unk_token=UNK))
+        hf.normalizer = _build_normalizer(lowercase, strip_html)
+        if kind == "word" and split_contractions:
+            hf.pre_tokenizer = pre_tokenizers.Sequence(
+                [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(_WORD_PIECES), "isolated")]
+            )
+        elif kind == "word":
+            hf.pre_tokenizer = pre_tokenizers.Sequence(
+                [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")]
+            )
+        else:  # every character, whitespace included, is its own token
+            hf.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), "isolated")
+            hf.decoder = decoders.Fuse()
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=max_size or _NO_LIMIT,
+            min_frequency=min_freq,
+            special_tokens=list(SPECIALS),
+            show_progress=False,
+        )
+    return hf, trainer
+
+
 class Tokenizer:
     """A trained tokenizer: text <-> ids, with fixed special ids.
 
@@ -112,9 +161,6 @@ class Tokenizer:
             ConfigError: unknown kind, or sizes too small.
             DataError: no texts.
         """
-        from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
-        from tokenizers import Tokenizer as HFTokenizer
-
         if kind not in KINDS:
             raise ConfigError(f"tokenizer kind: expected one of {list(KINDS)}, got {kind!r}")
         if min_freq < 1:
@@ -129,39 +175,7 @@ class Tokenizer:
         if not texts:
             raise DataError("tokenizer training texts: expected at least one text, got none")
 
-        if kind == "bpe":
-            hf = HFTokenizer(models.BPE(unk_token=UNK))
-            hf.normalizer = _build_normalizer(lowercase, strip_html)
-            hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-            hf.decoder = decoders.ByteLevel()
-            size = min(bpe_vocab_size, max_size) if max_size else bpe_vocab_size
-            trainer: Any = trainers.BpeTrainer(
-                vocab_size=size,
-                min_frequency=min_freq,
-                special_tokens=list(SPECIALS),
-                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                show_progress=False,
-            )
-        else:
-            hf = HFTokenizer(models.WordLevel(unk_token=UNK))
-            hf.normalizer = _build_normalizer(lowercase, strip_html)
-            if kind == "word" and split_contractions:
-                hf.pre_tokenizer = pre_tokenizers.Sequence(
-                    [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(_WORD_PIECES), "isolated")]
-                )
-            elif kind == "word":
-                hf.pre_tokenizer = pre_tokenizers.Sequence(
-                    [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")]
-                )
-            else:  # every character, whitespace included, is its own token
-                hf.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), "isolated")
-                hf.decoder = decoders.Fuse()
-            trainer = trainers.WordLevelTrainer(
-                vocab_size=max_size or _NO_LIMIT,
-                min_frequency=min_freq,
-                special_tokens=list(SPECIALS),
-                show_progress=False,
-            )
+        hf, trainer = _untrained(kind, lowercase, strip_html, min_freq, max_size, bpe_vocab_size, split_contractions)
         hf.train_from_iterator(texts, trainer=trainer, length=len(texts))
         meta = {
             "lowercase": lowercase,

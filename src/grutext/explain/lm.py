@@ -82,6 +82,17 @@ def _starts_after_eos(loaded: Any) -> bool:
     return resolve_add_eos(loaded.tokenizer.kind, add_eos)
 
 
+def _surprisal(model: Any, x: torch.Tensor) -> torch.Tensor:
+    """−log p(x_t | x_<t) in nats for t >= 1 of x (1, T), from the model's own forward pass; NaN at t = 0."""
+    T = x.shape[1]
+    logits = model(x)[0]  # (1, T, V)
+    logp = torch.log_softmax(logits[0].double(), dim=-1)  # (T, V)
+    nats = torch.full((T,), float("nan"), dtype=torch.float64)
+    if T > 1:
+        nats[1:] = -logp[:-1].gather(1, x[0, 1:, None]).squeeze(1)
+    return nats
+
+
 def explain_lm(
     loaded: Any, text: str, *, generate: int = 0, temperature: float = 0.0, seed: int = 0, add_eos: bool | None = None
 ) -> Explanation:
@@ -127,11 +138,7 @@ def explain_lm(
         x = torch.tensor([ids], dtype=torch.long)  # (1, T)
         T = x.shape[1]
         with torch.no_grad():
-            logits = model(x)[0]  # (1, T, V): the model's own forward pass
-            logp = torch.log_softmax(logits[0].double(), dim=-1)  # (T, V)
-            nats = torch.full((T,), float("nan"), dtype=torch.float64)
-            if T > 1:
-                nats[1:] = -logp[:-1].gather(1, x[0, 1:, None]).squeeze(1)  # −log p(x_t | x_<t), t >= 1
+            nats = _surprisal(model, x)
             cell = _cell_of(model)
             gates = None
             notes = list(inp.notes)

@@ -270,6 +270,26 @@ def _pyplot():
     return plt
 
 
+def _gate_blocks(g: Any, T: int) -> list[tuple[str, list[str], np.ndarray]]:
+    """One heat-map block per layer: (title, row labels, matrix (rows, T)) of the first T tokens' gate means."""
+    blocks = []
+    for layer in range(g.num_layers):
+        labels, rows = [], []
+        for d in range(g.num_directions):
+            arrow = "→" if d == 0 else "←"
+            for key, label, _ in GATE_ROWS:
+                vals = g.mean(key)[layer, d, :T]
+                if key == "n" or np.isnan(vals).all():
+                    continue  # n is in the HTML; the PNG keeps the four readable rows
+                if key == "dh":
+                    vals = vals / _vmax(vals)  # |Δh| scaled to [0, 1] per direction
+                    label = "|Δh| (scaled)"
+                labels.append(f"{label} {arrow}")
+                rows.append(vals)
+        blocks.append((f"layer {layer + 1} gates (unit means)", labels, np.vstack(rows)))
+    return blocks
+
+
 def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int = 100) -> Path:
     """A PNG: the token signal as bars, then each layer's gates as a rows × tokens heat map.
 
@@ -291,22 +311,7 @@ def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int
     toks = [t if len(t) <= 14 else t[:13] + "…" for t in ex.tokens[:T]]
     values = values[:T]
     g = ex.gates
-    blocks = []  # (title, row labels, matrix (R, T), per-row is_signed)
-    if g is not None:
-        for layer in range(g.num_layers):
-            labels, rows = [], []
-            for d in range(g.num_directions):
-                arrow = "→" if d == 0 else "←"
-                for key, label, _ in GATE_ROWS:
-                    vals = g.mean(key)[layer, d, :T]
-                    if key == "n" or np.isnan(vals).all():
-                        continue  # n is in the HTML; the PNG keeps the four readable rows
-                    if key == "dh":
-                        vals = vals / _vmax(vals)  # |Δh| scaled to [0, 1] per direction
-                        label = "|Δh| (scaled)"
-                    labels.append(f"{label} {arrow}")
-                    rows.append(vals)
-            blocks.append((f"layer {layer + 1} gates (unit means)", labels, np.vstack(rows)))
+    blocks = _gate_blocks(g, T) if g is not None else []
     heights = [1.6] + [0.28 * len(b[1]) + 0.5 for b in blocks]
     width = min(22.0, max(7.0, 0.42 * T + 2.2))
     fig, axes = plt.subplots(

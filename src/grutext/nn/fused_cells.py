@@ -20,7 +20,7 @@ on the module says which ran):
   GEMM over all steps. Rows walk their own lengths: the reverse direction starts at each
   sequence's last real token and no step is spent on padding. (direction, batch chunk) items are
   split across torch's threads once.
-- ``"explicit"``: the step loop in torch ops (:func:`grutext.nn.cells._loop`): when the gates are
+- ``"explicit"``: the step loop in torch ops (:func:`grutext.nn.stacked._loop`): when the gates are
   asked for (``return_gates=True``), for other dtypes, or without a C++ compiler (one warning).
 
 Why two fast paths: torch's packed-sequence kernels are lengths-exact but slow on CPU for mixed

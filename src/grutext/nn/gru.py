@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from grutext.errors import ConfigError, DataError
-from grutext.nn import fused
+from grutext.nn import cudnn, fused
 from grutext.nn.init import check_init, init_recurrent_
 
 IMPLS = ("auto", "fused", "explicit")
@@ -259,7 +259,7 @@ class GRU(nn.Module):
         impl = fused.FORCE_IMPL or self.impl
         if return_gates or impl == "explicit":
             return "explicit"
-        if x.device.type == "cuda" and fused.cudnn_applicable(self):
+        if x.device.type == "cuda" and cudnn.cudnn_applicable(self):
             return "cudnn"
         if impl == "fused" or fused.fused_applicable(x):
             return "fused"
@@ -307,7 +307,7 @@ class GRU(nn.Module):
         self.last_path = path
         gates: list[dict[str, Tensor]] | None = None
         if path == "cudnn":
-            out, h_n = fused.cudnn_gru(self, x, lengths_t, h0)
+            out, h_n = cudnn.cudnn_gru(self, x, lengths_t, h0)
         elif path == "fused":
             out, h_n = fused.gru_forward(self, x, lengths_t, h0, self._recurrent_masks(B, x))
         else:

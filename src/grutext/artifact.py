@@ -8,13 +8,15 @@ MODEL_DIR/
   labels.json        class names, index order (classifiers)
   metrics.json       epoch trace, validation and test metrics (when known)
   *.png              curves / confusion matrix (optional)
+  manifest.json      SHA-256 of every file above, grutext version, config hash (`grutext.manifest`)
 ```
 
 `save_model` writes every file (the task's own config sections, metrics and plots included) into a
 temporary sibling folder, flushes it and renames it into place once, so a model directory is
 complete and self-consistent or absent. The kind in config.json names the task in
 `grutext.tasks.TASKS`, which rebuilds the module (`Task.build`). `load_model` rebuilds the model from the directory
-alone, checks the format version, every file, every tensor name and shape; it loads no pickle.
+alone, checks the format version, the manifest (every file's SHA-256, the config fields the
+weights depend on), every tensor name and shape, and that every weight is finite; it loads no pickle.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import torch
 
 from grutext.config import Config
 from grutext.errors import ArtifactError, ConfigError, GrutextError
+from grutext.manifest import depends_of, verify_manifest, write_manifest
+from grutext.safeio import dumps
 from grutext.tasks import CLASSIFICATION, TASKS, task_for
 from grutext.version import __version__
 
@@ -150,14 +154,16 @@ def _write_files(
     (tmp / "config.json").write_text(json.dumps(header, indent=2))
     tokenizer.save(tmp / "tokenizer.json")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    check_finite(state, "save_model: refusing to save")
     _untie(state)
     save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "kind": header["kind"]})
     if labels is not None:
         (tmp / "labels.json").write_text(json.dumps(list(labels), indent=1))
     if metrics is not None:
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable))
+        (tmp / "metrics.json").write_text(dumps(metrics, what="metrics.json", indent=1))
     for name, writer in (extra or {}).items():
         writer(tmp / name)
+    write_manifest(tmp, config=header["config"], depends=depends_of(header))
     _sync(tmp)
 
 
@@ -196,6 +202,14 @@ def _untie(state: dict[str, torch.Tensor]) -> None:
         if ptr in seen and v.numel():
             state[k] = v.clone()
         seen[ptr] = k
+
+
+def check_finite(state: dict[str, torch.Tensor], what: str) -> None:
+    """Raise ArtifactError naming the first tensor of `state` holding NaN or Infinity."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ArtifactError(f"{what}: weight {name} holds {bad} non-finite value(s) (NaN or Infinity)")
 
 
 def _jsonable(x: Any) -> Any:
@@ -252,6 +266,7 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
     """
     directory = Path(directory)
     meta = read_meta(directory)
+    verify_manifest(directory, config=meta.get("config"), depends=depends_of(meta))
     task = task_for(meta["kind"], directory / "config.json")
     try:
         cfg = Config.from_dict(meta.get("config", {}), source=str(directory / "config.json"))
@@ -338,4 +353,5 @@ def _load_weights(directory: Path, model: torch.nn.Module) -> None:
                 f"{directory / 'model.safetensors'}: {name} has shape {tuple(tensor.shape)}, "
                 f"config says {tuple(expected[name].shape)}"
             )
+    check_finite(state, str(directory / "model.safetensors"))
     model.load_state_dict(state)

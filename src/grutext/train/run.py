@@ -155,6 +155,10 @@ def finish_run(run: Run, *, keep_checkpoint: bool) -> None:
     if keep_checkpoint:
         run.log(f"checkpoint kept: {ckpt}/ (--resume continues from it)")
         return
+    from grutext.train.checkpoint import leftovers
+
+    for extra in leftovers(ckpt):
+        shutil.rmtree(extra, ignore_errors=True)
     shutil.rmtree(ckpt, ignore_errors=True)
     run.log(f"checkpoint removed: {ckpt}/ (pass --keep-checkpoint to keep it for a later --resume)")
 

@@ -9,7 +9,6 @@ table. Top-level imports stay light: torch loads with the command that needs it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import fields
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from grutext.cli.options import add_field_flags
 from grutext.config import Config
 from grutext.errors import ConfigError
+from grutext.safeio import dumps
 
 LM_SECTION = "lm"  # the config-file table and the flags' dest prefix ("lm.bptt")
 
@@ -97,7 +97,7 @@ def evaluate(loaded: Any, args: argparse.Namespace) -> int:
         text_col=getattr(args, "text_col", None),
     )
     if getattr(args, "json", False):
-        print(json.dumps(rep))
+        print(dumps(rep, what="evaluate --json"))
     else:
         print(format_scores(rep))
     return 0
@@ -223,7 +223,7 @@ def cmd_next_word(args: argparse.Namespace) -> int:
     sug = Suggester.load(args.model)
     rows = sug.suggest(args.prompt, k=args.k)
     if args.json:
-        print(json.dumps([{"word": w, "probability": p} for w, p in rows], ensure_ascii=False))
+        print(dumps([{"word": w, "probability": p} for w, p in rows], what="next-word --json", ensure_ascii=False))
     else:
         for w, p in rows:
             print(f"{p:7.4f}  {w}")

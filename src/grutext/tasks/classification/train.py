@@ -111,6 +111,11 @@ def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
         f"data: train {len(splits.train):,}  valid {len(splits.valid):,}  "
         f"test {len(splits.test) if splits.test else 0:,}  classes {len(labels)} ({task})"
     )
+    cols = splits.train.columns
+    if cols is not None:
+        log(f"  columns: text {cols[0]!r}, label {cols[1]!r} (--text-col / --label-col choose others)")
+    else:
+        log(f"  text and labels: from {splits.train.source} (not a table: no columns to choose)")
     for note in splits.notes:
         log(f"  {note}")
     kind = f"{tokenizer.kind} (from init_from)" if source else cfg.data.tokenizer

@@ -166,8 +166,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument(
         "--beam",
         type=int,
-        default=0,
-        help="beam search of this width, printing the best continuations with log-probabilities (default: 0, sample)",
+        default=None,
+        help="beam search of this width (>= 1), printing the best continuations with log-probabilities "
+        "(default: off, sample)",
     )
     b.add_argument("--n-best", type=int, default=None, help="with --beam: continuations to print (default: --beam)")
 
@@ -180,8 +181,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """
     from grutext.infer.generate import Generator
 
+    check_generate_options(args)
     gen = Generator.load(args.model)
-    if args.beam:
+    if args.beam is not None:
         for text, score in gen.beam_search(
             args.prompt, beam=args.beam, max_tokens=args.max_tokens, n_best=args.n_best or args.beam, stop=args.stop
         ):
@@ -204,6 +206,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     sys.stdout.write("\n")
     return 0
+
+
+def check_generate_options(args: argparse.Namespace) -> None:
+    """ConfigError for generate options that cannot apply: --beam below 1, --n-best without --beam,
+    sampling options with --beam (beam search does not sample)."""
+    if args.beam is not None and args.beam < 1:
+        raise ConfigError(f"--beam {args.beam}: expected a beam width >= 1 (leave --beam out to sample)")
+    if args.beam is None and args.n_best is not None:
+        raise ConfigError("--n-best: applies to beam search only; add --beam N")
+    if args.beam is not None:
+        sampling = {
+            "--temperature": args.temperature != 1.0,
+            "--top-k": args.top_k is not None,
+            "--top-p": args.top_p is not None,
+            "--greedy": bool(args.greedy),
+            "--repetition-penalty": args.repetition_penalty != 1.0,
+            "--seed": args.seed is not None,
+        }
+        used = [flag for flag, given in sampling.items() if given]
+        if used:
+            raise ConfigError(f"{used[0]}: a sampling option; beam search (--beam) does not sample: drop one of them")
 
 
 def add_next_word_arguments(p: argparse.ArgumentParser) -> None:

@@ -35,7 +35,7 @@ import torch
 from grutext.config import Config
 from grutext.errors import ArtifactError, ConfigError, GrutextError
 from grutext.manifest import depends_of, verify_manifest, write_manifest
-from grutext.safeio import dumps
+from grutext.safeio import check_finite, dumps, follow_umask
 from grutext.tasks import CLASSIFICATION, TASKS, task_for
 from grutext.version import __version__
 
@@ -68,15 +68,8 @@ def require_single_network(loaded: LoadedModel, what: str) -> None:
         )
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _follow_umask(path: Path, *, directory: bool) -> None:
-    """Give `path` the permissions a plain mkdir/open would (0777 or 0666 less the umask)."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+    follow_umask(path, directory=directory)
 
 
 def _version() -> str:
@@ -202,14 +195,6 @@ def _untie(state: dict[str, torch.Tensor]) -> None:
         if ptr in seen and v.numel():
             state[k] = v.clone()
         seen[ptr] = k
-
-
-def check_finite(state: dict[str, torch.Tensor], what: str) -> None:
-    """Raise ArtifactError naming the first tensor of `state` holding NaN or Infinity."""
-    for name, tensor in state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            bad = int((~torch.isfinite(tensor)).sum())
-            raise ArtifactError(f"{what}: weight {name} holds {bad} non-finite value(s) (NaN or Infinity)")
 
 
 def _jsonable(x: Any) -> Any:

@@ -134,6 +134,23 @@ def _umask() -> int:
     return mask
 
 
+def follow_umask(path: Path, *, directory: bool) -> None:
+    """Give `path` the permissions a plain mkdir/open would (0777 or 0666 less the umask)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def check_finite(state: dict[str, Any], what: str) -> None:
+    """Raise ArtifactError naming the first tensor of `state` holding NaN or Infinity."""
+    import torch
+
+    from grutext.errors import ArtifactError
+
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ArtifactError(f"{what}: weight {name} holds {bad} non-finite value(s) (NaN or Infinity)")
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
@@ -161,7 +178,9 @@ def inside(path: str | Path, folder: Path) -> bool:
 
 
 __all__ = [
+    "check_finite",
     "dumps",
+    "follow_umask",
     "finite_json",
     "inside",
     "loads_strict",

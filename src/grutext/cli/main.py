@@ -135,10 +135,10 @@ def version_text() -> str:
 
 def gru_loop_line() -> str:
     """Which GRU recurrence runs: the fused C++ loop (built, or built at first use) or the pure-torch
-    fallback; read from the build cache and the environment, torch not imported (`nn._build.loop_status`)."""
+    fallback; read from the build cache and the environment, torch not imported (`extcache.loop_status`)."""
     from pathlib import Path
 
-    from grutext.nn._build import loop_status
+    from grutext.extcache import loop_status
 
     source = Path(__file__).resolve().parents[1] / "nn" / "csrc" / "gru_loop.cpp"
     try:

@@ -49,9 +49,8 @@ def save_checkpoint(
     """
     from safetensors.torch import save_file
 
-    from grutext.artifact import _follow_umask
     from grutext.manifest import write_manifest
-    from grutext.safeio import dumps
+    from grutext.safeio import dumps, follow_umask
 
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -82,10 +81,10 @@ def save_checkpoint(
         (tmp / "state.json").write_text(dumps(payload, what=f"{directory / 'state.json'}", indent=1))
         write_manifest(tmp)
         for path in tmp.iterdir():
-            _follow_umask(path, directory=False)
+            follow_umask(path, directory=False)
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
-        _follow_umask(tmp, directory=True)
+        follow_umask(tmp, directory=True)
         prev = previous_folder(directory)
         if directory.exists():
             if prev.exists():
@@ -130,8 +129,8 @@ def load_checkpoint(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from grutext.artifact import check_finite
     from grutext.manifest import verify_manifest
+    from grutext.safeio import check_finite
 
     directory = Path(directory)
     prev = previous_folder(directory)

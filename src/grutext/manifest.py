@@ -123,7 +123,9 @@ def verify_manifest(
         path = folder / name
         if Path(name).name != name:
             raise ArtifactError(f"{folder / NAME}: file name {name!r} is not a plain name inside the folder")
-        if not path.is_file() or path.is_symlink():
+        if path.is_symlink():
+            raise ArtifactError(f"{path}: is a symbolic link, expected the file {NAME} lists (links are not followed)")
+        if not path.is_file():
             raise ArtifactError(f"{path}: listed in {NAME} but missing (incomplete copy?)")
         if sha256_file(path) != digest:
             raise ArtifactError(

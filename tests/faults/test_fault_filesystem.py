@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import pathlib
 
 import pytest
@@ -96,8 +97,6 @@ def test_disk_full_in_a_checkpoint_keeps_the_previous_one(data_dir, tmp_path, ca
 
 
 def test_read_only_output_folder_is_refused_before_training(data_dir, tmp_path, capsys, monkeypatch):
-    import os
-
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
     before = snapshot(tmp_path)

@@ -164,7 +164,7 @@ def _decode(raw: bytes, source: str, encoding: str | None) -> str:
             line = raw.count(b"\n", 0, exc.start) + 1
             raise DataError(
                 f"{_where(source, line)}: byte 0x{raw[exc.start]:02x} at offset {exc.start:,} is not "
-                f"valid {encoding} (save the file as UTF-8; in Python, encoding='cp1252')"
+                f"valid {encoding} (save the file as UTF-8; Python: encoding='cp1252')"
             ) from None
         except LookupError:
             raise ConfigError(f"encoding: unknown codec {encoding!r}") from None
@@ -174,7 +174,7 @@ def _decode(raw: bytes, source: str, encoding: str | None) -> str:
         line = raw.count(b"\n", 0, exc.start) + 1
         warnings.warn(
             f"{_where(source, line)}: byte 0x{raw[exc.start]:02x} at offset {exc.start:,} is not "
-            f"valid UTF-8; decoding the whole file as cp1252 (save it as UTF-8 to avoid the guess; in Python, "
+            f"valid UTF-8; decoding the whole file as cp1252 (save it as UTF-8 to avoid the guess; Python: "
             "read_dataset(encoding=...))",
             UnicodeWarning,
             stacklevel=3,
@@ -287,7 +287,7 @@ def _pick_columns(
     if label is None and label_col is None and len(columns) > 1:
         raise DataError(
             f"{source}: cannot tell which column holds the label; columns are {columns}; "
-            f"pass --label-col NAME (in Python label_col=, or label_col=False for unlabelled data)"
+            f"pass --label-col NAME (Python: label_col=NAME, or label_col=False for unlabelled data)"
         )
     return text, label
 
@@ -763,7 +763,8 @@ def load_named(
     root = Path(data_root) if data_root is not None else default_data_root()
     if root is None:
         raise DataError(
-            f"dataset {name!r}: no data root; pass data_root= or set GRUTEXT_DATA to the folder holding {row.folder}/"
+            f"dataset {name!r}: no data root; pass --data-root DIR or set GRUTEXT_DATA to the folder "
+            f"holding {row.folder}/"
         )
     folder = root / str(row.folder)
     out: dict[str, TextDataset] = {}

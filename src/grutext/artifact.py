@@ -35,7 +35,7 @@ import torch
 from grutext.config import Config
 from grutext.errors import ArtifactError, ConfigError, GrutextError
 from grutext.manifest import depends_of, verify_manifest, write_manifest
-from grutext.safeio import check_finite, dumps, follow_umask
+from grutext.safeio import check_finite, dumps, follow_umask, remove_stale_temporaries, temp_prefix
 from grutext.tasks import CLASSIFICATION, TASKS, task_for
 from grutext.version import __version__
 
@@ -108,7 +108,8 @@ def save_model(
     task_for(kind, directory)  # an unknown kind is refused before anything is written
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    remove_stale_temporaries(directory.parent, directory.name)  # a save killed before (kill -9, power cut)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(directory.name), dir=directory.parent))
     _follow_umask(tmp, directory=True)  # mkdtemp makes 0700: a model is readable as any folder the user makes
     try:
         header = {

@@ -151,6 +151,32 @@ def check_finite(state: dict[str, Any], what: str) -> None:
             raise ArtifactError(f"{what}: weight {name} holds {bad} non-finite value(s) (NaN or Infinity)")
 
 
+def temp_prefix(name: str) -> str:
+    """Prefix of a temporary folder beside `name` made by this process: ``.NAME.tmp-PID-``."""
+    return f".{name}.tmp-{os.getpid()}-"
+
+
+def remove_stale_temporaries(folder: Path, name: str) -> None:
+    """Remove ``.NAME.tmp-PID-*`` folders beside `name` left by processes that are gone (a run killed
+    while writing); a live process's folder is left alone."""
+    import shutil
+
+    for path in folder.glob(f".{name}.tmp-*"):
+        pid_text = path.name[len(f".{name}.tmp-") :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+                continue  # still running: its folder
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # someone else's live process
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
@@ -186,7 +212,9 @@ __all__ = [
     "loads_strict",
     "output_path",
     "refuse_symlink",
+    "remove_stale_temporaries",
     "sha256_file",
     "sha256_json",
+    "temp_prefix",
     "write_output",
 ]

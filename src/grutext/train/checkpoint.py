@@ -50,13 +50,12 @@ def save_checkpoint(
     from safetensors.torch import save_file
 
     from grutext.manifest import write_manifest
-    from grutext.safeio import dumps, follow_umask
+    from grutext.safeio import dumps, follow_umask, remove_stale_temporaries, temp_prefix
 
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    for stale in directory.parent.glob(f".{directory.name}.tmp-*"):  # a run killed while writing one
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    remove_stale_temporaries(directory.parent, directory.name)  # a run killed while writing one
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(directory.name), dir=directory.parent))
     try:
         tensors, meta = _optimizer_tensors(optimizer)
         files = {

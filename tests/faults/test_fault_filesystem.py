@@ -146,3 +146,15 @@ def test_a_failed_output_write_leaves_no_temporary(clf, tmp_path, capsys, monkey
     monkeypatch.setattr(pathlib.Path, "write_text", write_text)
     fails(capsys, ["explain", clf, "a great film", "--html", tmp_path / "page.html"], "No space left", code=1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_too_little_free_space_is_refused_before_training(data_dir, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10_000))
+    before = snapshot(tmp_path)
+    argv = ["train", data_dir / "train.csv", "--out", tmp_path / "m", *CLF_FLAGS]
+    r = fails(capsys, argv, "MB free in", "training needs about", code=2)
+    assert "epoch" not in r.out  # not a single epoch ran
+    assert snapshot(tmp_path) == before

@@ -27,7 +27,7 @@ from grutext.train.checkpoint import (  # noqa: F401  (re-exported: the loop's o
     load_checkpoint,
     save_checkpoint,
 )
-from grutext.train.run import resolve_device, seed_everything, start_run
+from grutext.train.run import check_free_space, resolve_device, seed_everything, start_run
 from grutext.train.schedule import (
     Monitor,
     ScaledLambdaLR,
@@ -194,6 +194,8 @@ def _setup(
     table = EpochTable() if verbose else None
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     ckpt_dir = Path(ckpt) if ckpt else None
+    if ckpt_dir is not None:
+        check_free_space(ckpt_dir, model)
     return _Loop(
         model, task, cfg, device, params, depths, optimizer, scheduler, steps_per_epoch, monitor, table, average,
         ckpt_dir, verbose, progress,

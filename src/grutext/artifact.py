@@ -145,7 +145,7 @@ def _write_files(
     """Every file of the model directory, into `tmp`, flushed to disk."""
     from safetensors.torch import save_file
 
-    (tmp / "config.json").write_text(json.dumps(header, indent=2))
+    (tmp / "config.json").write_text(dumps(header, what="config.json", indent=2))
     tokenizer.save(tmp / "tokenizer.json")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     check_finite(state, "save_model: refusing to save")

@@ -109,6 +109,8 @@ def save_model(
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(directory.parent, directory.name)  # a save killed before (kill -9, power cut)
+    if directory.is_dir():  # the model this save replaces is whole: older set-aside copies are not needed
+        remove_stale_temporaries(directory.parent, directory.name, "old")
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(directory.name), dir=directory.parent))
     _follow_umask(tmp, directory=True)  # mkdtemp makes 0700: a model is readable as any folder the user makes
     try:
@@ -208,6 +210,12 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     """Read and check `config.json` of a model directory."""
     directory = Path(directory)
     if not directory.is_dir():
+        aside = sorted(directory.parent.glob(f".{directory.name}.old-*")) if directory.parent.is_dir() else []
+        if aside:
+            raise ArtifactError(
+                f"{directory}: model directory not found; a save replacing it was interrupted and the previous "
+                f"model is at {aside[0]}: rename it back to {directory.name}"
+            )
         raise ArtifactError(f"{directory}: model directory not found")
     missing = [n for n in REQUIRED if not (directory / n).is_file()]
     if missing:

@@ -156,13 +156,14 @@ def temp_prefix(name: str) -> str:
     return f".{name}.tmp-{os.getpid()}-"
 
 
-def remove_stale_temporaries(folder: Path, name: str) -> None:
-    """Remove ``.NAME.tmp-PID-*`` folders beside `name` left by processes that are gone (a run killed
-    while writing); a live process's folder is left alone."""
+def remove_stale_temporaries(folder: Path, name: str, kind: str = "tmp") -> None:
+    """Remove ``.NAME.tmp-PID-*`` folders (``kind="old"``: ``.NAME.old-PID``, a replaced model set
+    aside) beside `name` left by processes that are gone (a run killed while writing); a live
+    process's folder is left alone."""
     import shutil
 
-    for path in folder.glob(f".{name}.tmp-*"):
-        pid_text = path.name[len(f".{name}.tmp-") :].split("-", 1)[0]
+    for path in folder.glob(f".{name}.{kind}-*"):
+        pid_text = path.name[len(f".{name}.{kind}-") :].split("-", 1)[0]
         if not pid_text.isdigit():
             continue
         pid = int(pid_text)

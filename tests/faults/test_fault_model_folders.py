@@ -216,3 +216,11 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     with pytest.raises(ArtifactError, match="weight weight holds 1 non-finite"):
         save_model(tmp_path / "m", model, tok, Config())
     assert list(tmp_path.iterdir()) == []  # no folder, no temporary left
+
+
+def test_a_save_interrupted_between_its_renames_points_at_the_previous_model(clf, tmp_path, capsys):
+    """The state `kill -9` between save_model's two renames leaves: the old model set aside, no new one."""
+    copy_model(clf, tmp_path / ".model.old-999999")
+    before = snapshot(tmp_path)
+    fails(capsys, ["predict", tmp_path / "model", "a film"], "interrupted", ".model.old-999999", code=2)
+    assert snapshot(tmp_path) == before

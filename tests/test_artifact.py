@@ -32,6 +32,7 @@ def test_round_trip_identical_predictions(trained):
             "metrics.json",
             "curves.png",
             "confusion.png",
+            "manifest.json",
         ]
     )
     texts = ["the great movie", "an awful boring plot", "okay"]
@@ -94,6 +95,9 @@ def test_shape_mismatch(trained, tmp_path):
     meta = json.loads((out / "config.json").read_text())
     meta["config"]["model"]["hidden_size"] = 9
     (broken / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="model.hidden_size is 9 but the weights were saved with 8"):
+        load_model(broken)
+    (broken / "manifest.json").unlink()  # a folder from before manifests: the shapes still catch it
     with pytest.raises(ArtifactError, match="has shape"):
         load_model(broken)
 

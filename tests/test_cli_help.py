@@ -150,8 +150,9 @@ def test_version_names_grutext_and_torch(capsys):
 
     with pytest.raises(SystemExit):
         main(["--version"])
-    out = capsys.readouterr().out.strip()
-    assert out == f"grutext {grutext.__version__} (torch {version('torch')})"
+    first, second = capsys.readouterr().out.strip().splitlines()
+    assert first == f"grutext {grutext.__version__} (torch {version('torch')})"
+    assert second.startswith("GRU loop: ")
 
 
 def test_import_error_in_a_command_module_is_an_error(monkeypatch):

@@ -8,13 +8,15 @@ MODEL_DIR/
   labels.json        class names, index order (classifiers)
   metrics.json       epoch trace, validation and test metrics (when known)
   *.png              curves / confusion matrix (optional)
+  manifest.json      SHA-256 of every file above, grutext version, config hash (`grutext.manifest`)
 ```
 
 `save_model` writes every file (the task's own config sections, metrics and plots included) into a
 temporary sibling folder, flushes it and renames it into place once, so a model directory is
 complete and self-consistent or absent. The kind in config.json names the task in
 `grutext.tasks.TASKS`, which rebuilds the module (`Task.build`). `load_model` rebuilds the model from the directory
-alone, checks the format version, every file, every tensor name and shape; it loads no pickle.
+alone, checks the format version, the manifest (every file's SHA-256, the config fields the
+weights depend on), every tensor name and shape, and that every weight is finite; it loads no pickle.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import torch
 
 from grutext.config import Config
 from grutext.errors import ArtifactError, ConfigError, GrutextError
+from grutext.manifest import depends_of, verify_manifest, write_manifest
+from grutext.safeio import check_finite, dumps, follow_umask, remove_stale_temporaries, temp_prefix
 from grutext.tasks import CLASSIFICATION, TASKS, task_for
 from grutext.version import __version__
 
@@ -64,15 +68,8 @@ def require_single_network(loaded: LoadedModel, what: str) -> None:
         )
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _follow_umask(path: Path, *, directory: bool) -> None:
-    """Give `path` the permissions a plain mkdir/open would (0777 or 0666 less the umask)."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+    follow_umask(path, directory=directory)
 
 
 def _version() -> str:
@@ -111,7 +108,10 @@ def save_model(
     task_for(kind, directory)  # an unknown kind is refused before anything is written
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    remove_stale_temporaries(directory.parent, directory.name)  # a save killed before (kill -9, power cut)
+    if directory.is_dir():  # the model this save replaces is whole: older set-aside copies are not needed
+        remove_stale_temporaries(directory.parent, directory.name, "old")
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(directory.name), dir=directory.parent))
     _follow_umask(tmp, directory=True)  # mkdtemp makes 0700: a model is readable as any folder the user makes
     try:
         header = {
@@ -147,17 +147,19 @@ def _write_files(
     """Every file of the model directory, into `tmp`, flushed to disk."""
     from safetensors.torch import save_file
 
-    (tmp / "config.json").write_text(json.dumps(header, indent=2))
+    (tmp / "config.json").write_text(dumps(header, what="config.json", indent=2))
     tokenizer.save(tmp / "tokenizer.json")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    check_finite(state, "save_model: refusing to save")
     _untie(state)
     save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "kind": header["kind"]})
     if labels is not None:
         (tmp / "labels.json").write_text(json.dumps(list(labels), indent=1))
     if metrics is not None:
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable))
+        (tmp / "metrics.json").write_text(dumps(metrics, what="metrics.json", indent=1))
     for name, writer in (extra or {}).items():
         writer(tmp / name)
+    write_manifest(tmp, config=header["config"], depends=depends_of(header))
     _sync(tmp)
 
 
@@ -208,6 +210,12 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     """Read and check `config.json` of a model directory."""
     directory = Path(directory)
     if not directory.is_dir():
+        aside = sorted(directory.parent.glob(f".{directory.name}.old-*")) if directory.parent.is_dir() else []
+        if aside:
+            raise ArtifactError(
+                f"{directory}: model directory not found; a save replacing it was interrupted and the previous "
+                f"model is at {aside[0]}: rename it back to {directory.name}"
+            )
         raise ArtifactError(f"{directory}: model directory not found")
     missing = [n for n in REQUIRED if not (directory / n).is_file()]
     if missing:
@@ -252,6 +260,7 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
     """
     directory = Path(directory)
     meta = read_meta(directory)
+    verify_manifest(directory, config=meta.get("config"), depends=depends_of(meta))
     task = task_for(meta["kind"], directory / "config.json")
     try:
         cfg = Config.from_dict(meta.get("config", {}), source=str(directory / "config.json"))
@@ -338,4 +347,5 @@ def _load_weights(directory: Path, model: torch.nn.Module) -> None:
                 f"{directory / 'model.safetensors'}: {name} has shape {tuple(tensor.shape)}, "
                 f"config says {tuple(expected[name].shape)}"
             )
+    check_finite(state, str(directory / "model.safetensors"))
     model.load_state_dict(state)

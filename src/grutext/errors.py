@@ -20,8 +20,12 @@ class ArtifactError(GrutextError):
     """A model directory is missing, incomplete, corrupt or of another version."""
 
 
+class TrainingError(GrutextError):
+    """Training cannot go on (a non-finite loss or gradient): what happened, where, and what to try."""
+
+
 class NotFittedError(GrutextError, AttributeError):
     """An estimator was used before `fit`."""
 
 
-__all__ = ["GrutextError", "DataError", "ConfigError", "ArtifactError", "NotFittedError"]
+__all__ = ["GrutextError", "DataError", "ConfigError", "ArtifactError", "NotFittedError", "TrainingError"]

@@ -169,11 +169,11 @@ def test_misspelled_column_suggests(tmp_path: Path) -> None:
     p = write(tmp_path / "train.csv", "review,label\nok,1\n")
     with pytest.raises(
         DataError,
-        match=r"train\.csv: text_col='reveiw' is not a column; columns are \['review', 'label'\]; "
+        match=r"train\.csv: --text-col 'reveiw' is not a column; columns are \['review', 'label'\]; "
         r"did you mean 'review'\?",
     ):
         read_dataset(p, text_col="reveiw")
-    with pytest.raises(DataError, match=r"label_col='lable'.*did you mean 'label'"):
+    with pytest.raises(DataError, match=r"--label-col 'lable'.*did you mean 'label'"):
         read_dataset(p, label_col="lable")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from grutext import extcache
 from grutext.nn import _build
 
 
@@ -18,7 +19,7 @@ def test_build_key_changes_with_source_python_and_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "executable", "/other/venv/bin/python")
     other_install = _build.build_key(src)
     assert other_install != base  # a second installation never evicts the first one's build
-    monkeypatch.setattr(_build, "cpu_flags", lambda: "fpu sse2")
+    monkeypatch.setattr(extcache, "cpu_flags", lambda: "fpu sse2")
     assert _build.build_key(src) != other_install  # -march=native builds are not shared across CPUs
 
 

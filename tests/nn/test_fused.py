@@ -97,6 +97,8 @@ def test_no_compiler_falls_back_with_one_warning(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(fused, "_EXT_OK", None)
     monkeypatch.setattr(fused, "_build_extension", broken)
     monkeypatch.setattr(fused, "BACKEND", "auto")
+    recorded: list[tuple] = []  # the failure is noted for `grutext --version`, not in the real cache here
+    monkeypatch.setattr(fused, "record_failure", lambda *a: recorded.append(a))
     fused.reset_counters()
     gru = GRU(E, H)
     x = torch.randn(T, B, E)
@@ -106,6 +108,7 @@ def test_no_compiler_falls_back_with_one_warning(monkeypatch: pytest.MonkeyPatch
         warnings.simplefilter("error")
         gru(x)  # no second warning
     assert fused.COUNTERS["fused_torch"] == 2
+    assert len(recorded) == 1 and recorded[0][0] == "grutext_gru_loop"
     gru.impl = "explicit"
     torch.testing.assert_close(gru(x)[0], out, rtol=1e-5, atol=1e-6)
 

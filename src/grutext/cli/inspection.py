@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 
 from grutext.cli.dispatch import task_cli
 from grutext.cli.options import add_config_flags, choices_metavar, config_from_args
+from grutext.safeio import dumps
 
 # fields that only matter while training: a summary of a described model does not take them
 _SUMMARY_SKIP = {"model.pretrained", "model.init_from", "model.keep_head"}
@@ -116,7 +116,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, member=args.member)
     ex = task_cli(loaded.kind).explain(loaded, args)
     if args.json:
-        print(json.dumps(ex.to_dict()))
+        print(dumps(ex.to_dict(), what="explain --json"))
     else:
         print(ex.summary())
     if args.png:

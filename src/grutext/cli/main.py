@@ -120,7 +120,8 @@ BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
 
 
 def version_text() -> str:
-    """`grutext X (torch Y)`, read from the installed metadata (torch is not imported)."""
+    """`grutext X (torch Y)` and the GRU loop line, read from the installed metadata and the build cache
+    (torch is not imported)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from grutext.version import __version__
@@ -129,7 +130,21 @@ def version_text() -> str:
         torch_part = f"torch {version('torch')}"
     except PackageNotFoundError:
         torch_part = "torch not installed"
-    return f"grutext {__version__} ({torch_part})"
+    return f"grutext {__version__} ({torch_part})\n{gru_loop_line()}"
+
+
+def gru_loop_line() -> str:
+    """Which GRU recurrence runs: the fused C++ loop (built, or built at first use) or the pure-torch
+    fallback; read from the build cache and the environment, torch not imported (`extcache.loop_status`)."""
+    from pathlib import Path
+
+    from grutext.extcache import loop_status
+
+    source = Path(__file__).resolve().parents[1] / "nn" / "csrc" / "gru_loop.cpp"
+    try:
+        return loop_status("grutext_gru_loop", source, "GRU loop")
+    except OSError as exc:
+        return f"GRU loop: unknown ({exc})"
 
 
 def command_listing() -> str:

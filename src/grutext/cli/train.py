@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from grutext.cli.dispatch import kinds, task_cli, train_kind
 from grutext.cli.options import add_config_flags, choices_metavar, config_from_args, field_choices, named_datasets
+from grutext.errors import ConfigError
 from grutext.tasks import TASKS, task_for
 
 
@@ -35,6 +36,45 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         task_cli(kind).add_train_arguments(p)
 
 
+# shared config flags a task's training does not read: given on the command line, an error naming the task
+NOT_FOR_TASK: dict[str, tuple[str, ...]] = {
+    "language_model": (
+        "model.bidirectional",  # a language model reads left to right
+        "model.pooling",
+        "model.ensemble",
+        "model.init_from",
+        "model.keep_head",
+        "model.pretrained",
+        "model.freeze_embeddings",
+        "data.label_col",
+        "data.sentences",
+        "data.sentence_min_words",
+    ),
+    "tagger": (
+        "model.bidirectional",  # the tagger is always a BiGRU
+        "model.pooling",
+        "model.ensemble",
+        "model.init_from",
+        "model.keep_head",
+        "data.sentences",
+        "data.sentence_min_words",
+    ),
+}
+
+
+def reject_shared_flags(kind: str, args: argparse.Namespace) -> None:
+    """ConfigError for a shared flag the chosen task does not use (never a silent override)."""
+    for dest in NOT_FOR_TASK.get(kind, ()):
+        if getattr(args, dest, None) is not None:
+            flag = "--" + dest.split(".", 1)[1].replace("_", "-")
+            value = getattr(args, dest)
+            if value is False:
+                flag = "--no-" + flag[2:]
+            raise ConfigError(
+                f"{flag}: does not apply to --task {task_for(kind).train_flag} ({task_for(kind).title}); drop it"
+            )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a classifier (or, with --task lm, a language model; with --task tag, a tagger) and save its
     model directory.
@@ -46,6 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for other in kinds():
         if other != kind:
             task_cli(other).reject_train_flags(args)
+    reject_shared_flags(kind, args)
     if task_for(kind).train_flag is not None:
         setattr(args, "model.task", None)  # --task named the task, not a classifier head
     cfg = config_from_args(args)

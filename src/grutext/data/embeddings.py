@@ -72,6 +72,8 @@ def _load_text(path: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
                 ) from None
             if not word:
                 raise DataError(f"{path} line {num:,}: empty word before the {dim} numbers")
+            if not np.isfinite(vec).all():
+                raise DataError(f"{path} line {num:,}: vector of {word!r} {_non_finite(vec)}")
             words.append(word)
             rows.append(vec)
             if limit is not None and len(words) >= limit:
@@ -117,6 +119,8 @@ def _load_word2vec_bin(path: Path, limit: int | None) -> tuple[list[str], np.nda
                 raise DataError(f"{path}: vector {i + 1:,}: expected {dim} float32 values, file ends early")
             out[i] = np.frombuffer(buf, dtype="<f4")
             words.append(chars.decode("utf-8", errors="replace"))
+            if not np.isfinite(out[i]).all():
+                raise DataError(f"{path}: vector {i + 1:,} ({words[-1]!r}) {_non_finite(out[i])}")
     return words, out
 
 
@@ -136,7 +140,15 @@ def _load_npy(path: Path, vocab: str | os.PathLike[str] | None, limit: int | Non
     words = vpath.read_text(encoding="utf-8").split("\n")
     if words and words[-1] == "":
         words.pop()
-    mat = np.load(path, mmap_mode="r")
+    try:
+        mat = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:  # object arrays (pickled Python objects) and malformed headers
+        raise DataError(
+            f"{path}: not a plain numeric .npy matrix ({str(exc).splitlines()[0]}); grutext never loads pickled "
+            "objects: save the vectors with np.save(path, matrix.astype('float32'))"
+        ) from None
+    if mat.dtype.kind not in "fiu":
+        raise DataError(f"{path}: expected a float matrix, got dtype {mat.dtype}")
     if mat.ndim != 2:
         raise DataError(f"{path}: expected a 2-D matrix (N, E), got shape {tuple(mat.shape)}")
     if mat.shape[0] != len(words):
@@ -144,7 +156,24 @@ def _load_npy(path: Path, vocab: str | os.PathLike[str] | None, limit: int | Non
             f"{vpath}: {len(words):,} words for {mat.shape[0]:,} rows in {path.name}, expected one word a row"
         )
     n = len(words) if limit is None else min(limit, len(words))
-    return words[:n], np.asarray(mat[:n], dtype=np.float32)
+    out = np.asarray(mat[:n], dtype=np.float32)
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise DataError(f"{path} row {row:,} (word {words[row]!r} in {vpath.name}): {_non_finite(out[row])}")
+    return words[:n], out
+
+
+def _non_finite(vec: np.ndarray) -> str:
+    """`holds NaN/Infinity (k of E values)`: why a vectors row is refused."""
+    bad = ~np.isfinite(vec)
+    kinds = "NaN" if np.isnan(vec).any() else "Infinity"
+    if np.isnan(vec).any() and np.isinf(vec).any():
+        kinds = "NaN and Infinity"
+    return (
+        f"holds {kinds} ({int(bad.sum())} of {vec.size} values); grutext refuses vectors files with non-finite "
+        "values (they make every loss NaN): fix or drop that row"
+    )
 
 
 def _load_glove_package(limit: int | None) -> tuple[list[str], np.ndarray]:

@@ -92,6 +92,8 @@ class TextDataset:
     # the class order when it is not the sorted one: a named dataset whose coded labels were given
     # names keeps the order of its codes (class indices, splits and trained weights unchanged)
     label_order: list[str] | None = None
+    # (text column, label column or None) when read from a table or records; None otherwise
+    columns: tuple[str, str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -118,7 +120,7 @@ class TextDataset:
         """
         labels = None if self.labels is None else cast("list[str] | list[list[str]]", [self.labels[i] for i in indices])
         order = None if self.label_order is None else list(self.label_order)
-        return TextDataset([self.texts[i] for i in indices], labels, source or self.source, order)
+        return TextDataset([self.texts[i] for i in indices], labels, source or self.source, order, self.columns)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -162,7 +164,7 @@ def _decode(raw: bytes, source: str, encoding: str | None) -> str:
             line = raw.count(b"\n", 0, exc.start) + 1
             raise DataError(
                 f"{_where(source, line)}: byte 0x{raw[exc.start]:02x} at offset {exc.start:,} is not "
-                f"valid {encoding} (pass encoding='cp1252' or fix the file)"
+                f"valid {encoding} (save the file as UTF-8; Python: encoding='cp1252')"
             ) from None
         except LookupError:
             raise ConfigError(f"encoding: unknown codec {encoding!r}") from None
@@ -172,7 +174,8 @@ def _decode(raw: bytes, source: str, encoding: str | None) -> str:
         line = raw.count(b"\n", 0, exc.start) + 1
         warnings.warn(
             f"{_where(source, line)}: byte 0x{raw[exc.start]:02x} at offset {exc.start:,} is not "
-            f"valid UTF-8; decoding the whole file as cp1252 (pass encoding= to choose)",
+            f"valid UTF-8; decoding the whole file as cp1252 (save it as UTF-8 to avoid the guess; Python: "
+            "read_dataset(encoding=...))",
             UnicodeWarning,
             stacklevel=3,
         )
@@ -246,7 +249,8 @@ def _pick_columns(
     for asked, what in ((text_col, "text_col"), (label_col, "label_col")):
         if isinstance(asked, str) and asked not in columns:
             raise DataError(
-                f"{source}: {what}={asked!r} is not a column; columns are {columns}{_closest(asked, columns)}"
+                f"{source}: --{what.replace('_', '-')} {asked!r} is not a column; columns are {columns}"
+                f"{_closest(asked, columns)}"
             )
     label: str | None
     if label_col is False:
@@ -263,6 +267,8 @@ def _pick_columns(
             text = known
         else:
             candidates = [c for c in columns if c != label]
+            if label_col is False:  # unlabelled reading (predict --file): a label column is never the text
+                candidates = [c for c in candidates if c.lower() not in LABEL_COLUMNS] or candidates
             if not candidates:
                 raise DataError(f"{source}: no text column besides label column {label!r}; columns are {columns}")
 
@@ -275,14 +281,35 @@ def _pick_columns(
             if avg_len(text) < 0:
                 raise DataError(
                     f"{source}: cannot tell which column holds the text (no string column); "
-                    f"columns are {columns}; pass text_col="
+                    f"columns are {columns}; pass --text-col NAME"
                 )
+            _refuse_numeric_text(text, sample, columns, source)
     if label is None and label_col is None and len(columns) > 1:
         raise DataError(
             f"{source}: cannot tell which column holds the label; columns are {columns}; "
-            f"pass label_col= (or label_col=False for unlabelled data)"
+            f"pass --label-col NAME (Python: label_col=NAME, or label_col=False for unlabelled data)"
         )
     return text, label
+
+
+def _refuse_numeric_text(text: str, sample: list[dict[str, Any]], columns: list[str], source: str) -> None:
+    """DataError when the column guessed as the text holds only numbers (ids, scores): training on
+    them would give chance accuracy with every token unknown. Naming it with --text-col accepts it."""
+    values = [str(r.get(text, "")).strip() for r in sample]
+    values = [v for v in values if v]
+    if values and all(_is_number(v) for v in values):
+        raise DataError(
+            f"{source}: column {text!r}, the only candidate for the text, holds numbers only (ids?), expected text; "
+            f"columns are {columns}; pass --text-col {text} if it really is the text"
+        )
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value.replace(",", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def _from_records(
@@ -311,7 +338,7 @@ def _from_records(
             labels.append(_label_value(rec[label_name], where, label_name, label_sep))
     if labels is not None:
         _check_label_kinds(labels, source)
-    return TextDataset(texts, labels, source)
+    return TextDataset(texts, labels, source, columns=(text_name, label_name))
 
 
 def _check_label_kinds(labels: list[Any], source: str) -> None:
@@ -335,6 +362,7 @@ def _read_delimited(text: str, source: str, delimiter: str, **kw: Any) -> TextDa
     header = [h.strip() for h in header]
     if not any(header):
         raise DataError(f"{source} line 1: empty header row, expected column names")
+    _delimiter_hint(header, text, source, delimiter)
     records: list[tuple[int, dict[str, Any]]] = []
     prev_end = reader.line_num
     try:
@@ -355,6 +383,30 @@ def _read_delimited(text: str, source: str, delimiter: str, **kw: Any) -> TextDa
     if not records:
         raise DataError(f"{source}: no data rows after the header")
     return _from_records(records, header, source, "line", **kw)
+
+
+def _delimiter_hint(header: list[str], text: str, source: str, delimiter: str) -> None:
+    """DataError when a one-column header splits on another delimiter (a ';'- or tab-separated file
+    read as CSV): the text would be whole lines and no label found."""
+    if len(header) != 1:
+        return
+    lines = text.splitlines()[:2]
+    for other, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'"), (",", "','")):
+        if other == delimiter:
+            continue
+        counts = {line.count(other) for line in lines if line.strip()}
+        if len(counts) == 1 and counts.pop() >= 1:
+            fix = (
+                "--format tsv reads tab-separated files"
+                if other == "\t"
+                else "--format csv reads comma-separated files"
+                if other == ","
+                else "convert it to commas (or tabs with --format tsv)"
+            )
+            raise DataError(
+                f"{source} line 1: one column {header[0][:60]!r}, but the lines are {name}-separated; "
+                f"read with delimiter {delimiter!r}: {fix}"
+            )
 
 
 def _read_json(text: str, source: str, fmt: str, **kw: Any) -> TextDataset:
@@ -711,7 +763,8 @@ def load_named(
     root = Path(data_root) if data_root is not None else default_data_root()
     if root is None:
         raise DataError(
-            f"dataset {name!r}: no data root; pass data_root= or set GRUTEXT_DATA to the folder holding {row.folder}/"
+            f"dataset {name!r}: no data root; pass --data-root DIR or set GRUTEXT_DATA to the folder "
+            f"holding {row.folder}/"
         )
     folder = root / str(row.folder)
     out: dict[str, TextDataset] = {}

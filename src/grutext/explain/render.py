@@ -13,6 +13,7 @@ import numpy as np
 
 from grutext.explain.core import Explanation
 from grutext.explain.gates import DIRECTIONS
+from grutext.safeio import output_path, write_output
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#222;
@@ -251,7 +252,7 @@ def render_html(ex: Explanation, path: str | Path | None = None, png: bytes | No
         )
     text = page("grutext explanation", "\n".join(body))
     if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
+        write_output(path, text)
     return text
 
 
@@ -349,8 +350,11 @@ def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int
         ax.set_title(btitle + "  ·  colour: 0 white → 1 dark blue", fontsize=9, loc="left")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        with output_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 

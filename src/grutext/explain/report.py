@@ -19,6 +19,7 @@ import numpy as np
 
 from grutext.errors import DataError, GrutextError
 from grutext.explain.render import _style, page, tokens_html
+from grutext.safeio import inside, refuse_symlink, write_output
 from grutext.tasks import task_for
 
 HISTORY_COLUMNS = (
@@ -134,7 +135,35 @@ def validation_data(loaded: Any, data: str | None = None) -> Any:
         return read_dataset(data, fmt=cfg.data.format, text_col=cfg.data.text_col, label_col=cfg.data.label_col)
     from grutext.tasks.classification.data import load_splits
 
-    return load_splits(cfg.data, seed=cfg.train.seed).valid
+    return load_splits(stored_data_config(loaded), seed=cfg.train.seed).valid
+
+
+def stored_data_config(loaded: Any) -> Any:
+    """The run's data config with every stored path checked: a model folder is untrusted input, so a
+    path it names is followed only when it resolves inside the folder (relative paths are taken from
+    the folder); a named dataset is read from its usual place only.
+
+    Raises:
+        DataError: a stored path outside the folder, named, with the flag that reads another file.
+    """
+    from dataclasses import replace
+
+    from grutext.data.named import is_named
+
+    d = loaded.config.data
+    folder = Path(loaded.path) if loaded.path is not None else None
+    changes: dict[str, Any] = {}
+    for name in ("train", "valid", "test", "data_root"):
+        value = getattr(d, name)
+        if value is None or (name != "data_root" and d.data_root is None and is_named(value)):
+            continue
+        if folder is None or not inside(value, folder):
+            raise DataError(
+                f"config.json names data.{name} = {value!r}, outside the model folder; grutext does not follow "
+                "paths stored in a model folder: pass --data FILE"
+            )
+        changes[name] = str(folder / value) if not Path(value).is_absolute() else value
+    return replace(d, **changes)
 
 
 def confident_mistakes(
@@ -272,7 +301,9 @@ def training_report(
 
     model_dir = Path(model_dir)
     loaded = load_model(model_dir)
+    out_given = out is not None
     out = Path(out) if out else model_dir / "report.html"
+    refuse_symlink(out, "--out" if out_given else None)  # before the work, not after
     metrics = loaded.metrics or {}
     labels = loaded.labels
     body = [
@@ -285,6 +316,8 @@ def training_report(
     member_best = [m.get("best_epoch") for m in metrics["members"]] if metrics.get("members") else None
     body.append("<h2>Epoch trace</h2>" + history_html(history, metrics.get("best_epoch"), member_best))
     curves = model_dir / "curves.png"
+    if curves.is_symlink() and not inside(curves, model_dir):  # a link out of the folder is not followed
+        curves = model_dir / ".no-curves"
     with tempfile.TemporaryDirectory() as tmp:
         if not curves.is_file() and history:
             curves = plot_curves(history, Path(tmp) / "curves.png") or curves
@@ -303,8 +336,7 @@ def training_report(
         summary = f"(no summary: {exc})"
     body.append(f"<h2>Model</h2><pre>{html.escape(summary)}</pre>")
     body.append(f"<h2>Configuration</h2><pre>{html.escape(json.dumps(loaded.config.to_dict(), indent=2))}</pre>")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page(f"grutext report: {model_dir.name}", "\n".join(body)), encoding="utf-8")
+    write_output(out, page(f"grutext report: {model_dir.name}", "\n".join(body)), "--out" if out_given else None)
     return out
 
 

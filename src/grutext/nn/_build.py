@@ -8,32 +8,11 @@ another CPU gets its own build instead of crashing on an illegal instruction).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
 import sys
 from pathlib import Path
 
-
-def cpu_flags() -> str:
-    """The CPU's instruction-set flags as the kernel lists them (``/proc/cpuinfo``), else the machine name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return " ".join(sorted(line.split(":", 1)[1].split()))
-    except OSError:
-        pass
-    return platform.machine()
-
-
-def build_key(source: Path) -> str:
-    """12 hex digits naming the build of `source` for this torch, this Python and this CPU."""
-    import torch
-
-    h = hashlib.sha256()
-    for part in (source.read_bytes(), torch.__version__.encode(), sys.executable.encode(), cpu_flags().encode()):
-        h.update(hashlib.sha256(part).digest())
-    return h.hexdigest()[:12]
+from grutext.extcache import build_key, cpu_flags, failure_marker, loop_status, record_failure
 
 
 def load_loop(name: str, source: Path, what: str) -> None:
@@ -81,4 +60,4 @@ def load_loop(name: str, source: Path, what: str) -> None:
         os.environ["PATH"] = old_path
 
 
-__all__ = ["build_key", "cpu_flags", "load_loop"]
+__all__ = ["build_key", "cpu_flags", "failure_marker", "load_loop", "loop_status", "record_failure"]

@@ -34,6 +34,7 @@ Switches and spies:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -45,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from grutext.nn._build import load_loop
+from grutext.nn._build import failure_marker, load_loop, record_failure
 
 FORCE_IMPL: str | None = None
 BACKEND: str = "auto"
@@ -79,6 +80,7 @@ def extension_available() -> bool:
         try:
             _EXT_OK = _build_extension()
         except Exception as exc:  # noqa: BLE001 - any build failure means: use the torch loops
+            record_failure("grutext_gru_loop", _CSRC, exc)
             warnings.warn(
                 f"grutext: the GRU C++ loop could not be compiled ({type(exc).__name__}: {str(exc)[:200]}); "
                 "using the pure-torch fused path (slower). Install a C++ compiler and `ninja` to enable it.",
@@ -125,7 +127,11 @@ def tune_allocator() -> bool:
 
 def _build_extension() -> bool:
     load_loop("grutext_gru_loop", _CSRC, "fast GRU loop")
-    return hasattr(torch.ops.grutext_gru, "forward")
+    ok = hasattr(torch.ops.grutext_gru, "forward")
+    if ok:
+        with contextlib.suppress(OSError):  # a later success clears an earlier failure's note
+            failure_marker("grutext_gru_loop", _CSRC).unlink(missing_ok=True)
+    return ok
 
 
 def _use_ext() -> bool:

@@ -1,9 +1,13 @@
-"""Checkpoints of a training run (safetensors + JSON, no pickle): save after each epoch, resume."""
+"""Checkpoints of a training run (safetensors + JSON, no pickle): save after each epoch, atomically and
+with a manifest; resume after verifying it."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +15,19 @@ import torch
 
 from grutext.errors import ArtifactError
 from grutext.train.schedule import ScaledLambdaLR, set_lr
+
+
+def previous_folder(directory: Path) -> Path:
+    """Where the previous checkpoint waits while a new one is renamed into place (``.NAME.prev``)."""
+    return directory.with_name(f".{directory.name}.prev")
+
+
+def leftovers(directory: Path) -> list[Path]:
+    """The previous checkpoint and unfinished temporary folders grutext may have left beside `directory`."""
+    found = [previous_folder(directory)] if previous_folder(directory).exists() else []
+    if directory.parent.is_dir():
+        found += sorted(directory.parent.glob(f".{directory.name}.tmp-*"))
+    return found
 
 
 def save_checkpoint(
@@ -22,35 +39,75 @@ def save_checkpoint(
     best_state: dict[str, torch.Tensor] | None,
     average: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write model, best weights, optimizer tensors, the weight average and loop state; atomic per file."""
+    """Write model, best weights, optimizer tensors, the weight average, RNG and loop state as one checkpoint.
+
+    Every file goes into a new temporary folder beside `directory`, with a `manifest.json` of their
+    SHA-256, flushed to disk; then the previous checkpoint is renamed to ``.NAME.prev``, the new folder
+    renamed to `directory` and the previous one removed. At every instant one complete checkpoint
+    exists (`load_checkpoint` falls back to ``.NAME.prev`` when killed between the two renames), and
+    a checkpoint is never a mixture of two epochs.
+    """
     from safetensors.torch import save_file
 
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors, meta = _optimizer_tensors(optimizer)
-    files = {
-        "model.safetensors": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        "optimizer.safetensors": tensors,
-    }
-    if best_state is not None:
-        files["best.safetensors"] = {k: v.contiguous() for k, v in best_state.items()}
-    if average is not None:
-        files["average.safetensors"] = average
-    rng_tensors, rng_meta = rng_state()
-    files["rng.safetensors"] = rng_tensors
-    for name, data in files.items():
-        tmp = directory / (name + ".tmp")
-        save_file(data, str(tmp))
-        os.replace(tmp, directory / name)
-    payload = dict(
-        state,
-        optimizer=meta,
-        rng=rng_meta,
-        scheduler=scheduler.state_dict()["last_epoch"],
-        lr_scale=scheduler.lr_scale[0],
-    )
-    tmp = directory / "state.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, directory / "state.json")
+    from grutext.manifest import write_manifest
+    from grutext.safeio import dumps, follow_umask, remove_stale_temporaries, temp_prefix
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory.parent, directory.name)  # a run killed while writing one
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(directory.name), dir=directory.parent))
+    try:
+        tensors, meta = _optimizer_tensors(optimizer)
+        files = {
+            "model.safetensors": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+            "optimizer.safetensors": tensors,
+        }
+        if best_state is not None:
+            files["best.safetensors"] = {k: v.contiguous() for k, v in best_state.items()}
+        if average is not None:
+            files["average.safetensors"] = average
+        rng_tensors, rng_meta = rng_state()
+        files["rng.safetensors"] = rng_tensors
+        for name, data in files.items():
+            save_file(data, str(tmp / name))
+        payload = dict(
+            state,
+            optimizer=meta,
+            rng=rng_meta,
+            scheduler=scheduler.state_dict()["last_epoch"],
+            lr_scale=scheduler.lr_scale[0],
+        )
+        (tmp / "state.json").write_text(dumps(payload, what=f"{directory / 'state.json'}", indent=1))
+        write_manifest(tmp)
+        for path in tmp.iterdir():
+            follow_umask(path, directory=False)
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        follow_umask(tmp, directory=True)
+        prev = previous_folder(directory)
+        if directory.exists():
+            if prev.exists():
+                shutil.rmtree(prev)
+            os.replace(directory, prev)
+        os.replace(tmp, directory)
+        _fsync_dir(directory.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(previous_folder(directory), ignore_errors=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(
@@ -61,20 +118,36 @@ def load_checkpoint(
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
     """Load model, optimizer and schedule from `directory`; returns (loop state, best weights or None).
 
+    The checkpoint's `manifest.json` is verified first (checkpoints from before 0.1.1 have none);
+    when `directory` is missing because a run was killed between the two renames of
+    `save_checkpoint`, the complete previous checkpoint (``.NAME.prev``) is used.
+
     Raises:
-        ArtifactError: a missing file, or a checkpoint of another model.
+        ArtifactError: a missing or changed file (named), or a checkpoint of another model.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from grutext.manifest import verify_manifest
+    from grutext.safeio import check_finite
+
+    directory = Path(directory)
+    prev = previous_folder(directory)
+    if not directory.is_dir() and prev.is_dir():
+        print(f"note: {directory} is missing (a run stopped while replacing it): resuming from {prev}", file=sys.stderr)
+        directory = prev
     need = ["state.json", "model.safetensors", "optimizer.safetensors"]
     missing = [n for n in need if not (directory / n).is_file()]
     if missing:
         raise ArtifactError(f"{directory}: cannot resume, checkpoint is missing {', '.join(missing)}")
+    verify_manifest(directory)
     try:
         state = json.loads((directory / "state.json").read_text())
-        model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        weights = load_file(str(directory / "model.safetensors"))
+        check_finite(weights, str(directory / "model.safetensors"))
+        model.load_state_dict(weights)
         _load_optimizer_tensors(optimizer, load_file(str(directory / "optimizer.safetensors")), state["optimizer"])
-    except (ValueError, RuntimeError, KeyError) as exc:
+    except (ValueError, RuntimeError, KeyError, SafetensorError) as exc:
         raise ArtifactError(f"{directory}: checkpoint does not match this model: {str(exc).splitlines()[0]}") from None
     scheduler.last_epoch = state["scheduler"]
     scheduler.lr_scale[0] = float(state.get("lr_scale", 1.0))
@@ -125,6 +198,8 @@ def load_average(directory: Path) -> dict[str, torch.Tensor]:
     """The weight average saved with a checkpoint (``train.ema``)."""
     from safetensors.torch import load_file
 
+    if not directory.is_dir() and previous_folder(directory).is_dir():
+        directory = previous_folder(directory)
     path = directory / "average.safetensors"
     if not path.is_file():
         raise ArtifactError(f"{directory}: cannot resume with train.ema, the checkpoint has no average.safetensors")
@@ -154,4 +229,12 @@ def _load_optimizer_tensors(
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-__all__ = ["load_average", "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state"]
+__all__ = [
+    "leftovers",
+    "load_average",
+    "load_checkpoint",
+    "previous_folder",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+]

@@ -9,6 +9,7 @@ validation is scored) sits in a small `Task` adapter with three methods; the loo
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 import torch
 
 from grutext.config import TrainConfig
-from grutext.errors import ArtifactError
+from grutext.errors import ArtifactError, TrainingError
 from grutext.train.checkpoint import (  # noqa: F401  (re-exported: the loop's old home)
     _load_optimizer_tensors,
     _optimizer_tensors,
@@ -26,7 +27,7 @@ from grutext.train.checkpoint import (  # noqa: F401  (re-exported: the loop's o
     load_checkpoint,
     save_checkpoint,
 )
-from grutext.train.run import resolve_device, seed_everything, start_run
+from grutext.train.run import check_free_space, resolve_device, seed_everything, start_run
 from grutext.train.schedule import (
     Monitor,
     ScaledLambdaLR,
@@ -193,6 +194,8 @@ def _setup(
     table = EpochTable() if verbose else None
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     ckpt_dir = Path(ckpt) if ckpt else None
+    if ckpt_dir is not None:
+        check_free_space(ckpt_dir, model)
     return _Loop(
         model, task, cfg, device, params, depths, optimizer, scheduler, steps_per_epoch, monitor, table, average,
         ckpt_dir, verbose, progress,
@@ -237,15 +240,20 @@ def _train_epoch(run: _Loop, train_batches: Any, epoch: int) -> tuple[dict[str, 
     out_of_time = False
     for i, batch in enumerate(train_batches, 1):
         out = run.task.step(model, to_device(batch, run.device))
+        loss_value = float(out.loss.detach())
+        if not math.isfinite(loss_value):
+            _non_finite(run, epoch, i, f"the training loss is {loss_value}")
         run.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         if cfg.clip and cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(run.params, cfg.clip)
+            norm = float(torch.nn.utils.clip_grad_norm_(run.params, cfg.clip))
+            if not math.isfinite(norm):
+                _non_finite(run, epoch, i, f"the gradient norm is {norm}")
         run.optimizer.step()
         run.scheduler.step()
         if run.average is not None:
             run.average.update(model)
-        loss_sum += float(out.loss.detach()) * out.items
+        loss_sum += loss_value * out.items
         items += out.items
         tokens += out.tokens
         if out.correct is not None:
@@ -261,6 +269,18 @@ def _train_epoch(run: _Loop, train_batches: Any, epoch: int) -> tuple[dict[str, 
     row: dict[str, Any] = {"epoch": epoch}
     row.update(run.task.epoch_metrics(loss_sum / max(items, 1), correct if has_correct else None, items))
     return row, elapsed, tokens, out_of_time
+
+
+def _non_finite(run: _Loop, epoch: int, step: int, what: str) -> None:
+    """Stop training with one line: where the numbers stopped being finite, what is kept, likely causes."""
+    kept = "no model is saved"
+    if run.ckpt is not None and (run.ckpt / "state.json").is_file():
+        kept = f"the last good checkpoint {run.ckpt}/ (after epoch {epoch - 1}) is kept for --resume"
+    raise TrainingError(
+        f"epoch {epoch}, step {step}/{run.steps_per_epoch}: {what} (not finite); training stopped before the "
+        f"weights were updated and {kept}. Likely causes: a learning rate too high (--lr {run.cfg.lr:g}: "
+        "try 10x lower) or pretrained vectors holding NaN/Infinity (--pretrained)"
+    )
 
 
 def _close_epoch(run: _Loop, row: dict[str, Any], valid_batches: Any, elapsed: float, tokens: int) -> None:

@@ -146,6 +146,33 @@ def check_output_folder(out: Path, *, overwrite: bool) -> None:
         raise ConfigError(f"--out {out}: cannot write in {probe} (permission denied or read-only file system)")
 
 
+# bytes written per weight byte while training: the checkpoint (weights, best weights, optimizer's
+# two moments, the weight average) while the previous one is kept, plus the model directory
+FREE_SPACE_FACTOR = 12
+
+
+def check_free_space(folder: Path, model: torch.nn.Module) -> None:
+    """Refuse, before the first epoch, a disk without room for the checkpoints and the model.
+
+    The need is `FREE_SPACE_FACTOR` times the weights' bytes (two checkpoints of ~5x during the
+    swap, the model directory 1x, some slack).
+
+    Raises:
+        ConfigError: naming the folder, the free and the needed megabytes.
+    """
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    need = FREE_SPACE_FACTOR * weights
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < need:
+        raise ConfigError(
+            f"--out {folder}: {free / 1e6:,.1f} MB free in {probe}, training needs about {need / 1e6:,.1f} MB "
+            "(checkpoints and the model directory); free some space or choose another --out"
+        )
+
+
 def finish_run(run: Run, *, keep_checkpoint: bool) -> None:
     """After a successful save: remove the run's checkpoint folder (grutext wrote it; 3-5x the model's size)
     unless `keep_checkpoint`, and say which."""
@@ -155,12 +182,18 @@ def finish_run(run: Run, *, keep_checkpoint: bool) -> None:
     if keep_checkpoint:
         run.log(f"checkpoint kept: {ckpt}/ (--resume continues from it)")
         return
+    from grutext.train.checkpoint import leftovers
+
+    for extra in leftovers(ckpt):
+        shutil.rmtree(extra, ignore_errors=True)
     shutil.rmtree(ckpt, ignore_errors=True)
     run.log(f"checkpoint removed: {ckpt}/ (pass --keep-checkpoint to keep it for a later --resume)")
 
 
 __all__ = [
+    "FREE_SPACE_FACTOR",
     "Run",
+    "check_free_space",
     "check_output_folder",
     "checkpoint_folder",
     "finish_run",

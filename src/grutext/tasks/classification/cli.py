@@ -8,12 +8,12 @@ imports stay light (no torch): the report printing is imported by the pipeline t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from grutext.config import Config
+from grutext.safeio import dumps
 from grutext.train.metrics import (  # the confusion printing lives with the metrics (training prints it too)
     MAX_MATRIX_CLASSES,
     TOP_CONFUSIONS,
@@ -52,7 +52,7 @@ def evaluate(loaded: Any, args: argparse.Namespace) -> int:
         ds = read_dataset(args.data, fmt=args.format, text_col=args.text_col, label_col=args.label_col)
     rep = evaluate_classifier(loaded, ds)
     if args.json:
-        print(json.dumps(rep))
+        print(dumps(rep, what="evaluate --json"))
     else:
         print_report(rep)
     return 0
@@ -77,7 +77,7 @@ def predict(args: argparse.Namespace) -> int:
     predictor = Predictor.load(args.model)
     for row in predictor.predict(read_inputs(args)):
         if args.json:
-            print(json.dumps(row, ensure_ascii=False))
+            print(dumps(row, what="predict --json", ensure_ascii=False))
         else:
             top = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])[:3]
             label = row.get("label", ",".join(row.get("labels", [])))

@@ -21,6 +21,7 @@ from grutext.tasks.classification.data import Splits, build_tokenizer, load_spli
 from grutext.tasks.classification.evaluate import ClassificationTask
 from grutext.tasks.classification.model import EnsembleClassifier, TextClassifier
 from grutext.tasks.classification.predict import predict_batches
+from grutext.train.checkpoint import previous_folder
 from grutext.train.loop import FitResult, fit
 from grutext.train.metrics import format_confusions, format_per_class
 from grutext.train.run import Run, finish_run, seed_everything, start_run
@@ -110,6 +111,11 @@ def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
         f"data: train {len(splits.train):,}  valid {len(splits.valid):,}  "
         f"test {len(splits.test) if splits.test else 0:,}  classes {len(labels)} ({task})"
     )
+    cols = splits.train.columns
+    if cols is not None:
+        log(f"  columns: text {cols[0]!r}, label {cols[1]!r} (--text-col / --label-col choose others)")
+    else:
+        log(f"  text and labels: from {splits.train.source} (not a table: no columns to choose)")
     for note in splits.notes:
         log(f"  {note}")
     kind = f"{tokenizer.kind} (from init_from)" if source else cfg.data.tokenizer
@@ -160,7 +166,13 @@ def _train_member(
             log(f"{s.source.describe(kept)}; {copied['parameters']:,} parameters copied")
     ckpt = s.run.checkpoint
     member_ckpt = ckpt if (ckpt is None or n == 1) else ckpt / f"member-{k}"
-    member_resume = resume and (k == 0 or (member_ckpt is not None and (member_ckpt / "state.json").is_file()))
+    member_resume = resume and (
+        k == 0
+        or (
+            member_ckpt is not None
+            and ((member_ckpt / "state.json").is_file() or (previous_folder(member_ckpt) / "state.json").is_file())
+        )
+    )
     train_b = s.batches(s.splits.train, s.cfg.train.batch_size, shuffle=True, seed=seed)
     ctask = ClassificationTask(s.task, s.labels)
     result = fit(

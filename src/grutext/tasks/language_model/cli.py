@@ -9,7 +9,6 @@ table. Top-level imports stay light: torch loads with the command that needs it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import fields
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from grutext.cli.options import add_field_flags
 from grutext.config import Config
 from grutext.errors import ConfigError
+from grutext.safeio import dumps
 
 LM_SECTION = "lm"  # the config-file table and the flags' dest prefix ("lm.bptt")
 
@@ -97,7 +97,7 @@ def evaluate(loaded: Any, args: argparse.Namespace) -> int:
         text_col=getattr(args, "text_col", None),
     )
     if getattr(args, "json", False):
-        print(json.dumps(rep))
+        print(dumps(rep, what="evaluate --json"))
     else:
         print(format_scores(rep))
     return 0
@@ -166,8 +166,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument(
         "--beam",
         type=int,
-        default=0,
-        help="beam search of this width, printing the best continuations with log-probabilities (default: 0, sample)",
+        default=None,
+        help="beam search of this width (>= 1), printing the best continuations with log-probabilities "
+        "(default: off, sample)",
     )
     b.add_argument("--n-best", type=int, default=None, help="with --beam: continuations to print (default: --beam)")
 
@@ -180,8 +181,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """
     from grutext.infer.generate import Generator
 
+    check_generate_options(args)
     gen = Generator.load(args.model)
-    if args.beam:
+    if args.beam is not None:
         for text, score in gen.beam_search(
             args.prompt, beam=args.beam, max_tokens=args.max_tokens, n_best=args.n_best or args.beam, stop=args.stop
         ):
@@ -206,6 +208,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_generate_options(args: argparse.Namespace) -> None:
+    """ConfigError for generate options that cannot apply: --beam below 1, --n-best without --beam,
+    sampling options with --beam (beam search does not sample)."""
+    if args.beam is not None and args.beam < 1:
+        raise ConfigError(f"--beam {args.beam}: expected a beam width >= 1 (leave --beam out to sample)")
+    if args.beam is None and args.n_best is not None:
+        raise ConfigError("--n-best: applies to beam search only; add --beam N")
+    if args.beam is not None:
+        sampling = {
+            "--temperature": args.temperature != 1.0,
+            "--top-k": args.top_k is not None,
+            "--top-p": args.top_p is not None,
+            "--greedy": bool(args.greedy),
+            "--repetition-penalty": args.repetition_penalty != 1.0,
+            "--seed": args.seed is not None,
+        }
+        used = [flag for flag, given in sampling.items() if given]
+        if used:
+            raise ConfigError(f"{used[0]}: a sampling option; beam search (--beam) does not sample: drop one of them")
+
+
 def add_next_word_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="language model directory")
     p.add_argument(
@@ -223,7 +246,7 @@ def cmd_next_word(args: argparse.Namespace) -> int:
     sug = Suggester.load(args.model)
     rows = sug.suggest(args.prompt, k=args.k)
     if args.json:
-        print(json.dumps([{"word": w, "probability": p} for w, p in rows], ensure_ascii=False))
+        print(dumps([{"word": w, "probability": p} for w, p in rows], what="next-word --json", ensure_ascii=False))
     else:
         for w, p in rows:
             print(f"{p:7.4f}  {w}")

@@ -8,13 +8,13 @@ stay light: torch loads with the command that needs it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from grutext.cli.options import add_field_flags
 from grutext.config import Config
 from grutext.errors import ConfigError, GrutextError
+from grutext.safeio import dumps
 from grutext.tasks.tagging.config import SECTION, TagConfig
 
 # ---- train ------------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def evaluate(loaded: Any, args: argparse.Namespace) -> int:
     for w in rep.get("warnings", [])[:5]:
         print(f"warning: {w}", file=sys.stderr)
     if getattr(args, "json", False):
-        print(json.dumps({k: v for k, v in rep.items() if k != "scores"}))
+        print(dumps({k: v for k, v in rep.items() if k != "scores"}, what="evaluate --json"))
     else:
         print(format_scores(rep))
     return 0
@@ -145,7 +145,7 @@ def predict(args: argparse.Namespace) -> int:
     if not texts:
         raise GrutextError("predict: no input; give sentences as arguments, --file FILE, or lines on stdin")
     for row in predict_texts(loaded, texts, tokenized=bool(getattr(args, "tokenized", False))):
-        print(json.dumps(row, ensure_ascii=False) if args.json else brackets(row))
+        print(dumps(row, what="predict --json", ensure_ascii=False) if args.json else brackets(row))
     return 0
 
 

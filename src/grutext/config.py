@@ -156,6 +156,7 @@ class TrainConfig:
     out: str | None = None
     overwrite: bool = False  # replace an existing grutext model directory at `out`
     keep_checkpoint: bool = False  # keep OUT.ckpt/ after a successful run (for a later --resume)
+    baseline: bool = True  # classifiers: also fit TF-IDF + logistic regression on the same split and report it
 
 
 @dataclass
@@ -271,6 +272,7 @@ class Config:
         number("train.max_minutes", t.max_minutes, 0.0, lo_open=True, optional=True)
         flag("train.overwrite", t.overwrite)
         flag("train.keep_checkpoint", t.keep_checkpoint)
+        flag("train.baseline", t.baseline)
         if t.out is not None and not isinstance(t.out, str):
             out.append(f"{source}: train.out must be a folder path; got {t.out!r}")
         if t.device not in ("auto", "cpu") and not str(t.device).startswith("cuda"):
@@ -358,6 +360,8 @@ FIELD_HELP: dict[str, str] = {
     "None = a new runs/<task>-<timestamp> folder",
     "train.overwrite": "replace an existing grutext model directory at train.out (other folders are never replaced)",
     "train.keep_checkpoint": "keep the checkpoint folder OUT.ckpt after a successful run, for a later --resume",
+    "train.baseline": "classifiers: also fit TF-IDF (1-2 grams) + logistic regression on the same training split "
+    "and report its scores beside the model's",
     # [lm] (grutext.lm.LMConfig)
     "lm.bptt": "truncated back-propagation window, in tokens",
     "lm.vary_length": "vary the window length per batch around bptt (AWD-LSTM)",

@@ -16,6 +16,7 @@ from grutext.artifact import save_model
 from grutext.config import Config, ModelConfig
 from grutext.data.readers import check_labels
 from grutext.data.tokenizers import Tokenizer
+from grutext.tasks.classification.baseline import comparison_line, fit_baseline, size_advice
 from grutext.tasks.classification.config import KIND, infer_task
 from grutext.tasks.classification.data import Splits, build_tokenizer, load_splits, make_batches
 from grutext.tasks.classification.evaluate import ClassificationTask
@@ -41,6 +42,7 @@ class TrainedClassifier:
     out_dir: Path | None
     embedding_report: dict[str, Any] | None = None
     member_fits: list[FitResult] = field(default_factory=list)  # an ensemble's members' own results
+    baseline: dict[str, Any] | None = None  # the TF-IDF + logistic regression scores (None: train.baseline off)
 
 
 def pretrained_matrix(
@@ -112,6 +114,9 @@ def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
     )
     for note in splits.notes:
         log(f"  {note}")
+    advice = size_advice(len(splits.train))
+    if advice:
+        log(advice)
     kind = f"{tokenizer.kind} (from init_from)" if source else cfg.data.tokenizer
     log(
         f"tokenizer: {kind}, vocabulary {tokenizer.vocab_size:,}, validation OOV rate {oov:.2%}, "
@@ -214,7 +219,26 @@ def _score(
     return valid_report, test_report
 
 
-def _save(s: _Setup, model: Any, result: FitResult, fits: list[FitResult], reports: tuple[Any, Any]) -> None:
+def _baseline(s: _Setup, valid_report: dict[str, Any], test_report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The TF-IDF + logistic regression baseline on the same splits (None when `train.baseline` is off),
+    logged beside the model's score on the test split (the validation split when there is no test)."""
+    if not s.cfg.train.baseline:
+        return None
+    test = s.splits.test if s.splits.test is not None and s.splits.test.labels is not None else None
+    base = fit_baseline(s.splits.train, s.splits.valid, test, s.task, s.labels)
+    split, mine = ("test", test_report) if base["test"] is not None else ("valid", valid_report)
+    s.run.log(f"{comparison_line(base, mine, split)}; baseline fitted in {base['seconds']:.1f}s")
+    return base
+
+
+def _save(
+    s: _Setup,
+    model: Any,
+    result: FitResult,
+    fits: list[FitResult],
+    reports: tuple[Any, Any],
+    baseline: dict[str, Any] | None = None,
+) -> None:
     """The model directory: weights, tokenizer, config, labels, metrics and plots, written whole."""
     valid_report, test_report = reports
     cfg = s.cfg
@@ -228,6 +252,8 @@ def _save(s: _Setup, model: Any, result: FitResult, fits: list[FitResult], repor
         "test": test_report,
         "embeddings": s.emb_report,
     }
+    if baseline is not None:
+        metrics["baseline"] = baseline
     if len(fits) > 1:
         metrics["members"] = [
             {
@@ -281,11 +307,12 @@ def train_classifier(
     model, result = _combine(members, fits)
     valid_report, test_report = _score(s, model, valid_b, verbose, progress)
     model.cpu().eval()
+    baseline = _baseline(s, valid_report, test_report)
     if s.run.out is not None:
-        _save(s, model, result, fits, (valid_report, test_report))
+        _save(s, model, result, fits, (valid_report, test_report), baseline)
     return TrainedClassifier(
         model, s.tokenizer, s.cfg, s.labels, result, valid_report, test_report, s.run.out, s.emb_report,
-        fits if len(fits) > 1 else [],
+        fits if len(fits) > 1 else [], baseline,
     )  # fmt: skip
 
 

@@ -144,7 +144,13 @@ def _log_model(s: _Setup, member: TextClassifier, seed: int) -> None:
 
 
 def _train_member(
-    s: _Setup, k: int, valid_b: Any, resume: bool, progress: bool | None, verbose: bool
+    s: _Setup,
+    k: int,
+    valid_b: Any,
+    resume: bool,
+    progress: bool | None,
+    verbose: bool,
+    on_epoch_end: Callable[[dict[str, Any]], Any] | None = None,
 ) -> tuple[TextClassifier, FitResult]:
     """Member k of the run (the whole model when ``ensemble = 1``): built, maybe transferred, fitted."""
     n, log = s.cfg.model.ensemble, s.run.log
@@ -171,6 +177,7 @@ def _train_member(
     result = fit(
         member, ctask, train_b, valid_b, replace(s.cfg.train, seed=seed),
         checkpoint_dir=member_ckpt, resume=member_resume, progress=progress, verbose=verbose,
+        on_epoch_end=on_epoch_end,
     )  # fmt: skip
     return member, result
 
@@ -282,6 +289,7 @@ def train_classifier(
     resume: bool = False,
     verbose: bool = True,
     progress: bool | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], Any] | None = None,
 ) -> TrainedClassifier:
     """Train a text classifier from a config and (optionally) save its model directory.
 
@@ -292,6 +300,8 @@ def train_classifier(
         resume: continue from the checkpoint next to `cfg.train.out`.
         verbose: print the data summary, epoch table and test metrics.
         progress: force the live progress line on/off.
+        on_epoch_end: called with each epoch's row (``val_accuracy``, ``val_loss``, ...) of every
+            member; an exception it raises (a pruned search trial) ends the run.
 
     Returns:
         TrainedClassifier.
@@ -301,7 +311,7 @@ def train_classifier(
     valid_b = s.batches(s.splits.valid, max(s.cfg.train.batch_size, 128), shuffle=False)
     members, fits = [], []
     for k in range(s.cfg.model.ensemble):  # one network, or an ensemble's members one after another
-        member, result = _train_member(s, k, valid_b, resume, progress, verbose)
+        member, result = _train_member(s, k, valid_b, resume, progress, verbose, on_epoch_end)
         members.append(member)
         fits.append(result)
     model, result = _combine(members, fits)

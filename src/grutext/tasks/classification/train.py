@@ -14,6 +14,7 @@ import numpy as np
 
 from grutext.artifact import save_model
 from grutext.config import Config, ModelConfig
+from grutext.data.embeddings import AUTO, resolve_pretrained
 from grutext.data.readers import check_labels
 from grutext.data.tokenizers import Tokenizer
 from grutext.tasks.classification.baseline import comparison_line, fit_baseline, size_advice
@@ -101,6 +102,11 @@ def _transfer_source(cfg: Config, splits: Splits, member: int, log: Callable[...
 def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
     """Read the data, train (or inherit) the tokenizer, fill in the model's shape; logs the summary."""
     log = run.log
+    if cfg.model.pretrained == AUTO:  # vectors for a fresh embedding when a package is installed
+        chosen, note = resolve_pretrained(None if cfg.model.init_from else AUTO)
+        cfg = replace(cfg, model=replace(cfg.model, pretrained=chosen))
+        if note:
+            log(note)
     splits = splits or load_splits(cfg.data, seed=cfg.train.seed)
     task = infer_task(splits.train, cfg.model.task)
     labels = check_labels(splits.train)

@@ -326,8 +326,8 @@ FIELD_HELP: dict[str, str] = {
     "model.dropout": "dropout on the encoder's output and between layers",
     "model.embed_dropout": "dropout on the embedded tokens",
     "model.pooling": "how the states become one vector: last state, mean, max, or learned attention",
-    "model.pretrained": "word vectors: glove-6b-50d, a file, or auto (glove-6b-50d when installed, else random); "
-    "None = randomly initialised",
+    "model.pretrained": "word vectors: glove-6b-50d, a file, or auto (glove-6b-50d if installed and embed_dim is "
+    "the default, else random); None = randomly initialised",
     "model.freeze_embeddings": "keep the embedding fixed during training",
     "model.init_from": "model directory (language model or classifier) to start from; None = train from scratch",
     "model.keep_head": "with init_from a classifier: keep its pooling (same kind) and head (same labels)",

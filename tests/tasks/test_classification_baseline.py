@@ -141,3 +141,7 @@ def test_pretrained_auto_is_the_installed_vectors_or_random_with_a_note(monkeypa
     run = train_classifier(cfg, splits=splits, save=False, progress=False)
     assert run.config.model.pretrained is None and run.config.model.embed_dim == 8
     assert "embeddings: random (pretrained = auto" in capsys.readouterr().out
+    monkeypatch.setattr(emb, "vectors_installed", lambda name: True)  # installed, but a size of one's own
+    run = train_classifier(cfg, splits=splits, save=False, progress=False)
+    assert run.config.model.pretrained is None and run.config.model.embed_dim == 8
+    assert "embeddings: random, 8-d (pretrained = auto uses glove-6b-50d only when" in capsys.readouterr().out

@@ -102,8 +102,16 @@ def _transfer_source(cfg: Config, splits: Splits, member: int, log: Callable[...
 def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
     """Read the data, train (or inherit) the tokenizer, fill in the model's shape; logs the summary."""
     log = run.log
-    if cfg.model.pretrained == AUTO:  # vectors for a fresh embedding when a package is installed
+    if cfg.model.pretrained == AUTO:  # vectors for a fresh embedding of the default size, when installed
         chosen, note = resolve_pretrained(None if cfg.model.init_from else AUTO)
+        if chosen is not None and cfg.model.embed_dim != ModelConfig().embed_dim:
+            chosen, note = (
+                None,
+                (
+                    f"embeddings: random, {cfg.model.embed_dim}-d (pretrained = auto uses {chosen} only when "
+                    f"embed_dim is left at its default; pass --pretrained {chosen} to use it)"
+                ),
+            )
         cfg = replace(cfg, model=replace(cfg.model, pretrained=chosen))
         if note:
             log(note)

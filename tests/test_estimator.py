@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from tests.conftest import synthetic
+from tests.conftest import synthetic, write_csv
 
 from grutext.errors import NotFittedError
 from grutext.estimator import GRUTextClassifier
@@ -168,3 +168,30 @@ def test_estimator_config_api_and_cli_train_the_same_model(tmp_path):
     np.testing.assert_allclose(api, est, rtol=0, atol=1e-6)
     np.testing.assert_allclose(cli, est, rtol=0, atol=1e-6)
     assert not np.allclose(est, est.mean(0))  # a model that tells the texts apart, not a constant
+
+
+def test_a_config_file_trains_the_same_model_as_the_estimator_and_the_flags(tmp_path):
+    """`grutext train --config FILE` (every setting in the TOML file), the same settings as flags, and
+    the estimator: one model from the same data and seed (defaults left alone: the shared ones)."""
+    from grutext.cli import main
+
+    texts, labels = synthetic(160, seed=4)
+    path = write_csv(tmp_path / "train.csv", texts, labels)
+    probe, _ = synthetic(30, seed=8)
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        f'[data]\ntrain = "{path.as_posix()}"\nmin_freq = 1\n\n[model]\nembed_dim = 12\nhidden_size = 8\n\n'
+        f'[train]\nepochs = 2\nbatch_size = 16\nlr = 0.01\nseed = 7\nout = "{(tmp_path / "from-file").as_posix()}"\n'
+    )
+    assert main(["train", "--config", str(toml)]) == 0
+    from_file = GRUTextClassifier.load(str(tmp_path / "from-file"), verbose=False).predict_proba(probe)
+    flags = ["--min-freq", "1", "--embed-dim", "12", "--hidden-size", "8", "--epochs", "2", "--batch-size", "16"]
+    assert main(["train", str(path), *flags, "--lr", "0.01", "--seed", "7", "--out", str(tmp_path / "cli")]) == 0
+    from_flags = GRUTextClassifier.load(str(tmp_path / "cli"), verbose=False).predict_proba(probe)
+    est = GRUTextClassifier(
+        min_freq=1, embed_dim=12, hidden_size=8, epochs=2, batch_size=16, lr=1e-2, random_state=7, verbose=False
+    )
+    from_estimator = est.fit(texts, labels).predict_proba(probe)
+    np.testing.assert_allclose(from_file, from_estimator, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(from_flags, from_estimator, rtol=0, atol=1e-6)
+    assert not np.allclose(from_estimator, from_estimator.mean(0))

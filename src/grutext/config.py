@@ -156,6 +156,7 @@ class TrainConfig:
     out: str | None = None
     overwrite: bool = False  # replace an existing grutext model directory at `out`
     keep_checkpoint: bool = False  # keep OUT.ckpt/ after a successful run (for a later --resume)
+    baseline: bool = True  # classifiers: also fit TF-IDF + logistic regression on the same split and report it
 
 
 @dataclass
@@ -271,6 +272,7 @@ class Config:
         number("train.max_minutes", t.max_minutes, 0.0, lo_open=True, optional=True)
         flag("train.overwrite", t.overwrite)
         flag("train.keep_checkpoint", t.keep_checkpoint)
+        flag("train.baseline", t.baseline)
         if t.out is not None and not isinstance(t.out, str):
             out.append(f"{source}: train.out must be a folder path; got {t.out!r}")
         if t.device not in ("auto", "cpu") and not str(t.device).startswith("cuda"):
@@ -324,7 +326,8 @@ FIELD_HELP: dict[str, str] = {
     "model.dropout": "dropout on the encoder's output and between layers",
     "model.embed_dropout": "dropout on the embedded tokens",
     "model.pooling": "how the states become one vector: last state, mean, max, or learned attention",
-    "model.pretrained": "word vectors for the embedding (glove-6b-50d or a file); None = randomly initialised",
+    "model.pretrained": "word vectors: glove-6b-50d, a file, or auto (glove-6b-50d if installed and embed_dim is "
+    "the default, else random); None = randomly initialised",
     "model.freeze_embeddings": "keep the embedding fixed during training",
     "model.init_from": "model directory (language model or classifier) to start from; None = train from scratch",
     "model.keep_head": "with init_from a classifier: keep its pooling (same kind) and head (same labels)",
@@ -358,6 +361,8 @@ FIELD_HELP: dict[str, str] = {
     "None = a new runs/<task>-<timestamp> folder",
     "train.overwrite": "replace an existing grutext model directory at train.out (other folders are never replaced)",
     "train.keep_checkpoint": "keep the checkpoint folder OUT.ckpt after a successful run, for a later --resume",
+    "train.baseline": "classifiers: also fit TF-IDF (1-2 grams) + logistic regression on the same training split "
+    "and report its scores beside the model's",
     # [lm] (grutext.lm.LMConfig)
     "lm.bptt": "truncated back-propagation window, in tokens",
     "lm.vary_length": "vary the window length per batch around bptt (AWD-LSTM)",

@@ -69,11 +69,14 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         ensemble: train this many networks (seeds random_state, random_state + 1, ...) and average
             their probabilities (see `grutext.models.ensemble`).
         ema: decay of an exponential moving average of the weights (0 = off; see `TrainConfig`).
+        baseline: also fit TF-IDF (1-2 grams) + logistic regression on the same training split;
+            its scores are `baseline_` (None when off).
         random_state: the seed (``train.seed``).
         verbose: print what ``grutext train`` prints (data summary, epoch table, and the live
             progress line on a terminal); False: silent.
 
-    Learned attributes: `classes_`, `tokenizer_`, `model_`, `config_`, `history_`.
+    Learned attributes: `classes_`, `tokenizer_`, `model_`, `config_`, `history_`, `baseline_`
+    (the baseline's name, settings, validation scores and seconds; None with ``baseline=False``).
 
     Example:
         >>> clf = GRUTextClassifier(epochs=2).fit(texts, labels)     # doctest: +SKIP
@@ -110,6 +113,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         init_from: str | None = _M.init_from,
         ensemble: int = _M.ensemble,
         ema: float = _T.ema,
+        baseline: bool = _T.baseline,
         random_state: int = _T.seed,
         verbose: bool = True,
     ) -> None:
@@ -137,6 +141,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         self.init_from = init_from
         self.ensemble = ensemble
         self.ema = ema
+        self.baseline = baseline
         self.random_state = random_state
         self.verbose = verbose
 
@@ -201,6 +206,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
             cfg, splits=Splits(train, valid, None), save=False, verbose=self.verbose, progress=progress
         )
         self._set_fitted(run.model, run.tokenizer, run.config, run.labels, run.fit.history)
+        self.baseline_ = run.baseline
         self.classes_ = np.array([self._label_values[lab] for lab in run.labels])
         return self
 
@@ -254,7 +260,8 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
             self.tokenizer_,
             self.config_,
             labels=list(self.labels_),
-            metrics={"history": self.history_, "estimator_classes": as_given},
+            metrics={"history": self.history_, "estimator_classes": as_given}
+            | ({"baseline": self.baseline_} if getattr(self, "baseline_", None) else {}),
         )
 
     @classmethod
@@ -278,6 +285,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         params = {k: sections[k] for k in cls._get_param_names() if k in sections}
         est = cls(**params, random_state=cfg.train.seed, verbose=verbose)
         est._set_fitted(loaded.model, loaded.tokenizer, cfg, loaded.labels, loaded.metrics.get("history", []))
+        est.baseline_ = loaded.metrics.get("baseline")
         given = loaded.metrics.get("estimator_classes")
         if isinstance(given, list) and len(given) == len(loaded.labels):
             est.classes_ = np.array(given)

@@ -28,6 +28,13 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     )
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    out.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="classifiers: refit TF-IDF (1-2 grams) + logistic regression on the model's training split and "
+        "score it on DATA beside the model (default: on for classifiers; other models have no baseline)",
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -36,6 +43,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from grutext.artifact import load_model
 
     loaded = load_model(args.model)
+    if args.baseline is not None and loaded.kind != "classifier":
+        from grutext.errors import ConfigError
+
+        flag = "--baseline" if args.baseline else "--no-baseline"
+        raise ConfigError(f"{flag}: only classifiers have a baseline; {args.model} is a {loaded.kind}")
     return int(task_cli(loaded.kind).evaluate(loaded, args))
 
 

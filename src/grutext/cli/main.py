@@ -54,6 +54,14 @@ COMMANDS: tuple[Command, ...] = (
         "add_train_arguments",
     ),
     Command(
+        "tune",
+        "train",
+        "search a classifier's settings within a time budget (Optuna), resumable; saves the best config and model",
+        "grutext.cli.tune",
+        "cmd_tune",
+        "add_tune_arguments",
+    ),
+    Command(
         "evaluate",
         "evaluate",
         "score a saved model on labelled data (accuracy, F1; chunk F1 for taggers) or a text (perplexity)",

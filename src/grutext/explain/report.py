@@ -126,6 +126,33 @@ def _scores_html(name: str, rep: dict[str, Any] | None, labels: list[str]) -> st
     return "\n".join(parts)
 
 
+def baseline_html(baseline: dict[str, Any] | None, metrics: dict[str, Any]) -> str:
+    """The baseline table: the linear model's and this model's headline scores per split, and the delta."""
+    if not baseline:
+        return ""
+    rows = []
+    for split, label in (("valid", "validation"), ("test", "test")):
+        base, mine = baseline.get(split), metrics.get(split)
+        if not base:
+            continue
+        for key in ("accuracy", "macro_f1", "micro_f1"):
+            if base.get(key) is None:
+                continue
+            m = (mine or {}).get(key)
+            delta = f"{100 * (m - base[key]):+.1f}" if m is not None else ""
+            rows.append(
+                f"<tr><th class='l'>{label}</th><td>{key}</td><td>{_num(base[key])}</td>"
+                f"<td>{_num(m) if m is not None else ''}</td><td>{delta}</td></tr>"
+            )
+    settings = ", ".join(f"{k}={v}" for k, v in (baseline.get("settings") or {}).items())
+    return (
+        f"<h2>Baseline</h2><p class='meta'>{html.escape(str(baseline.get('name')))} fitted on the same training "
+        f"split in {_num(baseline.get('seconds'))} s ({html.escape(settings)})</p>"
+        "<table><tr><th class='l'>split</th><th>metric</th><th>baseline</th><th>this model</th>"
+        "<th>delta (points)</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
 def validation_data(loaded: Any, data: str | None = None) -> Any:
     """The validation set of the run (re-read from its config, same seed) or the file `data`."""
     from grutext.data.readers import read_dataset
@@ -326,6 +353,7 @@ def training_report(
     body.append("<h2>Scores</h2>")
     body.append(_scores_html("validation", metrics.get("valid"), labels) or "<p class='meta'>no validation scores</p>")
     body.append(_scores_html("test", metrics.get("test"), labels))
+    body.append(baseline_html(metrics.get("baseline"), metrics))
     task = task_for(loaded.kind, model_dir)
     body.append("<h2>Settings</h2>" + _settings_html(task.settings(loaded.config, loaded.meta)))
     if task.has_labels:  # a model that names classes has mistakes to show
@@ -345,6 +373,7 @@ __all__ = [
     "history_html",
     "confusion_html",
     "per_class_html",
+    "baseline_html",
     "confident_mistakes",
     "validation_data",
 ]

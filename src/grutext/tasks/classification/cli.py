@@ -51,11 +51,48 @@ def evaluate(loaded: Any, args: argparse.Namespace) -> int:
     else:
         ds = read_dataset(args.data, fmt=args.format, text_col=args.text_col, label_col=args.label_col)
     rep = evaluate_classifier(loaded, ds)
+    if getattr(args, "baseline", None) is not False:
+        rep["baseline"] = evaluate_baseline(loaded, ds)
     if args.json:
         print(dumps(rep, what="evaluate --json"))
     else:
         print_report(rep)
     return 0
+
+
+def evaluate_baseline(loaded: Any, ds: Any) -> dict[str, Any] | None:
+    """The TF-IDF + logistic regression baseline refitted on the model's own training split (read again
+    from its config.json's [data] with its seed, so the same split) and scored on `ds`. None, with a
+    note on stderr, when that training data cannot be read here."""
+    from grutext.errors import GrutextError
+    from grutext.tasks.classification.baseline import NAME, SETTINGS, Baseline
+    from grutext.tasks.classification.data import load_splits
+
+    cfg = loaded.config
+    if not cfg.data.train:
+        print(
+            f"baseline {NAME}: skipped: the model records no training data (saved from Python); "
+            "--no-baseline silences this",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        splits = load_splits(cfg.data, seed=cfg.train.seed)
+    except (GrutextError, OSError) as exc:
+        print(
+            f"baseline {NAME}: skipped: its training data {cfg.data.train} cannot be read here ({exc}); "
+            "--no-baseline silences this",
+            file=sys.stderr,
+        )
+        return None
+    b = Baseline(cfg.model.task, loaded.labels).fit(splits.train)
+    return {
+        "name": NAME,
+        "settings": dict(SETTINGS, one_vs_rest=b.multilabel),
+        "train_examples": len(splits.train),
+        "data": b.scores(ds),
+        "seconds": round(b.seconds, 3),
+    }
 
 
 def explain(loaded: Any, args: argparse.Namespace) -> Any:
@@ -96,6 +133,10 @@ def print_report(rep: dict[str, Any], stream: TextIO | None = None) -> None:
     print(format_per_class(rep), file=stream)
     if "confusion_matrix" in rep:
         print(format_confusions(rep["confusion_matrix"], rep["labels"]), file=stream)
+    if rep.get("baseline"):
+        from grutext.tasks.classification.baseline import comparison_line
+
+        print(comparison_line(rep["baseline"], rep, "data"), file=stream)
 
 
 __all__ = [

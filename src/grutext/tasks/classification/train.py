@@ -14,8 +14,10 @@ import numpy as np
 
 from grutext.artifact import save_model
 from grutext.config import Config, ModelConfig
+from grutext.data.embeddings import AUTO, resolve_pretrained
 from grutext.data.readers import check_labels
 from grutext.data.tokenizers import Tokenizer
+from grutext.tasks.classification.baseline import comparison_line, fit_baseline, size_advice
 from grutext.tasks.classification.config import KIND, infer_task
 from grutext.tasks.classification.data import Splits, build_tokenizer, load_splits, make_batches
 from grutext.tasks.classification.evaluate import ClassificationTask
@@ -42,6 +44,7 @@ class TrainedClassifier:
     out_dir: Path | None
     embedding_report: dict[str, Any] | None = None
     member_fits: list[FitResult] = field(default_factory=list)  # an ensemble's members' own results
+    baseline: dict[str, Any] | None = None  # the TF-IDF + logistic regression scores (None: train.baseline off)
 
 
 def pretrained_matrix(
@@ -100,6 +103,19 @@ def _transfer_source(cfg: Config, splits: Splits, member: int, log: Callable[...
 def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
     """Read the data, train (or inherit) the tokenizer, fill in the model's shape; logs the summary."""
     log = run.log
+    if cfg.model.pretrained == AUTO:  # vectors for a fresh embedding of the default size, when installed
+        chosen, note = resolve_pretrained(None if cfg.model.init_from else AUTO)
+        if chosen is not None and cfg.model.embed_dim != ModelConfig().embed_dim:
+            chosen, note = (
+                None,
+                (
+                    f"embeddings: random, {cfg.model.embed_dim}-d (pretrained = auto uses {chosen} only when "
+                    f"embed_dim is left at its default; pass --pretrained {chosen} to use it)"
+                ),
+            )
+        cfg = replace(cfg, model=replace(cfg.model, pretrained=chosen))
+        if note:
+            log(note)
     splits = splits or load_splits(cfg.data, seed=cfg.train.seed)
     task = infer_task(splits.train, cfg.model.task)
     labels = check_labels(splits.train)
@@ -118,6 +134,9 @@ def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
         log(f"  text and labels: from {splits.train.source} (not a table: no columns to choose)")
     for note in splits.notes:
         log(f"  {note}")
+    advice = size_advice(len(splits.train))
+    if advice:
+        log(advice)
     kind = f"{tokenizer.kind} (from init_from)" if source else cfg.data.tokenizer
     log(
         f"tokenizer: {kind}, vocabulary {tokenizer.vocab_size:,}, validation OOV rate {oov:.2%}, "
@@ -145,7 +164,13 @@ def _log_model(s: _Setup, member: TextClassifier, seed: int) -> None:
 
 
 def _train_member(
-    s: _Setup, k: int, valid_b: Any, resume: bool, progress: bool | None, verbose: bool
+    s: _Setup,
+    k: int,
+    valid_b: Any,
+    resume: bool,
+    progress: bool | None,
+    verbose: bool,
+    on_epoch_end: Callable[[dict[str, Any]], Any] | None = None,
 ) -> tuple[TextClassifier, FitResult]:
     """Member k of the run (the whole model when ``ensemble = 1``): built, maybe transferred, fitted."""
     n, log = s.cfg.model.ensemble, s.run.log
@@ -178,6 +203,7 @@ def _train_member(
     result = fit(
         member, ctask, train_b, valid_b, replace(s.cfg.train, seed=seed),
         checkpoint_dir=member_ckpt, resume=member_resume, progress=progress, verbose=verbose,
+        on_epoch_end=on_epoch_end,
     )  # fmt: skip
     return member, result
 
@@ -226,7 +252,26 @@ def _score(
     return valid_report, test_report
 
 
-def _save(s: _Setup, model: Any, result: FitResult, fits: list[FitResult], reports: tuple[Any, Any]) -> None:
+def _baseline(s: _Setup, valid_report: dict[str, Any], test_report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The TF-IDF + logistic regression baseline on the same splits (None when `train.baseline` is off),
+    logged beside the model's score on the test split (the validation split when there is no test)."""
+    if not s.cfg.train.baseline:
+        return None
+    test = s.splits.test if s.splits.test is not None and s.splits.test.labels is not None else None
+    base = fit_baseline(s.splits.train, s.splits.valid, test, s.task, s.labels)
+    split, mine = ("test", test_report) if base["test"] is not None else ("valid", valid_report)
+    s.run.log(f"{comparison_line(base, mine, split)}; baseline fitted in {base['seconds']:.1f}s")
+    return base
+
+
+def _save(
+    s: _Setup,
+    model: Any,
+    result: FitResult,
+    fits: list[FitResult],
+    reports: tuple[Any, Any],
+    baseline: dict[str, Any] | None = None,
+) -> None:
     """The model directory: weights, tokenizer, config, labels, metrics and plots, written whole."""
     valid_report, test_report = reports
     cfg = s.cfg
@@ -240,6 +285,8 @@ def _save(s: _Setup, model: Any, result: FitResult, fits: list[FitResult], repor
         "test": test_report,
         "embeddings": s.emb_report,
     }
+    if baseline is not None:
+        metrics["baseline"] = baseline
     if len(fits) > 1:
         metrics["members"] = [
             {
@@ -268,6 +315,7 @@ def train_classifier(
     resume: bool = False,
     verbose: bool = True,
     progress: bool | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], Any] | None = None,
 ) -> TrainedClassifier:
     """Train a text classifier from a config and (optionally) save its model directory.
 
@@ -278,6 +326,8 @@ def train_classifier(
         resume: continue from the checkpoint next to `cfg.train.out`.
         verbose: print the data summary, epoch table and test metrics.
         progress: force the live progress line on/off.
+        on_epoch_end: called with each epoch's row (``val_accuracy``, ``val_loss``, ...) of every
+            member; an exception it raises (a pruned search trial) ends the run.
 
     Returns:
         TrainedClassifier.
@@ -287,17 +337,18 @@ def train_classifier(
     valid_b = s.batches(s.splits.valid, max(s.cfg.train.batch_size, 128), shuffle=False)
     members, fits = [], []
     for k in range(s.cfg.model.ensemble):  # one network, or an ensemble's members one after another
-        member, result = _train_member(s, k, valid_b, resume, progress, verbose)
+        member, result = _train_member(s, k, valid_b, resume, progress, verbose, on_epoch_end)
         members.append(member)
         fits.append(result)
     model, result = _combine(members, fits)
     valid_report, test_report = _score(s, model, valid_b, verbose, progress)
     model.cpu().eval()
+    baseline = _baseline(s, valid_report, test_report)
     if s.run.out is not None:
-        _save(s, model, result, fits, (valid_report, test_report))
+        _save(s, model, result, fits, (valid_report, test_report), baseline)
     return TrainedClassifier(
         model, s.tokenizer, s.cfg, s.labels, result, valid_report, test_report, s.run.out, s.emb_report,
-        fits if len(fits) > 1 else [],
+        fits if len(fits) > 1 else [], baseline,
     )  # fmt: skip
 
 

@@ -137,6 +137,8 @@ def train_tagger(
     train_b = TagBatches(encoder.encode_corpus(train), bs, shuffle=True, seed=cfg.train.seed)
     valid_b = TagBatches(encoder.encode_corpus(valid), max(bs, 128))
     model = Tagger.from_config(cfg.model, tag_cfg, vocab)
+    if cfg.model.pretrained == "auto":  # a classifier default; the tagger's embedding stays random unless named
+        cfg = replace(cfg, model=replace(cfg.model, pretrained=None))
     if cfg.model.pretrained:
         _pretrained(cfg, tokenizer, model, log)
     log(

@@ -58,7 +58,7 @@ def test_classifier_matches_predictor(folders):
     from grutext.infer.predict import Predictor
 
     texts, _ = synthetic(40, classes=("pos", "neg", "mid"), seed=7, max_len=20)
-    texts.append("zzz qqq")  # unknown words only
+    texts += ["zzz qqq", "<br />"]  # unknown words only; no tokens at all (HTML break removed): one <unk>
     ref = Predictor.load(folders / "clf").predict_proba(texts)
     rt = runtime.load(folders / "clf-onnx", threads=1)
     assert rt.kind == "classifier" and rt.labels == ["mid", "neg", "pos"]
@@ -229,3 +229,18 @@ def test_runtime_runs_where_torch_does_not_exist(folders, tmp_path):
     assert res.returncode == 0, res.stderr
     rt = runtime.load(folders / "clf-onnx")
     assert res.stdout.splitlines()[0] == rt.predict(["the great film"])[0]["label"]
+
+
+def test_lm_never_offers_specials(folders, monkeypatch):
+    """Logits that favour <pad>/<unk>/<bos>/<eos>: next_word skips all four, greedy skips the banned ones."""
+    rt = runtime.load(folders / "lm-onnx")
+    V = rt.tokenizer.vocab_size
+    z = np.zeros(V, np.float32)
+    z[[0, 1, 2, 3]] = 50.0
+    z[10] = 5.0
+    monkeypatch.setattr(rt, "feed", lambda ids, state=None: (z.copy(), rt.init_state(1)))
+    monkeypatch.setattr(rt, "step", lambda ids, state: (z[None].copy(), state))
+    assert [w for w, _ in rt.next_word("the movie", k=1)] == [rt.tokenizer.table[10]]
+    produced = list(rt.stream_ids("the movie", max_tokens=2, greedy=True))
+    assert produced[0] in (1, 3)  # <unk> and <eos> (a line end) may be generated; <pad>, <bos> never
+    assert 0 not in produced and 2 not in produced

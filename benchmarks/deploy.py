@@ -101,7 +101,7 @@ def main() -> int:
     answers = {name: fn() for name, fn in methods.items()}
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {name: [] for name in methods}
-    for name, fn in methods.items():  # warm-up
+    for fn in methods.values():  # warm-up
         timed(fn, 50)
     for _ in range(args.rounds):
         for name, fn in methods.items():

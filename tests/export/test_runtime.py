@@ -244,3 +244,41 @@ def test_lm_never_offers_specials(folders, monkeypatch):
     produced = list(rt.stream_ids("the movie", max_tokens=2, greedy=True))
     assert produced[0] in (1, 3)  # <unk> and <eos> (a line end) may be generated; <pad>, <bos> never
     assert 0 not in produced and 2 not in produced
+
+
+ADVERSARIAL = [
+    "Don't stop: it's 5 o'clock, y'all -- rock'n'roll!",
+    "I'D HAVE SAID \"NO\"; they'RE here, we'VE won, she'LL go, I'M in",
+    "<br /><br/>line<br>break <BR /> and <br  /> too",
+    "a_b a-b a.b U.S. $5.00 100% #tag @user [x] {y} (z) ~ ^ ` |",
+    "tabs\tand\nnew\r\nlines\x0bvertical\x0cform",
+    "control\x1cchars\x1fhere\x7f",  # not plain: the library's path
+    "caf\u00e9 na\u00efve \uff21\uff22 \u2019s ’t",  # non-ASCII: the library's path
+    "<unk> <eos> literally <pad><bos>",  # special tokens in the text
+    "isn't'nt can't've ''' ' s n't",
+    "   ",
+    "",
+]
+
+
+@pytest.mark.parametrize("split_contractions", [True, False])
+@pytest.mark.parametrize("lowercase,strip_html", [(True, True), (False, False)])
+def test_fast_word_path_gives_the_library_ids(tmp_path, split_contractions, lowercase, strip_html):
+    from grutext.data.tokenizers import _HTML_BREAK, _WORD_PIECES, Tokenizer
+
+    assert (runtime.WORD_PIECES, runtime._HTML_BREAK) == (_WORD_PIECES, _HTML_BREAK)
+    texts, _ = synthetic(50)
+    tok = Tokenizer.train(
+        texts + ADVERSARIAL,
+        kind="word",
+        lowercase=lowercase,
+        strip_html=strip_html,
+        split_contractions=split_contractions,
+    )
+    (tmp_path / "tokenizer.json").write_text(tok.to_json_str())
+    rt_tok = runtime.RuntimeTokenizer(tmp_path / "tokenizer.json")
+    assert rt_tok.fast is not None
+    probe = ADVERSARIAL + [t.upper() for t in ADVERSARIAL] + ["unseen words " + t for t in texts[:5]]
+    assert rt_tok.encode_batch(probe) == tok.encode_batch(probe)
+    assert [rt_tok.encode(t) for t in probe] == [tok.encode(t) for t in probe]
+    assert rt_tok.fast.encode(ADVERSARIAL[0]) is not None and rt_tok.fast.encode(ADVERSARIAL[6]) is None

@@ -103,9 +103,9 @@ def truncate(ids: list[int], max_len: int | None, policy: str) -> list[int]:
 # library. A test checks both paths give the same ids on real and adversarial texts.
 WORD_PIECES = r"[nN]['’][tT]\b|['’](?:[sSdDmM]|[rR][eE]|[vV][eE]|[lL][lL])\b|[^\w\s]"
 _HTML_BREAK = r"<br\s*/?>"
-_ASCII_WS = re.compile(r"[ \t\n\r\x0b\x0c]+")
+_WS = r" \t\n\r\x0b\x0c"  # the ASCII whitespace of Rust's char::is_whitespace
 _UNSAFE = re.compile(r"[^\x20-\x7e\t\n\r\x0b\x0c]")  # non-ASCII or control characters
-_ASCII_PUNCT = re.compile(r"[!-/:-@\[-`{-~]")
+_ASCII_PUNCT = r"[!-/:-@\[-`{-~]"  # Rust's is_ascii_punctuation
 
 
 class _FastWords:
@@ -126,11 +126,15 @@ class _FastWords:
             raise ValueError("pre_tokenizer")
         split = {"type": "Split", "pattern": {"Regex": WORD_PIECES}, "behavior": "Isolated", "invert": False}
         if parts[1] == split:
-            self.pieces = re.compile(WORD_PIECES)
+            pieces = WORD_PIECES
         elif parts[1] == {"type": "Punctuation", "behavior": "Isolated"}:
-            self.pieces = _ASCII_PUNCT
+            pieces = _ASCII_PUNCT
         else:
             raise ValueError("pre_tokenizer")
+        # whitespace splits words; inside a word every match of `pieces` is a token ("isolated")
+        # and so is each run of characters between matches. One pass over the whole text: a
+        # match never spans whitespace, and \b sees whitespace as the end of a word.
+        self.tokens = re.compile(f"{pieces}|(?:(?!{pieces})[^{_WS}])+")
         if model.get("type") != "WordLevel" or not isinstance(model.get("vocab"), dict):
             raise ValueError("model")
         self.vocab: dict[str, int] = model["vocab"]
@@ -146,17 +150,8 @@ class _FastWords:
             text = self.html.sub(" ", text)
         if self.lowercase:
             text = text.lower()
-        vocab, unk, out = self.vocab, self.unk, []
-        for word in _ASCII_WS.split(text):
-            start = 0
-            for m in self.pieces.finditer(word):
-                if m.start() > start:
-                    out.append(vocab.get(word[start : m.start()], unk))
-                out.append(vocab.get(m.group(), unk))
-                start = m.end()
-            if start < len(word):
-                out.append(vocab.get(word[start:], unk))
-        return out
+        vocab, unk = self.vocab, self.unk
+        return [vocab.get(t, unk) for t in self.tokens.findall(text)]
 
 
 class RuntimeTokenizer:

@@ -19,8 +19,8 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
         "--test",
         default=None,
         metavar="FILE",
-        help="with --int8: labelled test file (classifier; default: the model's recorded test split) "
-        "or plain text (language model) to measure on",
+        help="with --int8: labelled test file (classifier) or plain text (language model) to measure on "
+        "(default: a classifier's recorded test split; a language model needs it)",
     )
     p.add_argument(
         "--opset",
@@ -28,7 +28,7 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_OPSET,
         choices=OPSETS,
         metavar="N",
-        help=f"ONNX opset, one of {', '.join(map(str, OPSETS))} (default {DEFAULT_OPSET})",
+        help=f"ONNX opset, one of {', '.join(map(str, OPSETS))} (default: {DEFAULT_OPSET})",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export folder at OUT")
 

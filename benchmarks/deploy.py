@@ -5,7 +5,8 @@
 - `grutext.runtime` fp32 (``model.onnx``) and int8 (``model.int8.onnx``),
 
 with the file sizes and each one's accuracy on the model's test split. Writes
-benchmarks/results/deploy.json and deploy.md.
+benchmarks/results/deploy.json and deploy.md, and the table into README.md (between the DEPLOY
+markers of "Export and serve").
 
     flock /tmp/grutext-bench.lock python benchmarks/deploy.py --model runs/demo-bbc
 
@@ -165,6 +166,13 @@ def main() -> int:
         },
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+    targets = {
+        "runtime fp32 median <= 0.15 ms": med["runtime fp32"] <= 0.15,
+        "runtime fp32 >= 3x faster than Predictor": result["speedup_fp32_vs_predictor"] >= 3,
+        "int8 file <= 35% of fp32": result["int8_size_ratio"] <= 0.35,
+        "int8 test accuracy within 0.5 points": abs(result["int8_accuracy_change_points"]) <= 0.5,
+    }
+    result["targets"] = targets
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "deploy.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
     md = [
@@ -179,8 +187,16 @@ def main() -> int:
         f"int8 accuracy change {result['int8_accuracy_change_points']:+.2f} points on {len(test.texts)} test texts. "
         f"{cpu_name()}, {os.cpu_count()} cores shared, load average {load_before[0]:.1f} before / "
         f"{load_after[0]:.1f} after, {result['date']}.",
+        "",
+        "Targets: " + "; ".join(f"{k} {'✓' if ok else '✗'}" for k, ok in targets.items()) + ".",
     ]
     (RESULTS / "deploy.md").write_text("\n".join(md) + "\n")
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start, end = "<!-- DEPLOY -->\n", "<!-- /DEPLOY -->"
+    if start in text and end in text:  # the README's "Export and serve" figures, replaced in place
+        head, rest = text.split(start, 1)
+        readme.write_text(head + start + "\n".join(md) + "\n" + end + rest.split(end, 1)[1], encoding="utf-8")
     print("\n".join(md))
     return 0
 

@@ -186,7 +186,13 @@ def gru_cell(g: Builder, gi: str, h: str, w_hh: np.ndarray, b_hh: np.ndarray, H:
 
 
 def gru_layer_loop(g: Builder, x: str, valid: str, layer: GRULayer, quant: bool, hint: str) -> tuple[str, str]:
-    """The Loop form over x (T, B, In) with valid (T, B, 1) bool: output (T, B, D*H), h_n (D, B, H)."""
+    """The Loop form over x (T, B, In) with valid (T, B, 1) bool: output (T, B, D*H), h_n (D, B, H).
+
+    Both directions run in one iteration as a stacked state (D, B, H): the reverse direction's
+    inputs and mask are reversed in time beforehand, so iteration i reads step i of each; its
+    outputs are put back in time order afterwards. A padded step (t >= length) leaves the state
+    alone and writes zeros, so the reverse direction starts at each sequence's last real token.
+    """
     from onnx import TensorProto, helper
 
     H = layer.hidden
@@ -195,31 +201,47 @@ def gru_layer_loop(g: Builder, x: str, valid: str, layer: GRULayer, quant: bool,
     w_ih = np.concatenate([d[0] for d in layer.directions], axis=0)  # (D*3H, In)
     b_ih = np.concatenate([d[2] for d in layer.directions], axis=0)
     gi_all = g.linear(x, w_ih, b_ih, quant, hint + "_ih")
+    gi_all = g.op("Reshape", [gi_all, g.const([0, 0, D, 3 * H], "shape", np.int64)])  # (T, B, D, 3H)
+    gi_all = g.op("Transpose", [gi_all], perm=[0, 2, 1, 3])  # (T, D, B, 3H)
+    mask = g.unsqueeze(valid, [1])  # (T, 1, B, 1)
+    if D == 2:  # direction 1 reads time backwards
+        fwd, bwd = g.slice(gi_all, 0, 1, 1), g.slice(gi_all, 1, 2, 1)
+        gi_all = g.op("Concat", [fwd, g.slice(bwd, -1, -(2**63), 0, -1)], axis=1)
+        mask = g.op("Concat", [mask, g.slice(mask, -1, -(2**63), 0, -1)], axis=1)  # (T, 2, B, 1)
     shape = g.op("Shape", [x])
     T = g.op("Gather", [shape, g.const(0, "i0", np.int64)], axis=0)  # scalar
     h0 = g.op(
         "Expand",
         [
-            g.const(np.zeros((1, H), np.float32), "zero_h"),
-            g.op("Concat", [g.slice(shape, 1, 2, 0), g.const([H], "H", np.int64)], axis=0),
+            g.const(np.zeros((1, 1, H), np.float32), "zero_h"),
+            g.op("Concat", [g.const([D], "D", np.int64), g.slice(shape, 1, 2, 0), g.const([H], "H", np.int64)], axis=0),
         ],
-    )  # (B, H)
+    )  # (D, B, H)
+    w_hh = np.stack([np.ascontiguousarray(d[1].T) for d in layer.directions]).astype(np.float32)  # (D, H, 3H)
+    b_hh = np.stack([d[3] for d in layer.directions]).astype(np.float32)[:, None, :]  # (D, 1, 3H)
 
     body = Builder(g.opset, prefix=g.prefix + hint + "_body_")
-    it, cond_in = body.prefix + "i", body.prefix + "cond"
-    h_in = [body.prefix + f"h{d}" for d in range(D)]
-    t_last = body.op("Sub", [body.op("Sub", [T, it]), body.const(1, "one", np.int64)])  # T - 1 - i
-    zero = body.const(np.float32(0.0), "zero")
-    h_out, y_out = [], []
-    for d in range(D):
-        t = it if d == 0 else t_last
-        gi = body.op("Gather", [gi_all, t], axis=0)  # (B, D*3H)
-        gi = body.slice(gi, d * 3 * H, (d + 1) * 3 * H, 1)  # (B, 3H)
-        m = body.op("Gather", [valid, t], axis=0)  # (B, 1)
-        _, w_hh, _, b_hh = layer.directions[d]
-        h_new = gru_cell(body, gi, h_in[d], w_hh, b_hh, H, quant, f"{hint}_d{d}")
-        h_out.append(body.op("Where", [m, h_new, h_in[d]], hint="h_next"))
-        y_out.append(body.op("Where", [m, h_new, zero], hint="y"))
+    it, cond_in, h = body.prefix + "i", body.prefix + "cond", body.prefix + "h"
+    gi = body.op("Gather", [gi_all, it], axis=0)  # (D, B, 3H)
+    m = body.op("Gather", [mask, it], axis=0)  # (D, B, 1)
+    if quant:
+        cols = w_hh.transpose(0, 2, 1).reshape(D * 3 * H, H).T  # (H, D*3H): per output channel
+        q, scale = quantize_columns(cols)
+        wq = body.const(np.ascontiguousarray(q.T.reshape(D, 3 * H, H).transpose(0, 2, 1)), hint + "_hh_wq")
+        ws = body.const(scale.reshape(D, 1, 3 * H), hint + "_hh_ws")
+        gh = body.qmatmul(h, wq, ws)  # (D, B, 3H)
+    else:
+        gh = body.op("MatMul", [h, body.const(w_hh, hint + "_hh_wt")])
+    gh = body.op("Add", [gh, body.const(b_hh, hint + "_hh_b")])
+    split = body.const([H, H, H], "split", np.int64)
+    i_r, i_z, i_n = body.op("Split", [gi, split], n_out=3, axis=2)
+    h_r, h_z, h_n = body.op("Split", [gh, split], n_out=3, axis=2)
+    r = body.op("Sigmoid", [body.op("Add", [i_r, h_r])])
+    z = body.op("Sigmoid", [body.op("Add", [i_z, h_z])])
+    n = body.op("Tanh", [body.op("Add", [i_n, body.op("Mul", [r, h_n])])])
+    h_new = body.op("Add", [n, body.op("Mul", [z, body.op("Sub", [h, n])])])  # n + z * (h - n)
+    h_out = body.op("Where", [m, h_new, h], hint="h_next")
+    y_out = body.op("Where", [m, h_new, body.const(np.float32(0.0), "zero")], hint="y")
     cond_out = body.op("Identity", [cond_in])
     f = TensorProto.FLOAT
     body_graph = helper.make_graph(
@@ -228,25 +250,20 @@ def gru_layer_loop(g: Builder, x: str, valid: str, layer: GRULayer, quant: bool,
         [
             helper.make_tensor_value_info(it, TensorProto.INT64, []),
             helper.make_tensor_value_info(cond_in, TensorProto.BOOL, []),
-        ]
-        + [helper.make_tensor_value_info(h, f, None) for h in h_in],
-        [helper.make_tensor_value_info(cond_out, TensorProto.BOOL, [])]
-        + [helper.make_tensor_value_info(h, f, None) for h in h_out]
-        + [helper.make_tensor_value_info(y, f, None) for y in y_out],
+            helper.make_tensor_value_info(h, f, None),
+        ],
+        [
+            helper.make_tensor_value_info(cond_out, TensorProto.BOOL, []),
+            helper.make_tensor_value_info(h_out, f, None),
+            helper.make_tensor_value_info(y_out, f, None),
+        ],
         initializer=body.inits,
     )
-    outs = g.op(
-        "Loop",
-        [T, "", h0, *(g.op("Identity", [h0]) for _ in range(D - 1))],
-        hint=hint + "_loop",
-        n_out=2 * D,
-        body=body_graph,
-    )
-    finals, ys = outs[:D], outs[D:]  # D x (B, H), D x (T, B, H) in iteration order
-    if D == 2:  # the reverse direction's outputs were stacked from t = T-1 down: put them in time order
-        ys = [ys[0], g.slice(ys[1], -1, -(2**63), 0, -1)]
-    y = ys[0] if D == 1 else g.op("Concat", ys, axis=2)  # (T, B, D*H)
-    h_n = g.op("Concat", [g.unsqueeze(h, [0]) for h in finals], axis=0)  # (D, B, H)
+    h_n, ys = g.op("Loop", [T, "", h0], hint=hint + "_loop", n_out=2, body=body_graph)  # (D, B, H), (T, D, B, H)
+    if D == 2:  # the reverse direction's outputs were stacked from t = T-1 down: back in time order
+        ys = g.op("Concat", [g.slice(ys, 0, 1, 1), g.slice(g.slice(ys, 1, 2, 1), -1, -(2**63), 0, -1)], axis=1)
+    y = g.op("Transpose", [ys], perm=[0, 2, 1, 3])  # (T, B, D, H)
+    y = g.op("Reshape", [y, g.const([0, 0, -1], "shape", np.int64)])  # (T, B, D*H)
     return str(y), str(h_n)
 
 

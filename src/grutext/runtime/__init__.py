@@ -150,8 +150,13 @@ class _FastWords:
             text = self.html.sub(" ", text)
         if self.lowercase:
             text = text.lower()
-        vocab, unk = self.vocab, self.unk
-        return [vocab.get(t, unk) for t in self.tokens.findall(text)]
+        vocab, unk, out = self.vocab, self.unk, []
+        for word in text.split():  # safe text: str.split's whitespace is the library's
+            if word.isalnum():  # letters and digits only: nothing inside it splits
+                out.append(vocab.get(word, unk))
+            else:
+                out.extend(vocab.get(t, unk) for t in self.tokens.findall(word))
+        return out
 
 
 class RuntimeTokenizer:

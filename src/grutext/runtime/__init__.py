@@ -297,6 +297,9 @@ class ClassifierModel(RuntimeModel):
     def run_ids(self, seqs: list[list[int]]) -> np.ndarray:
         """`(N, C)` probabilities of id lists, batched by length (order kept)."""
         n = len(seqs)
+        if n == 1:  # one text: no sorting or padding to do
+            ids = np.array(seqs, dtype=np.int64)  # (1, T)
+            return np.asarray(self.session.run(["probs"], {"ids": ids, "lengths": np.array([ids.shape[1]])})[0])
         out = np.zeros((n, len(self.labels)), dtype=np.float32)
         order = sorted(range(n), key=lambda i: len(seqs[i]))
         for start in range(0, n, self.batch_size):

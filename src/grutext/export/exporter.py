@@ -392,6 +392,8 @@ def _measure_int8(loaded: Any, folder: Path, test: str | None, log: Callable[[st
         if len(ids) < 2:
             raise DataError(f"--test {test}: fewer than 2 tokens; expected some text")
         pp32, pp8 = _lm_perplexity(fp32, ids), _lm_perplexity(q8, ids)
+        if not (np.isfinite(pp32) and np.isfinite(pp8)):
+            raise ArtifactError(f"--int8: perplexity on {test} not finite (fp32 {pp32}, int8 {pp8}); nothing written")
         result.update(test=str(test), tokens=len(ids), perplexity_fp32=round(pp32, 4), perplexity_int8=round(pp8, 4))
         log(
             f"int8: perplexity {pp8:.2f} vs fp32 {pp32:.2f} on the first {len(ids):,} tokens of {test}; "

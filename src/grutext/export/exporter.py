@@ -256,7 +256,6 @@ def export_model(
         raise ArtifactError(
             f"{model_dir}: a {loaded.kind} model; export supports classifiers and language models for now"
         )
-    torch.set_grad_enabled(False)
     model = loaded.model.eval()
     cfg = loaded.config
     vocab = int(loaded.tokenizer.vocab_size)

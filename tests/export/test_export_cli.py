@@ -103,3 +103,13 @@ def test_non_gru_cell_is_refused(tmp_path, capsys):
     cfg = Config(DataConfig(min_freq=1), m, TrainConfig(out=str(tmp_path / "m")))
     save_model(tmp_path / "m", build_classifier(m), tok, cfg, labels=["a", "b"])
     refused(["export", str(tmp_path / "m"), str(tmp_path / "o")], capsys, "supports cell 'gru'")
+
+
+def test_export_leaves_the_process_as_it_was(models, tmp_path):
+    import torch
+
+    from grutext.export.exporter import export_model
+
+    assert torch.is_grad_enabled()
+    export_model(models / "clf", tmp_path / "o", log=lambda s: None)
+    assert torch.is_grad_enabled()

@@ -131,3 +131,19 @@ def test_tied_lm_stores_the_embedding_once():
     model = lm_step_graph(lm_net(lm))
     big = [i for i in model.graph.initializer if np.prod(i.dims) >= 400 * 16]
     assert len(big) == 1
+
+
+@pytest.mark.parametrize("opset", [17, 18, 19, 20, 21])
+def test_every_offered_opset(opset):
+    from grutext.export.graph import OPSETS
+
+    assert opset in OPSETS
+    torch.manual_seed(6)
+    m = TextClassifier(50, 3, "multiclass", 6, 5, 1, True, 0.0, 0.0, "max").eval()
+    nets = classifier_nets(m)
+    check_classifier(m, session(classifier_graph(nets, "op", opset=opset)), ((3, 7),))
+    check_classifier(m, session(classifier_graph(nets, "loop", opset=opset)), ((3, 7),))
+    lm = LanguageModel(40, 8, 8, 1).eval()
+    sess = session(lm_step_graph(lm_net(lm), quant=True, opset=opset))
+    logits, _ = sess.run(None, {"ids": np.ones((2, 1), np.int64), "state": np.zeros((1, 2, 8), np.float32)})
+    assert logits.shape == (2, 40)

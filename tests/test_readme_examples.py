@@ -25,6 +25,7 @@ README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]  # every page with runnable examples
 DATA_ROOT = "../shared/data/"  # the corpora beside the checkout (tests that need them skip without it)
 OUTPUT_FLAGS = {"--out", "--html", "--png"}
+OUTPUT_POSITIONALS = {("export", "out")}  # (command, argument) written, not read
 GRUTEXT = {"grutext", ".venv/bin/grutext"}
 # what `make` targets leave behind for later examples
 MAKE_PRODUCES = {"demo": "runs/demo-bbc"}
@@ -117,7 +118,7 @@ def _grutext_command(walk: Walk, words: list[str], doc: str = "README.md") -> No
         for v in values:
             if not isinstance(v, str):
                 continue
-            if set(action.option_strings) & OUTPUT_FLAGS:
+            if set(action.option_strings) & OUTPUT_FLAGS or (name, action.dest) in OUTPUT_POSITIONALS:
                 walk.writes(where, v)
             elif _looks_like_path(v):
                 walk.reads(where, v)

@@ -116,6 +116,14 @@ COMMANDS: tuple[Command, ...] = (
         "add_report_arguments",
     ),
     Command(
+        "export",
+        "predict",
+        "export a model to ONNX (optionally int8) for the torch-free runtime",
+        "grutext.export.cli",
+        "cmd_export",
+        "add_export_arguments",
+    ),
+    Command(
         "demo",
         "demo",
         "train a BiGRU on BBC News and classify a few headlines",

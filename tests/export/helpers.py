@@ -1,0 +1,69 @@
+"""Tiny random-init models saved with the real artifact code, for the export tests."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from tests.conftest import synthetic
+
+from grutext.artifact import save_model
+from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
+from grutext.data.tokenizers import Tokenizer
+
+LABELS = {"binary": ["neg", "pos"], "multiclass": ["mid", "neg", "pos"], "multilabel": ["mid", "neg", "pos"]}
+
+
+def tokenizer(kind: str = "word") -> Tokenizer:
+    texts, _ = synthetic(60, classes=("pos", "neg", "mid"))
+    return Tokenizer.train(texts, kind=kind)
+
+
+def save_classifier(
+    out: Path,
+    *,
+    task: str = "multiclass",
+    pooling: str = "max",
+    bidirectional: bool = True,
+    num_layers: int = 1,
+    ensemble: int = 1,
+    max_len: int = 400,
+    truncation: str = "head",
+    seed: int = 0,
+) -> Path:
+    from grutext.tasks.classification.model import build_classifier
+
+    torch.manual_seed(seed)
+    tok = tokenizer()
+    labels = LABELS[task]
+    m = ModelConfig(
+        task=task,
+        embed_dim=6,
+        hidden_size=5,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        pooling=pooling,
+        ensemble=ensemble,
+        vocab_size=tok.vocab_size,
+        num_classes=len(labels),
+    )
+    cfg = Config(DataConfig(min_freq=1, max_len=max_len, truncation=truncation), m, TrainConfig(out=str(out)))
+    model = build_classifier(m).eval()
+    save_model(out, model, tok, cfg, labels=labels)
+    return out
+
+
+def save_lm(out: Path, *, embed_dim: int = 8, hidden_size: int = 8, num_layers: int = 2, seed: int = 0) -> Path:
+    from grutext.tasks.language_model.config import KIND, LMConfig
+    from grutext.tasks.language_model.model import LanguageModel
+
+    torch.manual_seed(seed)
+    tok = tokenizer()
+    m = ModelConfig(
+        embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers, vocab_size=tok.vocab_size, dropout=0.0
+    )
+    cfg = Config(DataConfig(min_freq=1), m, TrainConfig(out=str(out)))
+    model = LanguageModel.from_config(m).eval()
+    save_model(out, model, tok, cfg, kind=KIND, meta={"lm": asdict(LMConfig())})
+    return out

@@ -96,8 +96,11 @@ def evaluate(loaded: Any, args: argparse.Namespace) -> int:
 
 
 def explain(loaded: Any, args: argparse.Namespace) -> Any:
-    """`grutext explain` for taggers: not built yet."""
-    raise GrutextError(f"{loaded.path}: explain does not read taggers yet (gates and CRF paths: issue 17, to come)")
+    """`grutext explain TAGGER "sentence"`: per-token gates of the BiGRU and the best vs second-best tag path."""
+    from grutext.tasks.tagging.explain import check_explain_options, explain_tagger
+
+    check_explain_options(args)
+    return explain_tagger(loaded, args.text, tokenized=bool(getattr(args, "tokenized", False)))
 
 
 # ---- predict ---------------------------------------------------------------------------------------------

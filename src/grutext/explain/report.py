@@ -294,6 +294,9 @@ def training_report(
     body.append(_scores_html("validation", metrics.get("valid"), labels) or "<p class='meta'>no validation scores</p>")
     body.append(_scores_html("test", metrics.get("test"), labels))
     task = task_for(loaded.kind, model_dir)
+    task_sections = getattr(task, "report_html", None)  # a task's own sections (taggers: chunks per type)
+    if task_sections is not None:
+        body.append(task_sections(metrics))
     body.append("<h2>Settings</h2>" + _settings_html(task.settings(loaded.config, loaded.meta)))
     if task.has_labels:  # a model that names classes has mistakes to show
         body += _mistakes_section(loaded, task, model_dir, data, mistakes, method, member)

@@ -57,6 +57,12 @@ class Tagging:
             "dropout": m.dropout,
         }
 
+    def report_html(self, metrics: dict[str, Any]) -> str:
+        """The report's tagger sections: per-type chunk scores and the chunk-type confusion."""
+        from grutext.tasks.tagging.report import tagger_sections
+
+        return tagger_sections(metrics)
+
     def fit_adapter(self, loaded: Any) -> Any:
         from grutext.tasks.tagging.data import TagVocab
         from grutext.tasks.tagging.evaluate import TaggingTask

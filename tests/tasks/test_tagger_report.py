@@ -78,3 +78,17 @@ def test_evaluate_strict(model, capsys, tmp_path):
     assert main(["evaluate", str(model["dir"]), str(model["test"]), "--strict"]) == 0
     text = capsys.readouterr().out
     assert "seqeval strict mode" in text and "FB1:" in text
+
+
+def test_settings_the_tagger_does_not_read_are_errors(model, capsys, tmp_path):
+    out = tmp_path / "x"
+    for flag, value, name in [
+        ("--embed-dropout", "0.2", "model.embed_dropout"),
+        ("--pooling", "mean", "model.pooling"),
+        ("--max-len", "50", "data.max_len"),
+    ]:
+        argv = ["train", str(model["test"]), "--task", "tag", flag, value, "--out", str(out), "--threads", "1"]
+        assert main(argv) != 0
+        err = capsys.readouterr().err.strip()
+        assert name in err and "not used by the tagger" in err and "\n" not in err, err
+        assert not out.exists() and not list(tmp_path.iterdir())

@@ -4,6 +4,7 @@ seed, and the in-process latency of tagging one 20-token sentence.
     python benchmarks/tagging.py --recipes crf --seeds 1             # one run (minutes on 2 cores)
     python benchmarks/tagging.py --seeds 5                           # the whole table, 5 seeds each
     python benchmarks/tagging.py --latency-only --model runs/chunker # the latency of a saved tagger
+    python benchmarks/tagging.py --latency-only --recipes crf        # ... of the crf recipe's network, untrained
 
 Each run's figures are merged into benchmarks/results/tagging.json (by recipe and seed, so the
 table fills up over several invocations) and the table is rewritten in tagging.md; a recipe
@@ -131,6 +132,32 @@ def run_recipe(name: str, seed: int, work: Path, max_minutes: float | None, thre
     }
 
 
+def untrained_model(name: str, work: Path) -> str:
+    """A recipe's network, untrained, with the vocabularies of CoNLL-2000's training file, saved as a model
+    folder: the latency of a forward pass and Viterbi does not depend on the weights' values, so this
+    times the recipe's shape without a training run."""
+    from grutext.artifact import save_model
+    from grutext.tasks.tagging.config import KIND, SECTION, tagger_config
+    from grutext.tasks.tagging.data import build_vocab, build_word_tokenizer, read_tagged
+    from grutext.tasks.tagging.model import Tagger
+
+    cfg, tag_cfg, _ = RECIPES[name]
+    tag_cfg = replace(tag_cfg).check()
+    corpus = read_tagged(str(DATA / "train.txt"), tag_cfg)
+    cfg = tagger_config(cfg, corpus.scheme)
+    vocab = build_vocab(corpus, tag_cfg)
+    d = cfg.data
+    tok = build_word_tokenizer(corpus.tokens, lowercase=d.lowercase, min_freq=d.min_freq, max_vocab=d.max_vocab)
+    cfg = replace(
+        cfg, model=replace(cfg.model, vocab_size=tok.vocab_size, num_classes=len(vocab.tags), pretrained=None)
+    )
+    torch.manual_seed(0)
+    model = Tagger.from_config(cfg.model, tag_cfg, vocab)
+    out = work / f"{name}-untrained"
+    save_model(out, model, tok, cfg, kind=KIND, meta={SECTION: {**tag_cfg.to_dict(), **vocab.to_dict()}})
+    return str(out)
+
+
 def latency(model_dir: str, repeats: int = 300) -> dict[str, Any]:
     """Median in-process time to tag SENTENCE with `tag_tokens` (encoding, BiGRU, Viterbi, conversion)."""
     from grutext.artifact import load_model
@@ -184,6 +211,11 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"- {lat['median_ms']:.2f} ms median, {lat['p90_ms']:.2f} ms p90 over {lat['repeats']} repeats, "
             f"{lat['threads']} torch thread(s), model `{Path(lat['model_dir']).name}`"
+            + (
+                f" (the {lat['recipe']} recipe's network, untrained: the time does not depend on the weights)"
+                if lat.get("untrained")
+                else ""
+            )
         )
     else:
         lines.append("- not measured")
@@ -198,15 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float, default=None, help="time budget per training run")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--work", default=str(ROOT / "benchmarks" / "out" / "tagging"), help="model folders")
-    p.add_argument("--latency-only", action="store_true", help="only measure the latency (of --model)")
+    p.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="only measure the latency: of --model, else of the first recipe's network untrained (its shape)",
+    )
     p.add_argument("--model", default=None, help="tagger for the latency (default: the first run's model)")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.recipes.split(",") if n.strip()]
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
         p.error(f"--recipes: unknown {', '.join(unknown)}; expected some of {', '.join(RECIPES)}")
-    if args.latency_only and not args.model:
-        p.error("--latency-only needs --model DIR")
     if not (DATA / "train.txt").is_file():
         print(f"error: {DATA / 'train.txt'} not found (set GRUTEXT_DATA)", file=sys.stderr)
         return 1
@@ -221,10 +255,15 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault(name, {})[str(seed)] = r
                 _save(results)
                 model = model or r["model_dir"]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    untrained = args.latency_only and not model
+    if untrained:
+        model = untrained_model(names[0], Path(args.work))
     if model:
-        if args.threads:
-            torch.set_num_threads(args.threads)
         results["_latency"] = latency(model)
+        results["_latency"]["untrained"] = untrained
+        results["_latency"]["recipe"] = names[0] if untrained else None
         print(json.dumps(results["_latency"]), flush=True)
     _save(results)
     print((RESULTS / "tagging.md").read_text())

@@ -57,11 +57,11 @@ class Tagging:
             "dropout": m.dropout,
         }
 
-    def report_html(self, metrics: dict[str, Any]) -> str:
+    def report_sections(self, metrics: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         """The report's tagger sections: per-type chunk scores and the chunk-type confusion."""
-        from grutext.tasks.tagging.report import tagger_sections
+        from grutext.tasks.tagging.report import report_sections
 
-        return tagger_sections(metrics)
+        return report_sections(metrics)
 
     def fit_adapter(self, loaded: Any) -> Any:
         from grutext.tasks.tagging.data import TagVocab

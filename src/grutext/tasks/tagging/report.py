@@ -1,56 +1,58 @@
 """The tagger's sections of the training report (`grutext report`): chunk precision / recall / F1 per
-type (conlleval's figures) and the confusion matrix of chunk types, for validation and test."""
+type (conlleval's figures) and the confusion matrix of chunk types, for validation and test.
+
+Plain data, rendered by `grutext.explain.report` (this module imports nothing from it, so the task
+package stays below the report in the import graph)."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
-from grutext.explain.report import _num, confusion_html
+HEADING = "Chunks (conlleval)"
+COLUMNS = ["chunk type", "precision %", "recall %", "F1 %", "gold", "found", "correct"]
+_KEYS = ("precision", "recall", "f1", "gold", "predicted", "correct")
 
 
-def per_type_html(rep: dict[str, Any]) -> str:
-    """conlleval's table: overall and each chunk type's precision, recall, F1, gold and found counts."""
+def per_type_rows(rep: dict[str, Any]) -> list[list[Any]]:
+    """conlleval's table: overall, then each chunk type: precision, recall, F1 (%), gold, found, correct."""
     rows = [("overall", rep)] + sorted((rep.get("per_type") or {}).items())
-    body = "".join(
-        f"<tr><td class='l'>{html.escape(str(name))}</td><td>{_num(100 * m['precision'])}</td>"
-        f"<td>{_num(100 * m['recall'])}</td><td>{_num(100 * m['f1'])}</td><td>{_num(m['gold'])}</td>"
-        f"<td>{_num(m['predicted'])}</td><td>{_num(m['correct'])}</td></tr>"
+    return [
+        [name, 100 * m["precision"], 100 * m["recall"], 100 * m["f1"], m["gold"], m["predicted"], m["correct"]]
         for name, m in rows
-        if all(k in m for k in ("precision", "recall", "f1", "gold", "predicted", "correct"))
-    )
-    if not body:
-        return ""
-    return (
-        "<table><tr><th class='l'>chunk type</th><th>precision %</th><th>recall %</th><th>F1 %</th>"
-        "<th>gold</th><th>found</th><th>correct</th></tr>" + body + "</table>"
-    )
+        if all(k in m for k in _KEYS)
+    ]
 
 
-def tagger_sections(metrics: dict[str, Any]) -> str:
-    """Per-type scores and the chunk-type confusion of the validation and test sets (chunk tags only)."""
-    parts: list[str] = []
+def report_sections(metrics: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The report's heading and sections: per-type scores and the chunk-type confusion of the
+    validation and test sets (chunk tags only; none for plain labels). Each section is a dict with
+    ``title``, ``note`` and either ``columns``/``rows`` or ``confusion`` (``labels``, ``matrix``)."""
+    sections: list[dict[str, Any]] = []
     for name in ("valid", "test"):
         rep = metrics.get(name)
         if not rep or "per_type" not in rep:
             continue
         title = "validation" if name == "valid" else "test"
-        parts.append(
-            f"<h3>{title}: chunks per type</h3><p class='meta'>chunk F1 <b>{_num(100 * rep['f1'])}</b> · "
-            f"token accuracy {_num(100 * rep['accuracy'])} ({html.escape(str(rep.get('mode', 'conlleval')))})</p>"
+        sections.append(
+            {
+                "title": f"{title}: chunks per type",
+                "note": f"chunk F1 {100 * rep['f1']:.2f} · token accuracy {100 * rep['accuracy']:.2f} "
+                f"({rep.get('mode', 'conlleval')})",
+                "columns": COLUMNS,
+                "rows": per_type_rows(rep),
+            }
         )
-        parts.append(per_type_html(rep))
         conf = rep.get("chunk_confusion")
         if conf and conf.get("labels"):
-            parts.append(
-                f"<h3>{title}: confusion of chunk types</h3><p class='meta'>a gold and a predicted chunk with the "
-                "same span count under their types; (none): no chunk of that span on the other side "
-                "(missed, spurious, or boundaries wrong)</p>"
+            sections.append(
+                {
+                    "title": f"{title}: confusion of chunk types",
+                    "note": "a gold and a predicted chunk with the same span count under their types; (none): no "
+                    "chunk of that span on the other side (missed, spurious, or boundaries wrong)",
+                    "confusion": conf,
+                }
             )
-            parts.append(confusion_html(conf["matrix"], conf["labels"]))
-    if not parts:
-        return ""
-    return "<h2>Chunks (conlleval)</h2>" + "\n".join(parts)
+    return HEADING, sections
 
 
-__all__ = ["per_type_html", "tagger_sections"]
+__all__ = ["COLUMNS", "HEADING", "per_type_rows", "report_sections"]

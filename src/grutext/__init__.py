@@ -37,6 +37,7 @@ _EXPORTS = {
     "model_summary": "grutext.summary",
     "pipeline_trace": "grutext.summary",
     "GRUTextClassifier": "grutext.estimator",
+    "GRUTagger": "grutext.tasks.tagging.estimator",
     "explain": "grutext.explain",
     "explain_lm": "grutext.explain",
     "training_report": "grutext.explain",

@@ -210,3 +210,25 @@ def test_constrained_decoding_never_produces_an_invalid_sequence(tags: list[str]
         if second_scores[b, 1] > float("-inf"):
             assert constraints.allows(second[b][1]) and second[b][1] != path
     assert torch.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numpy_viterbi_equals_the_torch_loop(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype) -> None:
+    import grutext.nn.crf as crf_module
+
+    tags = ["O", "B-NP", "I-NP", "E-NP", "S-NP", "B-VP", "I-VP", "E-VP", "S-VP"]
+    crf = CRF(len(tags), allowed_transitions(tags, "BIOES"))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen))
+    emissions = torch.randn(7, 11, len(tags), generator=gen).to(dtype)
+    lengths = torch.tensor([11, 1, 5, 9, 2, 11, 3])
+    for constrained in (True, False):
+        fast = crf.decode(emissions, lengths=lengths, constrained=constrained)
+        monkeypatch.setattr(crf_module, "NUMPY_VITERBI", False)
+        slow = crf.decode(emissions, lengths=lengths, constrained=constrained)
+        monkeypatch.setattr(crf_module, "NUMPY_VITERBI", True)
+        assert fast[0] == slow[0] and [len(p) for p in fast[0]] == lengths.tolist()
+        assert fast[1].dtype == slow[1].dtype == dtype and torch.equal(fast[1], slow[1])
+        assert all(crf.allowed_start[p[0]] for p in fast[0]) or not constrained

@@ -26,6 +26,13 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--label-col", default=None, help="column holding the labels (default: found by name: label, class, ...)"
     )
+    tag = p.add_argument_group("taggers")
+    tag.add_argument(
+        "--strict",
+        action="store_true",
+        help="score chunks as seqeval's strict mode (only well-formed chunks of the scheme count) "
+        "instead of conlleval's lenient reading",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print the report as one JSON object")
     out.add_argument(
@@ -48,6 +55,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         flag = "--baseline" if args.baseline else "--no-baseline"
         raise ConfigError(f"{flag}: only classifiers have a baseline; {args.model} is a {loaded.kind}")
+    if getattr(args, "strict", False) and loaded.kind != "tagger":
+        from grutext.errors import ConfigError
+
+        raise ConfigError(f"--strict: a tagger option (chunk scoring); {args.model} is a {loaded.kind}")
     return int(task_cli(loaded.kind).evaluate(loaded, args))
 
 

@@ -97,6 +97,12 @@ def add_explain_arguments(p: argparse.ArgumentParser) -> None:
         "--temperature", type=float, default=0.0, help="sampling temperature of --generate (default: 0, greedy)"
     )
     lm.add_argument("--seed", type=int, default=0, help="sampling seed of --generate (default: 0)")
+    tag = p.add_argument_group("taggers")
+    tag.add_argument(
+        "--tokenized",
+        action="store_true",
+        help="the sentence's words are separated by spaces already (default: split by the model's tokenizer)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--html", metavar="FILE", help="write a self-contained HTML page")
     out.add_argument("--png", metavar="FILE", help="write a PNG heat map (needs matplotlib)")
@@ -114,6 +120,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from grutext.explain import render_html, render_png
 
     loaded = load_model(args.model, member=args.member)
+    if getattr(args, "tokenized", False) and loaded.kind != "tagger":
+        from grutext.errors import ConfigError
+
+        raise ConfigError(f"--tokenized: a tagger option; {args.model} is a {loaded.kind}")
     ex = task_cli(loaded.kind).explain(loaded, args)
     if args.json:
         print(dumps(ex.to_dict(), what="explain --json"))
@@ -123,7 +133,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         render_png(ex, args.png)
         print(f"wrote {args.png}")
     if args.html:
-        render_html(ex, args.html)
+        if hasattr(ex, "write_html"):  # a task with its own page (taggers)
+            ex.write_html(args.html)
+        else:
+            render_html(ex, args.html)
         print(f"wrote {args.html}")
     return 0
 

@@ -288,6 +288,40 @@ def read_conll(
     return _finish(sentences, path, scheme, names, list(first_seen.items()))
 
 
+def corpus_from_lists(
+    tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]], *, name: str = "y", scheme: str = "auto"
+) -> TaggedCorpus:
+    """A corpus from in-memory sentences (token lists and tag lists), checked as a file would be.
+
+    ``lines`` hold each sentence's 1-based index, so errors and warnings read ``"y line 3"`` for the
+    third sentence.
+
+    Raises:
+        DataError: a sentence that is not a list of strings, an empty one, a tokens/tags length
+            mismatch, an unknown tag prefix; no sentences.
+    """
+    if isinstance(tokens, (str, bytes)) or isinstance(tags, (str, bytes)):
+        raise DataError(f"{name}: expected lists of sentences (lists of strings), got one string")
+    if len(tokens) != len(tags):
+        raise DataError(f"{name}: expected {len(tokens)} tag lists (one per sentence), got {len(tags)}")
+    if not tokens:
+        raise DataError("X: no sentences; expected a list of token lists")
+    sentences: list[TaggedSentence] = []
+    first_seen: dict[str, int] = {}
+    for i, (toks, tg) in enumerate(zip(tokens, tags, strict=True), 1):
+        for what, seq in (("X", toks), (name, tg)):
+            if isinstance(seq, (str, bytes)) or not all(isinstance(t, str) for t in seq):
+                raise DataError(f"{what}[{i - 1}]: expected a list of strings, got {type(seq).__name__} {seq!r:.60}")
+        if not toks:
+            raise DataError(f"X[{i - 1}]: an empty sentence; expected at least one token")
+        if len(toks) != len(tg):
+            raise DataError(f"{name}[{i - 1}]: expected {len(toks)} tags (one per token), got {len(tg)}")
+        sentences.append(TaggedSentence(tuple(toks), tuple(tg), None, (i,) * len(toks)))
+        for t in tg:
+            first_seen.setdefault(t, i)
+    return _finish(sentences, Path(name), scheme, None, list(first_seen.items()))
+
+
 def _read_jsonl(path: Path, *, tag_key: str, token_key: str, feature_key: str | None, scheme: str) -> TaggedCorpus:
     sentences: list[TaggedSentence] = []
     first_seen: dict[str, int] = {}
@@ -329,4 +363,4 @@ def _read_jsonl(path: Path, *, tag_key: str, token_key: str, feature_key: str | 
     return _finish(sentences, path, scheme, None, list(first_seen.items()))
 
 
-__all__ = ["DOCSTART", "NO_SCHEME", "TaggedCorpus", "TaggedSentence", "read_conll"]
+__all__ = ["DOCSTART", "NO_SCHEME", "TaggedCorpus", "TaggedSentence", "corpus_from_lists", "read_conll"]

@@ -153,6 +153,28 @@ def baseline_html(baseline: dict[str, Any] | None, metrics: dict[str, Any]) -> s
     )
 
 
+def task_sections_html(heading: str, sections: list[dict[str, Any]]) -> str:
+    """A task's own report sections (`report_sections`): each a titled table (``columns``, ``rows``) or
+    a confusion matrix (``confusion``: ``labels``, ``matrix``); nothing when there are none."""
+    parts = []
+    for sec in sections:
+        parts.append(f"<h3>{html.escape(sec['title'])}</h3>")
+        if sec.get("note"):
+            parts.append(f"<p class='meta'>{html.escape(sec['note'])}</p>")
+        if "confusion" in sec:
+            parts.append(confusion_html(sec["confusion"]["matrix"], sec["confusion"]["labels"]))
+        elif sec.get("rows"):
+            head = "".join(
+                f"<th{' class=l' if i == 0 else ''}>{html.escape(str(c))}</th>" for i, c in enumerate(sec["columns"])
+            )
+            rows = "".join(
+                "<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{_num(v)}</td>" for i, v in enumerate(r)) + "</tr>"
+                for r in sec["rows"]
+            )
+            parts.append(f"<table><tr>{head}</tr>{rows}</table>")
+    return f"<h2>{html.escape(heading)}</h2>" + "\n".join(parts) if parts else ""
+
+
 def validation_data(loaded: Any, data: str | None = None) -> Any:
     """The validation set of the run (re-read from its config, same seed) or the file `data`."""
     from grutext.data.readers import read_dataset
@@ -355,6 +377,9 @@ def training_report(
     body.append(_scores_html("test", metrics.get("test"), labels))
     body.append(baseline_html(metrics.get("baseline"), metrics))
     task = task_for(loaded.kind, model_dir)
+    task_sections = getattr(task, "report_sections", None)  # a task's own sections (taggers: chunks per type)
+    if task_sections is not None:
+        body.append(task_sections_html(*task_sections(metrics)))
     body.append("<h2>Settings</h2>" + _settings_html(task.settings(loaded.config, loaded.meta)))
     if task.has_labels:  # a model that names classes has mistakes to show
         body += _mistakes_section(loaded, task, model_dir, data, mistakes, method, member)

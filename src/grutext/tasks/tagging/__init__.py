@@ -57,6 +57,12 @@ class Tagging:
             "dropout": m.dropout,
         }
 
+    def report_sections(self, metrics: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+        """The report's tagger sections: per-type chunk scores and the chunk-type confusion."""
+        from grutext.tasks.tagging.report import report_sections
+
+        return report_sections(metrics)
+
     def fit_adapter(self, loaded: Any) -> Any:
         from grutext.tasks.tagging.data import TagVocab
         from grutext.tasks.tagging.evaluate import TaggingTask

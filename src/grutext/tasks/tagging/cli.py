@@ -77,15 +77,22 @@ def format_scores(rep: dict[str, Any]) -> str:
     if "scores" in rep:
         from grutext.train.chunk_metrics import conlleval_report
 
-        return conlleval_report(rep["scores"]).rstrip("\n") + f"\nloss {rep['loss']:.4f}  ({rep['scheme']} tags)"
+        return conlleval_report(rep["scores"]).rstrip("\n") + (
+            f"\nloss {rep['loss']:.4f}  ({rep['scheme']} tags"
+            + ("; seqeval strict mode: only well-formed chunks)" if rep.get("mode") == "strict" else ")")
+        )
     return f"accuracy {100 * rep['accuracy']:.2f}%  loss {rep['loss']:.4f}  ({rep['tokens']:,} tokens)"
 
 
 def evaluate(loaded: Any, args: argparse.Namespace) -> int:
     """`grutext evaluate MODEL FILE` for taggers: conlleval's report (or JSON) on a CoNLL/JSONL file."""
+    from grutext.tasks.tagging.data import TagVocab
     from grutext.tasks.tagging.evaluate import evaluate_tagger
 
-    rep = evaluate_tagger(loaded, args.data, tag_col=getattr(args, "label_col", None))
+    mode = "strict" if getattr(args, "strict", False) else "conlleval"
+    if mode == "strict" and TagVocab.from_meta(loaded.meta).file_scheme == "none":
+        raise ConfigError("--strict: scores chunks; this tagger's tags are plain labels (token accuracy only)")
+    rep = evaluate_tagger(loaded, args.data, tag_col=getattr(args, "label_col", None), mode=mode)
     for w in rep.get("warnings", [])[:5]:
         print(f"warning: {w}", file=sys.stderr)
     if getattr(args, "json", False):
@@ -96,8 +103,11 @@ def evaluate(loaded: Any, args: argparse.Namespace) -> int:
 
 
 def explain(loaded: Any, args: argparse.Namespace) -> Any:
-    """`grutext explain` for taggers: not built yet."""
-    raise GrutextError(f"{loaded.path}: explain does not read taggers yet (gates and CRF paths: issue 17, to come)")
+    """`grutext explain TAGGER "sentence"`: per-token gates of the BiGRU and the best vs second-best tag path."""
+    from grutext.tasks.tagging.explain import check_explain_options, explain_tagger
+
+    check_explain_options(args)
+    return explain_tagger(loaded, args.text, tokenized=bool(getattr(args, "tokenized", False)))
 
 
 # ---- predict ---------------------------------------------------------------------------------------------

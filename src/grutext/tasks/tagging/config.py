@@ -115,6 +115,14 @@ class TagConfig:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
 
+# shared settings the tagger does not read: set to anything but the default, they are an error, not ignored
+# (the tagger's tokens are the file's words, its BiGRU is always bidirectional, dropout is model.dropout)
+NOT_FOR_TAGGERS: dict[str, tuple[str, ...]] = {
+    "data": ("tokenizer", "bpe_vocab_size", "max_len", "truncation", "text_col", "label_col", "sentences"),
+    "model": ("bidirectional", "embed_dropout", "pooling", "init_from", "ensemble"),
+}
+
+
 def monitor_for(cfg: Config, scheme: str) -> str:
     """The validation figure that picks the best epoch: chunk F1 for chunk tags, token accuracy for plain
     labels; ``val_loss`` when asked for."""
@@ -131,6 +139,15 @@ def tagger_config(cfg: Config, scheme: str) -> Config:
     """
     if cfg.model.cell != "gru":
         raise ConfigError(f"model.cell: the tagger runs grutext.nn.GRU; expected 'gru', got {cfg.model.cell!r}")
+    defaults = Config()
+    for table, names in NOT_FOR_TAGGERS.items():
+        for name in names:
+            value, default = getattr(getattr(cfg, table), name), getattr(getattr(defaults, table), name)
+            if value != default:
+                raise ConfigError(
+                    f"{table}.{name}: not used by the tagger (a classifier/language-model setting); got {value!r}, "
+                    f"leave it at {default!r}"
+                )
     train = replace(cfg.train, monitor=monitor_for(cfg, scheme))
     return replace(cfg, data=replace(cfg.data, tokenizer="word"), model=replace(cfg.model, task="auto"), train=train)
 
@@ -141,6 +158,7 @@ __all__ = [
     "KIND",
     "LABEL_MONITOR",
     "MAX_WORD_CHARS",
+    "NOT_FOR_TAGGERS",
     "NO_SCHEME",
     "SECTION",
     "TRAIN_SCHEME",

@@ -44,9 +44,43 @@ def score(gold: list[list[str]], pred: list[list[str]], scheme: str, mode: str =
         return {"accuracy": correct / max(total, 1), "tokens": total}
     s = chunk_scores(gold, pred, mode=mode)  # type: ignore[arg-type]
     out = s.to_dict()
+    out["chunk_confusion"] = chunk_confusion(gold, pred)
     out.update({"accuracy": s.accuracy, "f1": s.f1, "precision": s.overall.precision, "recall": s.overall.recall})
     out["scores"] = s
     return out
+
+
+NO_CHUNK = "(none)"  # the confusion's row/column for a chunk without a same-span partner
+
+
+def chunk_confusion(gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:
+    """A confusion matrix of chunk types by exact span (chunks read as conlleval reads them).
+
+    A gold chunk and a predicted chunk with the same start and end count in cell [gold type,
+    predicted type]; a gold chunk with no predicted chunk of that span counts in [type, (none)]
+    (missed, or its boundaries wrong), a predicted chunk with no gold chunk of that span in
+    [(none), type]. The diagonal is conlleval's correct chunks per type.
+
+    Returns:
+        ``{"labels": [types..., "(none)"], "matrix": [[int]]}``, rows gold, columns predicted.
+    """
+    from grutext.data.tag_schemes import spans
+
+    cells: dict[tuple[str, str], int] = {}
+    types: set[str] = set()
+    for g, p in zip(gold, pred, strict=True):
+        gs = {(a, b): t for t, a, b in spans(g)}
+        ps = {(a, b): t for t, a, b in spans(p)}
+        types.update(gs.values(), ps.values())
+        for key, t in gs.items():
+            cell = (t, ps.get(key, NO_CHUNK))
+            cells[cell] = cells.get(cell, 0) + 1
+        for key, t in ps.items():
+            if key not in gs:
+                cells[(NO_CHUNK, t)] = cells.get((NO_CHUNK, t), 0) + 1
+    labels = [*sorted(types), NO_CHUNK]
+    matrix = [[cells.get((r, c), 0) for c in labels] for r in labels]
+    return {"labels": labels, "matrix": matrix}
 
 
 class TaggingTask:
@@ -104,4 +138,4 @@ def evaluate_tagger(
     return rep
 
 
-__all__ = ["TaggingTask", "evaluate_tagger", "predict_tags", "score"]
+__all__ = ["NO_CHUNK", "TaggingTask", "chunk_confusion", "evaluate_tagger", "predict_tags", "score"]

@@ -147,6 +147,16 @@ class Tagger(nn.Module):
 
     def emissions(self, batch: dict[str, Any]) -> Tensor:
         """Tag scores (B, T, K) of a batch (`grutext.tasks.tagging.data.collate`)."""
+        return self._emissions(batch, return_gates=False)[0]
+
+    def emissions_and_gates(self, batch: dict[str, Any]) -> tuple[Tensor, list[dict[str, Tensor]]]:
+        """Tag scores (B, T, K) and the BiGRU stack's gates (one dict per layer, ``(B, T, 2, H)`` each),
+        captured in the same forward pass (`grutext.nn.gru.GRU` with ``return_gates``)."""
+        em, gates = self._emissions(batch, return_gates=True)
+        assert gates is not None
+        return em, gates
+
+    def _emissions(self, batch: dict[str, Any], return_gates: bool) -> tuple[Tensor, list[dict[str, Tensor]] | None]:
         words, lengths = batch["words"], batch["lengths"]
         mask = lengths_to_mask(lengths, words.shape[1]).to(words.device)  # (B, T) real tokens
         parts = [self.embedding(words), self.case(batch["cases"])]  # (B, T, E), (B, T, Cs)
@@ -155,8 +165,11 @@ class Tagger(nn.Module):
         if self.feature is not None:
             parts.append(self.feature(batch["features"]))
         x = self.drop(torch.cat(parts, dim=-1))  # (B, T, E + Cs + 2Hc + F)
+        if return_gates:
+            h, _, gates = self.encoder(x, lengths=lengths.cpu(), return_gates=True)  # (B, T, 2H), per layer
+            return self.head(self.drop(h)), gates  # (B, T, K)
         h, _ = self.encoder(x, lengths=lengths.cpu())  # (B, T, 2H), zeros after each length
-        return self.head(self.drop(h))  # (B, T, K)
+        return self.head(self.drop(h)), None  # (B, T, K)
 
     def loss(self, emissions: Tensor, batch: dict[str, Any]) -> Tensor:
         """CRF: mean negative log-likelihood per sentence; softmax: mean cross-entropy per token."""

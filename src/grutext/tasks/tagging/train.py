@@ -96,6 +96,7 @@ def train_tagger(
     verbose: bool = True,
     progress: bool | None = None,
     resume: bool = False,
+    corpora: tuple[TaggedCorpus, TaggedCorpus, TaggedCorpus | None] | None = None,
 ) -> TrainedTagger:
     """Train a sequence tagger on ``cfg.data.train`` (CoNLL columns or JSONL) and save its model directory.
 
@@ -110,6 +111,8 @@ def train_tagger(
         verbose: print the data, the epoch table and the scores.
         progress: force the live progress line on/off.
         resume: continue from the checkpoint beside ``cfg.train.out``.
+        corpora: train, validation and optional test corpora already read (the estimator's lists);
+            ``cfg.data.train``/``valid``/``test`` are not read then.
 
     Returns:
         `TrainedTagger`.
@@ -117,7 +120,7 @@ def train_tagger(
     tag_cfg = (tag_cfg or TagConfig()).check()
     run = start_run(cfg.train, save=save, verbose=verbose, kind=KIND, resume=resume)
     log = run.log
-    train, valid, test = _read(cfg, tag_cfg)
+    train, valid, test = corpora if corpora is not None else _read(cfg, tag_cfg)
     cfg = tagger_config(cfg, train.scheme)
     for w in (train.warnings + valid.warnings + (test.warnings if test else []))[:5]:
         log(f"warning: {w}")

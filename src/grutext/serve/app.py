@@ -424,8 +424,8 @@ def create_app(backend: Backend, settings: ServeSettings | None = None) -> FastA
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.get("/health", summary="the process is up")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok"}
+    async def health() -> Response:
+        return SafeJSONResponse({"status": "ok"})
 
     @app.get("/ready", summary="the model is loaded and the server takes requests")
     async def ready() -> Response:
@@ -434,26 +434,28 @@ def create_app(backend: Backend, settings: ServeSettings | None = None) -> FastA
         return SafeJSONResponse({"ready": True, "task": kind})
 
     @app.get("/v1/model", summary="the model: task, labels, versions, input limits")
-    async def model_info() -> dict[str, Any]:
+    async def model_info() -> Response:
         info = dict(backend.info)
         versions = info.pop("versions", {})
         limits = asdict(settings)
         limits.pop("batching")
         limits.pop("max_batch")
         limits.pop("max_wait_ms")
-        return {
-            "task": kind,
-            "labels": list(backend.labels),
-            "routes": list(TASK_ROUTES[kind]) if info.get("explain") or kind != "classifier" else ["/v1/predict"],
-            "versions": versions,
-            "limits": limits,
-            "batching": {
-                "enabled": settings.batching,
-                "max_batch": settings.max_batch,
-                "max_wait_ms": settings.max_wait_ms,
-            },
-            "info": info,
-        }
+        return SafeJSONResponse(
+            {
+                "task": kind,
+                "labels": list(backend.labels),
+                "routes": list(TASK_ROUTES[kind]) if info.get("explain") or kind != "classifier" else ["/v1/predict"],
+                "versions": versions,
+                "limits": limits,
+                "batching": {
+                    "enabled": settings.batching,
+                    "max_batch": settings.max_batch,
+                    "max_wait_ms": settings.max_wait_ms,
+                },
+                "info": info,
+            }
+        )
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus() -> Response:
@@ -462,7 +464,7 @@ def create_app(backend: Backend, settings: ServeSettings | None = None) -> FastA
     # ---- classifier ----
 
     @app.post("/v1/predict", summary="label and class probabilities of each text (classifiers)")
-    async def predict(body: PredictIn) -> dict[str, Any]:
+    async def predict(body: PredictIn) -> Response:
         need("classifier", "/v1/predict")
         texts = texts_of(body)
         if body.top_k is not None and not 1 <= body.top_k <= len(backend.labels):
@@ -481,10 +483,10 @@ def create_app(backend: Backend, settings: ServeSettings | None = None) -> FastA
             if "labels" in row:
                 out["labels"] = row["labels"]
             results.append(out)
-        return {"results": results}
+        return SafeJSONResponse({"results": results})
 
     @app.post("/v1/explain", summary="token importances and update-gate means for one text (classifiers)")
-    async def explain(body: ExplainIn) -> dict[str, Any]:
+    async def explain(body: ExplainIn) -> Response:
         need("classifier", "/v1/explain")
         if not backend.info.get("explain"):
             raise ApiError(
@@ -494,18 +496,18 @@ def create_app(backend: Backend, settings: ServeSettings | None = None) -> FastA
             )
         check_text(body.text, "text")
         fn = getattr(backend, "explain")  # noqa: B009 - only TorchBackend has it
-        return dict(await in_worker(lambda: fn(body.text, body.method)))
+        return SafeJSONResponse(dict(await in_worker(lambda: fn(body.text, body.method))))
 
     # ---- language model ----
 
     @app.post("/v1/next-word", summary="the most likely next words (or completions of the last word)")
-    async def next_word(body: NextWordIn) -> dict[str, Any]:
+    async def next_word(body: NextWordIn) -> Response:
         need("language_model", "/v1/next-word")
         check_text(body.text, "text")
         if not 1 <= body.k <= 100:
             raise ApiError(422, f"k: expected an integer from 1 to 100, got {body.k}")
         words = await in_worker(lambda: backend.next_word(body.text, body.k))
-        return {"suggestions": [{"word": w, "prob": p} for w, p in words]}
+        return SafeJSONResponse({"suggestions": [{"word": w, "prob": p} for w, p in words]})
 
     @app.post(
         "/v1/generate",
@@ -555,11 +557,11 @@ def create_app(backend: Backend, settings: ServeSettings | None = None) -> FastA
     # ---- tagger ----
 
     @app.post("/v1/tag", summary="tags and chunks (character spans) of each text (taggers)")
-    async def tag(body: TextsIn) -> dict[str, Any]:
+    async def tag(body: TextsIn) -> Response:
         need("tagger", "/v1/tag")
         texts = texts_of(body)
         rows = await timed(tag_batcher.submit(texts))
-        return {"results": rows}
+        return SafeJSONResponse({"results": rows})
 
     return app
 

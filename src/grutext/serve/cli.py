@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from grutext.errors import ConfigError
@@ -72,7 +73,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    )
+    # uvicorn finishes the requests in flight on SIGTERM, then raises the signal again for its default
+    # action (death by signal); this handler takes it instead, so a graceful stop exits with status 0
+    stopped: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if stopped:
+        print("grutext serve: stopped by SIGTERM after finishing the requests in flight", file=sys.stderr)
     return 0
 
 

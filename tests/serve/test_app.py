@@ -300,10 +300,11 @@ def test_a_model_with_nan_weights_answers_strict_json(model_dirs):
 # ---- batching, timeouts, metrics --------------------------------------------------------------------
 
 
-def _burst(client: TestClient, n: int) -> list[int]:
+def _burst(client: TestClient, n: int, per_request: int = 1) -> list[int]:
     texts = ["the great movie", "an awful plot", "okay film"]
+    bodies = [{"texts": [texts[(i + j) % 3] for j in range(per_request)]} for i in range(n)]
     with ThreadPoolExecutor(n) as pool:
-        futures = [pool.submit(client.post, "/v1/predict", json={"text": texts[i % 3]}) for i in range(n)]
+        futures = [pool.submit(client.post, "/v1/predict", json=b) for b in bodies]
         return [f.result().status_code for f in futures]
 
 
@@ -323,6 +324,14 @@ def test_batches_are_bounded_and_off_means_one_request_per_pass(backends):
     with TestClient(create_app(spy, ServeSettings(max_batch=4, max_wait_ms=100))) as c:
         assert _burst(c, 10) == [200] * 10
     assert sum(spy.calls) == 10 and max(spy.calls) <= 4
+    spy = Spy(backends["clf"], delay_s=0.02)  # requests never split: 3 + 3 > 4, so one per pass
+    with TestClient(create_app(spy, ServeSettings(max_batch=4, max_wait_ms=100))) as c:
+        assert _burst(c, 6, per_request=3) == [200] * 6
+    assert spy.calls == [3] * 6
+    spy = Spy(backends["clf"], delay_s=0.02)  # a request larger than max_batch runs alone
+    with TestClient(create_app(spy, ServeSettings(max_batch=2, max_wait_ms=100))) as c:
+        assert _burst(c, 3, per_request=3) == [200] * 3
+    assert spy.calls == [3] * 3
     spy = Spy(backends["clf"], delay_s=0.02)
     with TestClient(create_app(spy, ServeSettings(batching=False))) as c:
         assert _burst(c, 8) == [200] * 8

@@ -100,3 +100,19 @@ def test_serve_argument_errors_are_one_line(model_dirs, tmp_path, capsys, args, 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("grutext serve: error: ") and message in err and "\n" not in err
+
+
+PROBE = (
+    "import sys, grutext.cli\n"
+    "try:\n    grutext.cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
+    "print(sorted(m for m in ('torch', 'fastapi', 'uvicorn', 'prometheus_client') if m in sys.modules))\n"
+)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["serve", "--help"]])
+def test_help_does_not_import_the_server_or_torch(argv):
+    r = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout
+    if argv[0] == "serve":
+        assert "--max-wait-ms" in r.stdout and "--no-batching" in r.stdout

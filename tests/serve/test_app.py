@@ -338,6 +338,13 @@ def test_batches_are_bounded_and_off_means_one_request_per_pass(backends):
     assert spy.calls == [1] * 8
 
 
+def test_a_lone_client_never_waits_for_company(backends):
+    """Sequential requests: waiting --max-wait-ms (here 60 s) for others would exceed the 5 s timeout."""
+    with TestClient(create_app(backends["clf"], ServeSettings(max_wait_ms=60_000, timeout_s=5))) as c:
+        for _ in range(3):
+            assert c.post("/v1/predict", json={"text": "a great film"}).status_code == 200
+
+
 def test_timeout_504(backends):
     spy = Spy(backends["clf"], delay_s=0.6)
     with TestClient(create_app(spy, ServeSettings(timeout_s=0.2))) as c:

@@ -5,8 +5,11 @@ waiting request, then keeps taking requests until the batch holds `max_batch` te
 `max_wait_s` has passed since the first one, and runs the whole batch in the model's single worker
 thread (`executor`, shared by every batcher and every other model call, so the model never runs
 twice at once). While a batch runs, new requests queue, so under load batches fill without waiting
-(the same adaptive effect as BentoML's adaptive batching). A request never splits: one with more
-texts than `max_batch` runs alone. Requests cancelled while queued (timeouts) are skipped.
+(the same adaptive effect as BentoML's adaptive batching). The collector waits for more requests
+only while traffic is concurrent (the last forward pass served more than one request); a lone
+client, whose next request cannot come before this answer, never pays `max_wait_s`. A request never
+splits: one with more texts than `max_batch` runs alone. Requests cancelled while queued (timeouts)
+are skipped.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task[None] | None = None
         self._carry: _Item | None = None
+        self._last_requests = 1  # requests served by the last forward pass
 
     async def start(self) -> None:
         if self.enabled and self._task is None:
@@ -108,7 +112,7 @@ class MicroBatcher:
                 continue
             items = [first]
             n = len(first.texts)
-            deadline = loop.time() + self.max_wait_s
+            deadline = loop.time() + (self.max_wait_s if self._last_requests > 1 else 0.0)
             while n < self.max_batch:
                 try:
                     if self._queue.empty():
@@ -127,6 +131,7 @@ class MicroBatcher:
                     break
                 items.append(item)
                 n += len(item.texts)
+            self._last_requests = len(items)
             texts = [t for it in items for t in it.texts]
             try:
                 results = await loop.run_in_executor(self.executor, self._call, texts)

@@ -356,6 +356,32 @@ def test_timeout_504(backends):
         assert 'grutext_errors_total{route="/v1/predict",status="504"} 1.0' in c.get("/metrics").text
 
 
+class SlowStream:
+    """A language model whose second token comes only after `delay_s`."""
+
+    def __init__(self, inner: TorchBackend, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def stream(self, prompt: str, **options: Any):
+        for i, token in enumerate(self.inner.stream(prompt, **options)):
+            if i == 1:
+                time.sleep(self.delay_s)
+            yield token
+
+
+def test_a_stream_past_the_timeout_ends_with_an_error_event(backends):
+    with TestClient(create_app(SlowStream(backends["lm"], 1.5), ServeSettings(timeout_s=0.5))) as c:
+        r = c.post("/v1/generate", json={"prompt": "the dog", "max_tokens": 5, "seed": 0, "stream": True})
+    assert r.status_code == 200
+    events = [e for e in r.text.split("\n\n") if e.strip()]
+    assert events[0].startswith("data: ") and len(events) == 2
+    assert events[-1] == 'event: error\ndata: {"detail":"the model did not finish within 0.5 s (--timeout-s)"}'
+
+
 def test_metrics_count_requests_errors_and_latency(backends):
     with TestClient(create_app(backends["clf"], ServeSettings(max_body_bytes=200))) as c:
         for _ in range(3):

@@ -91,6 +91,8 @@ def test_real_server_answers_and_stops_cleanly_on_sigterm(model_dirs, tmp_path):
     [
         (["serve", "{missing}"], "not found; expected a model directory or an export folder"),
         (["serve", "{clf}", "--no-batching", "--max-batch", "8"], "do not apply with --no-batching"),
+        (["serve", "{clf}", "--no-batching", "--max-wait-ms", "5"], "do not apply with --no-batching"),
+        (["serve", "{clf}", "--max-wait-ms", "nan"], "--max-wait-ms: expected a finite number >= 0, got nan"),
         (["serve", "{clf}", "--max-texts", "0"], "--max-texts: expected an integer >= 1, got 0"),
         (["serve", "{clf}", "--port", "70000"], "--port: expected 0..65535, got 70000"),
     ],

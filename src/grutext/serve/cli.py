@@ -13,11 +13,11 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL_OR_EXPORT_DIR", help="a model directory, or a folder from `grutext export`")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    p.add_argument("--max-batch", type=int, default=32, help="most texts in one forward pass (default: 32)")
+    p.add_argument("--max-batch", type=int, default=None, help="most texts in one forward pass (default: 32)")
     p.add_argument(
         "--max-wait-ms",
         type=float,
-        default=5.0,
+        default=None,
         help="longest wait for more requests to batch after the first arrives (default: 5)",
     )
     p.add_argument("--no-batching", action="store_true", help="one forward pass per request")
@@ -52,11 +52,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port: expected 0..65535, got {args.port}")
-    if args.no_batching and (args.max_batch != 32 or args.max_wait_ms != 5.0):
+    if args.no_batching and (args.max_batch is not None or args.max_wait_ms is not None):
         raise ConfigError("--max-batch / --max-wait-ms: do not apply with --no-batching")
     settings = ServeSettings(
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
+        max_batch=32 if args.max_batch is None else args.max_batch,
+        max_wait_ms=5.0 if args.max_wait_ms is None else args.max_wait_ms,
         batching=not args.no_batching,
         max_texts=args.max_texts,
         max_chars=args.max_chars,

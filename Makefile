@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU build of PyTorch, pinned. GPU users: see README ("Using a GPU").
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint bench mutation clean
+.PHONY: install demo test lint bench mutation clean test-browser
 
 $(BIN)/grutext: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest tests
+
+# the served web page in headless chromium (skips, saying why, without chromium + chromium-driver);
+# writes the README's screenshot docs/img/serve.png
+test-browser: install
+	GRUTEXT_SCREENSHOT=docs/img/serve.png $(BIN)/python -m pytest tests/serve/test_browser.py -rs
 
 # ruff (lint + format check) and mypy; settings in pyproject.toml
 lint: install

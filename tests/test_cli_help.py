@@ -123,7 +123,7 @@ def test_top_level_help_groups_commands_by_use(capsys):
         before = [t for t, pos in positions.items() if pos < line.start()]
         assert before[-1] == GROUPS[command.group], command.name
     assert [c.name for c in COMMANDS if c.group == "inspect"] == ["summary", "trace", "explain", "report"]
-    assert {c.name for c in COMMANDS if c.group == "predict"} == {"predict", "generate", "next-word", "export"}
+    assert {c.name for c in COMMANDS if c.group == "predict"} == {"predict", "generate", "next-word", "export", "serve"}
 
 
 def test_no_command_prints_help_and_fails(capsys):

@@ -84,6 +84,14 @@ COMMANDS: tuple[Command, ...] = (
         "next-word", "predict", "suggest the next words after a prompt", _LM, "cmd_next_word", "add_next_word_arguments"
     ),
     Command(
+        "serve",
+        "predict",
+        "serve a model or an export over HTTP: JSON API, web page, metrics",
+        "grutext.serve.cli",
+        "cmd_serve",
+        "add_serve_arguments",
+    ),
+    Command(
         "summary",
         "inspect",
         "layers, output shapes and parameter counts of a model",

@@ -1,0 +1,67 @@
+"""The server over an export folder (`grutext export`, run by `grutext.runtime` with onnxruntime): the
+same answers as the torch model directory. Skipped, saying why, where grutext.runtime or the export
+command is not part of this checkout."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from grutext.cli.main import BY_NAME, main  # noqa: E402
+from grutext.serve.app import create_app  # noqa: E402
+from grutext.serve.backend import RuntimeBackend, TorchBackend, open_backend  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("grutext.runtime") is None or "export" not in BY_NAME,
+    reason="grutext.runtime / `grutext export` are not in this checkout (issue 15 part A)",
+)
+
+
+@pytest.fixture(scope="module")
+def exports(model_dirs, tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("exports")
+    out = {}
+    for k in ("clf", "lm", "tag"):
+        assert main(["export", str(model_dirs[k]), str(root / k)]) == 0
+        out[k] = root / k
+    return out
+
+
+def test_an_export_folder_is_served_by_the_runtime(exports):
+    backend = open_backend(exports["clf"])
+    assert isinstance(backend, RuntimeBackend) and backend.kind == "classifier"
+    assert json.loads((exports["clf"] / "grutext-export.json").read_text())["format"] == "grutext-onnx"
+
+
+def test_runtime_predictions_equal_torch(exports, model_dirs):
+    texts = ["the great movie of the night", "an awful boring plot", "okay average film"]
+    want = TorchBackend(model_dirs["clf"]).predict(texts)
+    with TestClient(create_app(open_backend(exports["clf"]))) as c:
+        info = c.get("/v1/model").json()
+        assert info["info"]["backend"] == "onnxruntime" and info["labels"] == ["mid", "neg", "pos"]
+        got = c.post("/v1/predict", json={"texts": texts}).json()["results"]
+        r = c.post("/v1/explain", json={"text": texts[0]})
+        assert r.status_code == 404 and "onnxruntime" in r.json()["detail"]
+    assert [g["label"] for g in got] == [w["label"] for w in want]
+    for g, w in zip(got, want, strict=True):
+        for lab, p in w["probs"].items():
+            assert g["probs"][lab] == pytest.approx(p, abs=1e-4)
+
+
+def test_runtime_language_model_and_tagger_routes(exports, model_dirs):
+    with TestClient(create_app(open_backend(exports["lm"]))) as c:
+        words = c.post("/v1/next-word", json={"text": "the cat ", "k": 3}).json()["suggestions"]
+        assert len(words) == 3 and all(0 <= w["prob"] <= 1 for w in words)
+        r = c.post("/v1/generate", json={"prompt": "the cat", "max_tokens": 5, "seed": 0, "stream": True})
+        assert r.status_code == 200 and "event: done" in r.text
+    want = TorchBackend(model_dirs["tag"]).tag(["the dog sees a cat ."])
+    with TestClient(create_app(open_backend(exports["tag"]))) as c:
+        got = c.post("/v1/tag", json={"text": "the dog sees a cat ."}).json()["results"]
+    assert got[0]["tags"] == want[0]["tags"]
+    assert [s["text"] for s in got[0]["spans"]] == [s["text"] for s in want[0]["spans"]]

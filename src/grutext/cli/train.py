@@ -30,6 +30,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "or tag (a sequence tagger on CoNLL/JSONL files) (default: auto)",
     )
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out (OUT.ckpt)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train data-parallel in N processes on this machine (gloo on CPU, NCCL on CUDA), as "
+        "`torchrun --nproc-per-node N -m grutext train ...`; --batch-size is the global batch (default: 1 process)",
+    )
     add_config_flags(p, skip={"model.task"})
     for kind in kinds():
         task_cli(kind).add_train_arguments(p)
@@ -42,6 +50,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     DATA is a file (csv, tsv, jsonl, json, parquet, `label text` lines, fastText, .gz), a folder
     with one sub-folder per class, or a dataset name (bbc-news, sst2, sst5, trec6, trec50, imdb, ptb, hf:NAME).
     """
+    nproc = getattr(args, "nproc", None)
+    if nproc is not None:
+        return _launch(args, nproc)
     kind = train_kind(getattr(args, "model.task"))
     for other in kinds():
         if other != kind:
@@ -52,6 +63,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.data:
         cfg = replace(cfg, data=replace(cfg.data, train=args.data))
     return int(task_cli(kind).train(cfg, args))
+
+
+def _launch(args: argparse.Namespace, nproc: int) -> int:
+    """`--nproc N`: check the flags here once, then run the same command line in N processes."""
+    from grutext.errors import ConfigError
+    from grutext.train.distributed import launch
+
+    if nproc < 1:
+        raise ConfigError(f"--nproc: expected a number of processes >= 1, got {nproc}")
+    cfg = config_from_args(args)  # a bad flag is reported once, before any process starts
+    if cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and _cuda_count() > 0):
+        count = _cuda_count()
+        if nproc > count:
+            raise ConfigError(f"--nproc {nproc}: only {count} CUDA device(s) visible; one process per GPU")
+    given = getattr(args, "argv_given", None)
+    if not given:
+        raise ConfigError("--nproc: the command line to start in each process is unknown (run it as `grutext train`)")
+    argv = _without_nproc(list(given))
+    if nproc == 1:
+        args.nproc = None
+        return cmd_train(args)
+    return launch(argv, nproc)
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line without its `--nproc N` (`--nproc=N`)."""
+    out: list[str] = []
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--nproc":
+            skip = True
+        elif not word.startswith("--nproc="):
+            out.append(word)
+    return out
 
 
 __all__ = ["add_train_arguments", "cmd_train"]

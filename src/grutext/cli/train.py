@@ -50,41 +50,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     DATA is a file (csv, tsv, jsonl, json, parquet, `label text` lines, fastText, .gz), a folder
     with one sub-folder per class, or a dataset name (bbc-news, sst2, sst5, trec6, trec50, imdb, ptb, hf:NAME).
     """
-    nproc = getattr(args, "nproc", None)
-    if nproc is not None:
-        return _launch(args, nproc)
     kind = train_kind(getattr(args, "model.task"))
     for other in kinds():
         if other != kind:
             task_cli(other).reject_train_flags(args)
     if task_for(kind).train_flag is not None:
         setattr(args, "model.task", None)  # --task named the task, not a classifier head
-    cfg = config_from_args(args)
+    cfg = config_from_args(args)  # a bad flag is reported here, once, before --nproc starts any process
+    nproc = getattr(args, "nproc", None)
+    if nproc is not None and nproc != 1:
+        return _launch(args, nproc, cfg.train.device)
     if args.data:
         cfg = replace(cfg, data=replace(cfg.data, train=args.data))
     return int(task_cli(kind).train(cfg, args))
 
 
-def _launch(args: argparse.Namespace, nproc: int) -> int:
-    """`--nproc N`: check the flags here once, then run the same command line in N processes."""
+def _launch(args: argparse.Namespace, nproc: int, device: str) -> int:
+    """`--nproc N`: run the same command line (less --nproc) in N processes."""
     from grutext.errors import ConfigError
     from grutext.train.distributed import launch
 
     if nproc < 1:
         raise ConfigError(f"--nproc: expected a number of processes >= 1, got {nproc}")
-    cfg = config_from_args(args)  # a bad flag is reported once, before any process starts
-    if cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and _cuda_count() > 0):
+    if device.startswith("cuda") or (device == "auto" and _cuda_count() > 0):
         count = _cuda_count()
         if nproc > count:
             raise ConfigError(f"--nproc {nproc}: only {count} CUDA device(s) visible; one process per GPU")
     given = getattr(args, "argv_given", None)
     if not given:
         raise ConfigError("--nproc: the command line to start in each process is unknown (run it as `grutext train`)")
-    argv = _without_nproc(list(given))
-    if nproc == 1:
-        args.nproc = None
-        return cmd_train(args)
-    return launch(argv, nproc)
+    return launch(_without_nproc(list(given)), nproc)
 
 
 def _cuda_count() -> int:

@@ -54,6 +54,14 @@ COMMANDS: tuple[Command, ...] = (
         "add_train_arguments",
     ),
     Command(
+        "prepare",
+        "train",
+        "tokenize a corpus once into a memory-mapped token file for language models larger than memory",
+        "grutext.cli.prepare",
+        "cmd_prepare",
+        "add_prepare_arguments",
+    ),
+    Command(
         "evaluate",
         "evaluate",
         "score a saved model on labelled data (accuracy, F1; chunk F1 for taggers) or a text (perplexity)",

@@ -225,3 +225,40 @@ def test_one_rank_states_nothing_distributed():
     assert "distributed" not in line and "bf16" in line
     line = describe_run(distributed.Dist(1, 3, 1, "gloo"), "fp32", 32, torch.device("cpu"))
     assert "3 processes" in line and "global batch 32 (10-11 per process)" in line and "unscaled" in line
+
+
+def _conll(path: Path, n: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = [
+            rng.choice(["the", "a", "big", "red", "dog", "cat", "sees", "likes", "."]) for _ in range(rng.randint(2, 9))
+        ]
+        out += [
+            f"{w} X {'B-NP' if w in ('the', 'a') else 'I-NP' if w in ('big', 'red', 'dog', 'cat') else 'O'}"
+            for w in words
+        ]
+        out.append("")
+    path.write_text("\n".join(out))
+    return path
+
+
+@pytest.mark.parametrize("decoder", ["softmax"])
+def test_tagger_two_ranks_equal_one_rank(tmp_path, decoder):
+    """A softmax tagger's loss is a mean over tokens, so ranks are weighted by their tokens (StepOut.weight):
+    29 sentences of 2-9 tokens in batches of 5 give slices of unequal token counts."""
+    train, valid = _conll(tmp_path / "train.txt", 29, 0), _conll(tmp_path / "valid.txt", 8, 1)
+    args = [
+        "train", str(train), "--task", "tag", "--valid", str(valid), "--decoder", decoder, "--char-encoder", "none",
+        "--embed-dim", "8", "--hidden-size", "8", "--dropout", "0", "--embed-dropout", "0", "--threads", "1",
+        "--batch-size", "5", "--epochs", "1", "--keep-checkpoint", "--lr", "0.01",
+    ]  # fmt: skip
+    r0, r1 = tmp_path / "rank0", tmp_path / "rank1"
+    r0.mkdir()
+    r1.mkdir()
+    ranks = _run_ranks([*args, "--out", "m"], [r0, r1])
+    assert [r.returncode for r in ranks] == [0, 0], ranks[0].stderr + ranks[1].stderr
+    assert list(r1.iterdir()) == []
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    a = load_file(str(r0 / "m.ckpt" / "model.safetensors"))
+    assert _max_rel_diff(a, load_file(str(tmp_path / "one.ckpt" / "model.safetensors"))) <= 1e-5

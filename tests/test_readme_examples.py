@@ -117,8 +117,8 @@ def _grutext_command(walk: Walk, words: list[str], doc: str = "README.md") -> No
         for v in values:
             if not isinstance(v, str):
                 continue
-            if set(action.option_strings) & OUTPUT_FLAGS:
-                walk.writes(where, v)
+            if set(action.option_strings) & OUTPUT_FLAGS or (not action.option_strings and action.dest == "out"):
+                walk.writes(where, v)  # --out DIR, or a positional OUT (`grutext prepare CORPUS OUT`)
             elif _looks_like_path(v):
                 walk.reads(where, v)
             elif action.dest == "data" and not named.is_named(v):

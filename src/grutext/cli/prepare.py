@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from grutext.cli.options import field_choices
 from grutext.config import CHOICES, DataConfig
 
 
@@ -38,7 +39,12 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="end each line with <eos> (default: yes for word and bpe, no for char)",
     )
-    p.add_argument("--format", default=None, help="file format when not plain text (csv, tsv, jsonl, json, parquet)")
+    p.add_argument(
+        "--format",
+        choices=field_choices("data", "format"),
+        default=None,
+        help="file format (default: from the extension; plain text for .txt, .gz or none)",
+    )
     p.add_argument("--text-col", default=None, help="the text column of a table (default: inferred)")
     p.add_argument(
         "--batch-lines", type=int, default=BATCH_LINES, help="lines encoded per parallel batch (default: %(default)s)"

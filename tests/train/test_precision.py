@@ -61,3 +61,28 @@ def test_cli_refuses_bf16_on_the_cpu_before_training(tmp_path, capsys):
     assert code == 2
     assert "train.precision='bf16'" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_the_cudnn_recurrence_runs_outside_autocast(monkeypatch):
+    """CUDA autocast would run cuDNN's GRU in fp16 (not bf16): our cuDNN path turns autocast off around
+    it. Checked on the CPU through the same code (autocast off for the input's device type)."""
+    from grutext.nn import fused
+    from grutext.nn.gru import GRU
+
+    gru = GRU(4, 5)
+    shell = fused._shell(gru)
+    seen = []
+    real_forward = shell.forward
+
+    def recording(*args, **kwargs):
+        seen.append((torch.is_autocast_enabled("cpu"), args[1].dtype))
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(shell, "forward", recording)
+    x, h0 = torch.randn(6, 3, 4), torch.zeros(1, 3, 5)
+    plain, _ = fused.cudnn_gru(gru, x, torch.tensor([6, 3, 2]), h0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = fused.cudnn_gru(gru, x.bfloat16(), torch.tensor([6, 3, 2]), h0)
+    assert seen == [(False, torch.float32), (False, torch.float32)]
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, plain, atol=1e-2)  # the same function (the input came rounded to bf16)

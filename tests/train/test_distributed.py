@@ -262,3 +262,17 @@ def test_tagger_two_ranks_equal_one_rank(tmp_path, decoder):
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     a = load_file(str(r0 / "m.ckpt" / "model.safetensors"))
     assert _max_rel_diff(a, load_file(str(tmp_path / "one.ckpt" / "model.safetensors"))) <= 1e-5
+
+
+def test_a_rank_refuses_a_fixed_gpu_or_more_ranks_than_gpus(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ConfigError, match="each takes its own GPU"):
+        distributed.init_distributed(torch.device("cuda", 0))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="LOCAL_RANK=1: only 1 CUDA device"):
+        distributed.init_distributed(torch.device("cuda"))
+    monkeypatch.setenv("RANK", "2")
+    with pytest.raises(ConfigError, match="RANK=2: expected 0..1"):
+        distributed.init_distributed(torch.device("cpu"))

@@ -118,13 +118,16 @@ def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
         raise ConfigError(f"environment RANK={rank}: expected 0..{world - 1} for WORLD_SIZE={world}")
     if device.type == "cuda":
         count = torch.cuda.device_count()
-        if device.index is None:
-            if local >= count:
-                raise ConfigError(
-                    f"LOCAL_RANK={local}: only {count} CUDA device(s) visible; "
-                    f"start at most {count} processes per machine"
-                )
-            device = torch.device("cuda", local)
+        if device.index is not None:
+            raise ConfigError(
+                f"train.device='{device}': in a run of {world} processes each takes its own GPU "
+                "(cuda:LOCAL_RANK); use --device cuda or auto"
+            )
+        if local >= count:
+            raise ConfigError(
+                f"LOCAL_RANK={local}: only {count} CUDA device(s) visible; start at most {count} processes per machine"
+            )
+        device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if _CURRENT.active:
         return _CURRENT, device

@@ -25,7 +25,7 @@ README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]  # every page with runnable examples
 DATA_ROOT = "../shared/data/"  # the corpora beside the checkout (tests that need them skip without it)
 OUTPUT_FLAGS = {"--out", "--html", "--png"}
-OUTPUT_POSITIONALS = {("export", "out")}  # (command, argument) written, not read
+OUTPUT_POSITIONALS = {("export", "out"), ("prepare", "out")}  # (command, argument) written, not read
 GRUTEXT = {"grutext", ".venv/bin/grutext"}
 # what `make` targets leave behind for later examples
 MAKE_PRODUCES = {"demo": "runs/demo-bbc"}

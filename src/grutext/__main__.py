@@ -1,4 +1,4 @@
-"""`python -m grutext ...` runs the `grutext` command (as `python -m grutext.cli` does)."""
+"""`python -m grutext ...` runs the `grutext` command (and `torchrun -m grutext ...` starts it on each rank)."""
 
 from grutext.cli.main import main
 

@@ -42,6 +42,7 @@ TAG_DECODERS: tuple[str, ...] = ("crf", "softmax")  # tag.decoder
 CHAR_ENCODERS: tuple[str, ...] = ("gru", "cnn", "none")  # tag.char_encoder
 # read by the tasks' own configs (tasks.language_model.config.LMConfig, tasks.tagging.config.TagConfig), not by Config
 EXTRA_TABLES = ("lm", "tag")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")  # train.precision (grutext.train.precision)
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.tokenizer": TOKENIZERS,
@@ -52,6 +53,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.schedule": SCHEDULES,
     "train.unfreeze": UNFREEZE,
     "train.monitor": MONITORS,
+    "train.precision": PRECISIONS,
     "lm.word_split": WORD_SPLITS,
     "tag.scheme": TAG_SCHEMES,
     "tag.decoder": TAG_DECODERS,
@@ -157,6 +159,7 @@ class TrainConfig:
     overwrite: bool = False  # replace an existing grutext model directory at `out`
     keep_checkpoint: bool = False  # keep OUT.ckpt/ after a successful run (for a later --resume)
     baseline: bool = True  # classifiers: also fit TF-IDF + logistic regression on the same split and report it
+    precision: str = "auto"  # auto (bf16 autocast on CUDA with bf16, else fp32) | fp32 | bf16
 
 
 @dataclass
@@ -363,6 +366,7 @@ FIELD_HELP: dict[str, str] = {
     "train.keep_checkpoint": "keep the checkpoint folder OUT.ckpt after a successful run, for a later --resume",
     "train.baseline": "classifiers: also fit TF-IDF (1-2 grams) + logistic regression on the same training split "
     "and report its scores beside the model's",
+    "train.precision": "auto = bf16 autocast on a CUDA GPU with bf16 support, else fp32; fp32; bf16 (CUDA only)",
     # [lm] (grutext.lm.LMConfig)
     "lm.bptt": "truncated back-propagation window, in tokens",
     "lm.vary_length": "vary the window length per batch around bptt (AWD-LSTM)",

@@ -62,6 +62,14 @@ COMMANDS: tuple[Command, ...] = (
         "add_tune_arguments",
     ),
     Command(
+        "prepare",
+        "train",
+        "tokenize a corpus once into a memory-mapped token file for language models larger than memory",
+        "grutext.cli.prepare",
+        "cmd_prepare",
+        "add_prepare_arguments",
+    ),
+    Command(
         "evaluate",
         "evaluate",
         "score a saved model on labelled data (accuracy, F1; chunk F1 for taggers) or a text (perplexity)",
@@ -243,6 +251,7 @@ def _command_in(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Run `grutext` with `argv` (default: the command line); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    given = list(argv)  # as typed: `train --nproc N` starts N copies of it
     debug = "--debug" in argv  # any command: show the traceback instead of the one-line error
     argv = [a for a in argv if a != "--debug"]
     name = _command_in(argv)
@@ -256,12 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    args.argv_given = given
     try:
         return int(args.func(args))
     except GrutextError as exc:
         if debug:
             raise
-        print(f"grutext {args.command}: error: {exc}", file=sys.stderr)
+        print(f"grutext {args.command}{_rank_note()}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # read-only or full file system, permissions: one line, not a traceback
         if debug:
@@ -271,6 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _rank_note() -> str:
+    """`` (rank R of N)`` in a distributed run's processes other than rank 0, else nothing."""
+    import os
+
+    rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
+    return f" (rank {rank} of {world})" if rank != "0" and world not in ("", "1") else ""
 
 
 def _os_error(exc: OSError) -> str:

@@ -31,6 +31,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "or tag (a sequence tagger on CoNLL/JSONL files) (default: auto)",
     )
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out (OUT.ckpt)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train data-parallel in N processes on this machine (gloo on CPU, NCCL on CUDA), as "
+        "`torchrun --nproc-per-node N -m grutext train ...`; --batch-size is the global batch (default: 1 process)",
+    )
     add_config_flags(p, skip={"model.task"})
     for kind in kinds():
         task_cli(kind).add_train_arguments(p)
@@ -89,15 +97,55 @@ def cmd_train(args: argparse.Namespace) -> int:
     reject_shared_flags(kind, args)
     if task_for(kind).train_flag is not None:
         setattr(args, "model.task", None)  # --task named the task, not a classifier head
-    cfg = config_from_args(args)
+    cfg = config_from_args(args)  # a bad flag is reported here, once, before --nproc starts any process
     if kind != "classifier" and (getattr(args, "train.baseline", None) is not None or not cfg.train.baseline):
         from grutext.errors import ConfigError
 
         flag = "--baseline" if getattr(args, "train.baseline", None) else "--no-baseline (train.baseline = false)"
         raise ConfigError(f"{flag}: only classifiers have a baseline (TF-IDF + logistic regression); drop it")
+    nproc = getattr(args, "nproc", None)
+    if nproc is not None and nproc != 1:
+        return _launch(args, nproc, cfg.train.device)
     if args.data:
         cfg = replace(cfg, data=replace(cfg.data, train=args.data))
     return int(task_cli(kind).train(cfg, args))
+
+
+def _launch(args: argparse.Namespace, nproc: int, device: str) -> int:
+    """`--nproc N`: run the same command line (less --nproc) in N processes."""
+    from grutext.errors import ConfigError
+    from grutext.train.distributed import launch
+
+    if nproc < 1:
+        raise ConfigError(f"--nproc: expected a number of processes >= 1, got {nproc}")
+    if device.startswith("cuda") or (device == "auto" and _cuda_count() > 0):
+        count = _cuda_count()
+        if nproc > count:
+            raise ConfigError(f"--nproc {nproc}: only {count} CUDA device(s) visible; one process per GPU")
+    given = getattr(args, "argv_given", None)
+    if not given:
+        raise ConfigError("--nproc: the command line to start in each process is unknown (run it as `grutext train`)")
+    return launch(_without_nproc(list(given)), nproc)
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line without its `--nproc N` (`--nproc=N`)."""
+    out: list[str] = []
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--nproc":
+            skip = True
+        elif not word.startswith("--nproc="):
+            out.append(word)
+    return out
 
 
 __all__ = ["add_train_arguments", "cmd_train"]

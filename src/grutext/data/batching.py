@@ -13,6 +13,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
 
@@ -297,8 +298,11 @@ class StreamBatches:
     ``bptt + 20``. Callers scaling the learning rate by ``L / bptt`` as AWD-LSTM does can read
     ``x.shape[1]``.
 
+    A numpy array (a ``numpy.memmap`` of a prepared corpus, `grutext.data.prepared`) is never read
+    whole: the rows are a view of it, and each window is read and converted to int64 when yielded.
+
     Args:
-        stream: 1-D LongTensor (N,) of token ids.
+        stream: 1-D LongTensor (N,) of token ids, or a 1-D numpy integer array (a memmap).
         batch_size: number of parallel rows (B).
         bptt: window length (L).
         vary_length: vary the window length per step (training only).
@@ -320,7 +324,7 @@ class StreamBatches:
 
     def __init__(
         self,
-        stream: torch.Tensor | Sequence[int],
+        stream: torch.Tensor | np.ndarray | Sequence[int],
         batch_size: int,
         bptt: int = 70,
         *,
@@ -332,8 +336,12 @@ class StreamBatches:
             raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
         if not isinstance(bptt, int) or bptt < 1:
             raise ConfigError(f"bptt: expected an integer >= 1, got {bptt!r}")
-        data = torch.as_tensor(stream, dtype=torch.long).reshape(-1)  # (N,)
-        n = data.numel()
+        data: torch.Tensor | np.ndarray
+        if isinstance(stream, np.ndarray):
+            data = stream.reshape(-1)  # (N,) a view: a memmap stays on disk
+        else:
+            data = torch.as_tensor(stream, dtype=torch.long).reshape(-1)  # (N,)
+        n = int(data.shape[0])
         if n < batch_size * 2:
             raise DataError(
                 f"{source}: {n:,} tokens are too few for batch_size={batch_size} "
@@ -342,7 +350,7 @@ class StreamBatches:
         per_row = n // batch_size
         self.dropped = n - per_row * batch_size
         # (N',) -> (B, N/B): row b is the b-th contiguous slice of the stream
-        self.data = data[: per_row * batch_size].view(batch_size, per_row)  # (B, S)
+        self.data = data[: per_row * batch_size].reshape(batch_size, per_row)  # (B, S), a view
         self.batch_size = batch_size
         self.bptt = bptt
         self.vary_length = vary_length
@@ -370,9 +378,13 @@ class StreamBatches:
         i = 0
         while i < steps - 1:
             seq_len = min(self._length(rng), steps - 1 - i)
-            x = self.data[:, i : i + seq_len]  # (B, L)
-            y = self.data[:, i + 1 : i + 1 + seq_len]  # (B, L) next tokens
-            yield x, y
+            if isinstance(self.data, np.ndarray):  # read this window only
+                w = torch.from_numpy(np.asarray(self.data[:, i : i + seq_len + 1], dtype=np.int64))  # (B, L+1)
+                yield w[:, :-1], w[:, 1:]
+            else:
+                x = self.data[:, i : i + seq_len]  # (B, L)
+                y = self.data[:, i + 1 : i + 1 + seq_len]  # (B, L) next tokens
+                yield x, y
             i += seq_len
 
     def __len__(self) -> int:

@@ -8,6 +8,7 @@ reads it back alone; ``tokenizers.Tokenizer.from_str`` reads it once that key is
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -171,12 +172,19 @@ class Tokenizer:
             lowercase = kind != "char"
         if strip_html is None:
             strip_html = kind != "char"
-        texts = texts if isinstance(texts, (list, tuple)) else list(texts)
-        if not texts:
+        length: int | None
+        if isinstance(texts, (list, tuple)):
+            length = len(texts)
+        else:  # a one-pass iterable (a corpus streamed from disk): never held in memory whole
+            stream = iter(texts)
+            first = next(stream, None)
+            length = 0 if first is None else None
+            texts = itertools.chain([] if first is None else [first], stream)
+        if length == 0:
             raise DataError("tokenizer training texts: expected at least one text, got none")
 
         hf, trainer = _untrained(kind, lowercase, strip_html, min_freq, max_size, bpe_vocab_size, split_contractions)
-        hf.train_from_iterator(texts, trainer=trainer, length=len(texts))
+        hf.train_from_iterator(texts, trainer=trainer, length=length)
         meta = {
             "lowercase": lowercase,
             "strip_html": strip_html,

@@ -40,11 +40,18 @@ def cudnn_gru(gru: Any, x: Tensor, lengths: Tensor | None, h0: Tensor) -> tuple[
                 params[f"bias_ih_{sfx}"], params[f"bias_hh_{sfx}"] = w[2], w[3]
     shell.train(gru.training)
     T = x.shape[0]
-    if lengths is None:
-        return functional_call(shell, params, (x, h0))
-    lengths_c = lengths.clamp(min=1)  # packing needs >= 1; length-0 rows are restored below
-    packed = pack_padded_sequence(x, lengths_c, enforce_sorted=False)
-    out_p, h_n = functional_call(shell, params, (packed, h0))
+    # Outside autocast, in the weights' dtype: CUDA autocast runs `_cudnn_rnn` in fp16 whatever the
+    # autocast dtype (aten/src/ATen/cudnn/AutocastRNN.cpp casts to kHalf), and fp16 without loss
+    # scaling loses small gradients; under bf16 autocast the recurrence therefore stays fp32 (the
+    # matrix products around it, the vocabulary projection above all, still run in bf16).
+    dtype = params["weight_ih_l0"].dtype
+    x, h0 = x.to(dtype), h0.to(dtype)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        if lengths is None:
+            return functional_call(shell, params, (x, h0))
+        lengths_c = lengths.clamp(min=1)  # packing needs >= 1; length-0 rows are restored below
+        packed = pack_padded_sequence(x, lengths_c, enforce_sorted=False)
+        out_p, h_n = functional_call(shell, params, (packed, h0))
     out, _ = pad_packed_sequence(out_p, total_length=T)  # (T, B, D*H), zeros past length
     empty = (lengths == 0).to(x.device)
     if bool(empty.any()):

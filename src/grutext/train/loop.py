@@ -20,6 +20,7 @@ import torch
 
 from grutext.config import TrainConfig
 from grutext.errors import ArtifactError, TrainingError
+from grutext.train import distributed
 from grutext.train.checkpoint import (  # noqa: F401  (re-exported: the loop's old home)
     _load_optimizer_tensors,
     _optimizer_tensors,
@@ -27,6 +28,7 @@ from grutext.train.checkpoint import (  # noqa: F401  (re-exported: the loop's o
     load_checkpoint,
     save_checkpoint,
 )
+from grutext.train.precision import autocast, pin_batches, resolve_precision
 from grutext.train.run import check_free_space, resolve_device, seed_everything, start_run
 from grutext.train.schedule import (
     Monitor,
@@ -46,12 +48,17 @@ _set_lr = set_lr  # the old private name
 
 @dataclass
 class StepOut:
-    """What one training step reports: the loss to back-propagate and counts for the trace."""
+    """What one training step reports: the loss to back-propagate and counts for the trace.
+
+    ``weight`` is the count the loss is a mean over (None: ``items``); a distributed run weights
+    each rank's gradient by it, so the global gradient is exact when ranks' slices differ in size.
+    """
 
     loss: torch.Tensor
     tokens: int
     items: int
     correct: float | None = None
+    weight: float | None = None
 
 
 class Task(Protocol):
@@ -64,11 +71,17 @@ class Task(Protocol):
     def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float | None]: ...
 
 
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def to_device(batch: dict[str, Any], device: torch.device, *, pin: bool = False) -> dict[str, Any]:
+    """The batch's tensors on `device` (``lengths`` stays on the CPU); with `pin`, copied from pinned
+    host memory so the copy runs asynchronously (`grutext.train.precision.pin_batches`)."""
     if device.type == "cpu":
         return batch
     return {
-        k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k != "lengths" else v)
+        k: (
+            (v.pin_memory() if pin else v).to(device, non_blocking=True)
+            if isinstance(v, torch.Tensor) and k != "lengths"
+            else v
+        )
         for k, v in batch.items()
     }
 
@@ -160,6 +173,8 @@ class _Loop:
     best_state: dict[str, torch.Tensor] | None = None
     start_epoch: int = 1
     train_seconds: float = 0.0
+    dist: distributed.Dist = field(default_factory=distributed.Dist)
+    precision: str = "fp32"
 
     def averaged(self):
         return self.average.applied(self.model) if self.average is not None else contextlib.nullcontext()
@@ -183,8 +198,12 @@ def _setup(
     from grutext.nn.fused import tune_allocator
 
     tune_allocator()  # large activations reuse freed memory instead of fresh pages each step
-    device = start_run(cfg, save=False).device
+    started = start_run(cfg, save=False)
+    device, dist = started.device, started.dist
+    precision = resolve_precision(cfg.precision, device)
     model.to(device)
+    if dist.active:
+        distributed.broadcast_module(model)  # every rank starts from rank 0's weights
     params = [p for p in model.parameters() if p.requires_grad]
     depths = layer_depths(model, cfg)  # bottom (embedding) first, head last; one group when plain
     optimizer = torch.optim.AdamW(param_groups(depths, cfg), lr=cfg.lr)
@@ -196,10 +215,30 @@ def _setup(
     ckpt_dir = Path(ckpt) if ckpt else None
     if ckpt_dir is not None:
         check_free_space(ckpt_dir, model)
-    return _Loop(
+    run = _Loop(
         model, task, cfg, device, params, depths, optimizer, scheduler, steps_per_epoch, monitor, table, average,
         ckpt_dir, verbose, progress,
     )  # fmt: skip
+    run.dist, run.precision = dist, precision
+    if dist.active or precision != "fp32":
+        run.say(describe_run(dist, precision, cfg.batch_size, device))
+    return run
+
+
+def describe_run(dist: distributed.Dist, precision: str, batch_size: int, device: torch.device) -> str:
+    """One line stating the distributed set-up, the global batch and the learning-rate rule, and the precision."""
+    parts = []
+    if dist.active:
+        per = [batch_size * (r + 1) // dist.world - batch_size * r // dist.world for r in range(dist.world)]
+        shares = f"{per[0]} per process" if len(set(per)) == 1 else f"{min(per)}-{max(per)} per process"
+        parts.append(
+            f"distributed: {dist.world} processes ({dist.backend}, {device.type}); global batch {batch_size} "
+            f"({shares}), the same steps as one process with --batch-size {batch_size}, so the learning rate is "
+            "used unscaled; gradients all-reduced exactly; rank 0 prints and saves"
+        )
+    if precision != "fp32":
+        parts.append(f"precision: {precision} autocast on {device}, weights and optimizer in fp32")
+    return "; ".join(parts)
 
 
 def _resume(run: _Loop) -> None:
@@ -229,8 +268,15 @@ def _resume(run: _Loop) -> None:
 
 
 def _train_epoch(run: _Loop, train_batches: Any, epoch: int) -> tuple[dict[str, Any], float, int, bool]:
-    """One pass of optimizer steps; returns the epoch's training metrics, seconds, tokens and whether time ran out."""
-    cfg, model = run.cfg, run.model
+    """One pass of optimizer steps; returns the epoch's training metrics, seconds, tokens and whether time ran out.
+
+    In a distributed run a batch is this rank's slice (None when empty), the gradient is the global
+    batch's (`distributed.reduce_gradients`), the stop is agreed, and the epoch's sums are reduced.
+    """
+    cfg, model, dist = run.cfg, run.model, run.dist
+    pin = pin_batches(run.device)
+    if dist.active and not dist.main:
+        torch.manual_seed(distributed.dropout_seed(cfg.seed, epoch, dist.rank))  # its own dropout masks
     deadline = None if cfg.max_minutes is None else cfg.max_minutes * 60.0
     model.train()
     bar = Progress(run.steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", enabled=run.progress)
@@ -239,12 +285,23 @@ def _train_epoch(run: _Loop, train_batches: Any, epoch: int) -> tuple[dict[str, 
     has_correct = False
     out_of_time = False
     for i, batch in enumerate(train_batches, 1):
-        out = run.task.step(model, to_device(batch, run.device))
-        loss_value = float(out.loss.detach())
-        if not math.isfinite(loss_value):
-            _non_finite(run, epoch, i, f"the training loss is {loss_value}")
+        out: StepOut | None = None
+        loss_value = 0.0
+        if batch is not None:
+            with autocast(run.device, run.precision):
+                out = run.task.step(model, to_device(batch, run.device, pin=pin))
+            loss_value = float(out.loss.detach())
+            # one rank alone must not stop (the others would wait in the all-reduce): distributed runs
+            # stop on the reduced gradient norm below, which every rank sees the same
+            if not math.isfinite(loss_value) and not dist.active:
+                _non_finite(run, epoch, i, f"the training loss is {loss_value}")
         run.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        if out is not None:
+            out.loss.backward()
+        late = deadline is not None and run.train_seconds + time.perf_counter() - t0 > deadline
+        if dist.active:
+            weight = 0.0 if out is None else float(out.items if out.weight is None else out.weight)
+            late = distributed.reduce_gradients(run.params, weight, late)
         if cfg.clip and cfg.clip > 0:
             norm = float(torch.nn.utils.clip_grad_norm_(run.params, cfg.clip))
             if not math.isfinite(norm):
@@ -253,17 +310,23 @@ def _train_epoch(run: _Loop, train_batches: Any, epoch: int) -> tuple[dict[str, 
         run.scheduler.step()
         if run.average is not None:
             run.average.update(model)
-        loss_sum += loss_value * out.items
-        items += out.items
-        tokens += out.tokens
-        if out.correct is not None:
-            correct += out.correct
-            has_correct = True
+        if out is not None:
+            loss_sum += loss_value * out.items
+            items += out.items
+            tokens += out.tokens
+            if out.correct is not None:
+                correct += out.correct
+                has_correct = True
         bar.update(i, tokens, loss_sum / max(items, 1))
-        if deadline is not None and run.train_seconds + time.perf_counter() - t0 > deadline:
+        if late:
             out_of_time = True
             break
     bar.close()
+    if dist.active:  # the epoch's figures over the global batches
+        loss_sum, n_items, n_tokens, correct, n_correct = distributed.reduce_sums(
+            [loss_sum, items, tokens, correct, float(has_correct)]
+        )
+        items, tokens, has_correct = int(n_items), int(n_tokens), n_correct > 0
     elapsed = time.perf_counter() - t0
     run.train_seconds += elapsed
     row: dict[str, Any] = {"epoch": epoch}
@@ -322,7 +385,9 @@ def _save_checkpoint(run: _Loop, epoch: int, finished: bool, reason: str | None 
     }
     average = run.average.state() if run.average is not None else None
     assert run.ckpt is not None  # the caller checks
-    save_checkpoint(run.ckpt, run.model, run.optimizer, run.scheduler, state, run.best_state, average)
+    if run.dist.main:  # the state is the same on every rank; one writer
+        save_checkpoint(run.ckpt, run.model, run.optimizer, run.scheduler, state, run.best_state, average)
+    distributed.barrier()
 
 
 def _stop_reason(run: _Loop, epoch: int, out_of_time: bool) -> str | None:
@@ -369,8 +434,11 @@ def fit(
     Returns:
         FitResult with the history (one dict per epoch).
     """
+    verbose = verbose and distributed.is_main_process()  # in a distributed run only rank 0 prints
     progress = progress if verbose else False  # a quiet run prints nothing, not even progress lines
     run = _setup(model, task, train_batches, valid_batches, cfg, checkpoint_dir, progress, verbose)
+    if run.dist.active:  # this rank's slice of each global batch
+        train_batches = distributed.ShardedBatches(train_batches, run.dist.rank, run.dist.world)
     if resume:
         _resume(run)
     stopped_early = False

@@ -8,7 +8,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import torch
 
 from grutext.config import TrainConfig
 from grutext.errors import ConfigError
+from grutext.train.distributed import Dist, init_distributed
 
 
 def seed_everything(seed: int) -> None:
@@ -55,13 +56,15 @@ class Run:
         out: the model directory to write (None: nothing is saved).
         checkpoint: the checkpoint folder beside it (``OUT.ckpt``), or None.
         log: `print` when verbose, else a no-op.
-        device: the resolved `train.device`.
+        device: the resolved `train.device` (``cuda:LOCAL_RANK`` on a rank of a CUDA run).
+        dist: this process's rank in a distributed run (`grutext.train.distributed`); one rank otherwise.
     """
 
     out: Path | None
     checkpoint: Path | None
     log: Callable[..., None]
     device: torch.device
+    dist: Dist = field(default_factory=Dist)
 
 
 def start_run(
@@ -71,10 +74,18 @@ def start_run(
 
     Before any training: `train.out` must be a folder grutext may write (see `check_output_folder`);
     with ``out = None`` the run writes a new ``runs/<kind>-<YYYYmmdd-HHMMSS>`` folder.
+    In a distributed run (``WORLD_SIZE`` > 1) the process joins its group here; ranks other than 0
+    log nothing and save nothing (``out`` None), but know the checkpoint folder to resume from.
     """
-    log = print if verbose else _quiet
-    device = resolve_device(train.device)
+    dist, device = init_distributed(resolve_device(train.device))
+    log = print if verbose and dist.main else _quiet
     out: Path | None = None
+    if not dist.main:
+        if train.threads:
+            torch.set_num_threads(train.threads)
+        seed_everything(train.seed)
+        ckpt = checkpoint_folder(Path(train.out)) if save and train.out is not None else None
+        return Run(None, ckpt, log, device, dist)
     if save:
         if train.out is None:
             if resume:
@@ -88,7 +99,7 @@ def start_run(
         torch.set_num_threads(train.threads)
     seed_everything(train.seed)
     checkpoint = checkpoint_folder(out) if out is not None else None
-    return Run(out, checkpoint, log, device)
+    return Run(out, checkpoint, log, device, dist)
 
 
 def checkpoint_folder(out: Path) -> Path:

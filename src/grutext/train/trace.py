@@ -4,6 +4,7 @@ in a log), and curve plots."""
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sized
@@ -101,6 +102,8 @@ class Progress:
         tty = self.stream.isatty()
         self.enabled = tty if enabled is None else bool(enabled)  # the live bar
         self.plain = enabled is None and not tty  # plain lines instead
+        if os.environ.get("RANK", "0") != "0":  # a distributed run: only rank 0 shows progress
+            self.enabled = self.plain = False
         self.interval = PLAIN_INTERVAL_S if interval is None else float(interval)
         self.total = max(total, 1)
         self.desc = desc

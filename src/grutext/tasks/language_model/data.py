@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import grutext.data.named as named
@@ -111,7 +112,7 @@ def read_corpus(
 
 
 def build_lm_tokenizer(
-    lines: list[str],
+    lines: Iterable[str],
     kind: str = "word",
     *,
     lowercase: bool | None = None,
@@ -143,7 +144,8 @@ def build_lm_tokenizer(
             show_progress=False,
         )
         # a literal <unk> in the corpus (PTB) must not become a second, ordinary <unk> entry
-        hf.train_from_iterator((line.replace(UNK, " ") for line in lines), trainer=trainer, length=len(lines))
+        length = len(lines) if isinstance(lines, (list, tuple)) else None  # else streamed (grutext prepare)
+        hf.train_from_iterator((line.replace(UNK, " ") for line in lines), trainer=trainer, length=length)
         return Tokenizer(
             hf,
             "word",
@@ -157,7 +159,7 @@ def build_lm_tokenizer(
             },
         )
     if kind == "char":  # the stream keeps the line breaks (encode_stream): "\n" is a character of the vocabulary
-        lines = [line + "\n" for line in lines]
+        lines = [line + "\n" for line in lines] if isinstance(lines, list) else (line + "\n" for line in lines)
     return Tokenizer.train(
         lines,
         kind=kind,
@@ -212,7 +214,7 @@ class LMBatches:
 
     def __init__(
         self,
-        stream: torch.Tensor,
+        stream: torch.Tensor | np.ndarray,
         batch_size: int,
         bptt: int,
         *,
@@ -221,7 +223,7 @@ class LMBatches:
         epoch_tokens: int | None = None,
         source: str = "corpus",
     ) -> None:
-        n = int(stream.numel())
+        n = int(stream.shape[0])  # a tensor, or a numpy memmap of a prepared corpus (read per window)
         if n < batch_size * (bptt + 1):
             raise DataError(
                 f"{source}: corpus too small, {n:,} tokens for batch_size={batch_size} x "

@@ -3,11 +3,13 @@ windows -> LanguageModel -> fit -> perplexity / bits per character -> model dire
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from grutext.artifact import save_model
@@ -24,6 +26,7 @@ from grutext.tasks.language_model.data import (
 )
 from grutext.tasks.language_model.evaluate import LanguageModelTask, format_scores, score_stream
 from grutext.tasks.language_model.model import LanguageModel, unigram_perplexity
+from grutext.tasks.language_model.prepared import PreparedCorpus, is_prepared, open_prepared
 from grutext.train.loop import FitResult, fit
 from grutext.train.run import Run, finish_run, start_run
 
@@ -51,9 +54,10 @@ class _Corpus:
     train: list[str]
     valid: list[str] | None
     test: list[str] | None
-    train_ids: torch.Tensor | None = None
-    valid_ids: torch.Tensor | None = None
+    train_ids: torch.Tensor | np.ndarray | None = None  # numpy: a memmap of a prepared corpus
+    valid_ids: torch.Tensor | np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    prepared: PreparedCorpus | None = None
 
 
 def _read_lines(d: DataConfig, train: list[str] | None, valid: list[str] | None, test: list[str] | None) -> _Corpus:
@@ -61,6 +65,12 @@ def _read_lines(d: DataConfig, train: list[str] | None, valid: list[str] | None,
     if train is None:
         if not d.train:
             raise ConfigError("data.train: expected a text file (or files) to train the language model on; got nothing")
+        if is_prepared(d.train):  # `grutext prepare` output: ids memory-mapped, the tokenizer in the folder
+            if valid is None and d.valid:
+                valid = read_corpus(d.valid, fmt=d.format, text_col=d.text_col)
+            if test is None and d.test:
+                test = read_corpus(d.test, fmt=d.format, text_col=d.text_col)
+            return _Corpus([], valid, test, prepared=open_prepared(d.train))
         named = named_corpus_splits(d.train)  # a named corpus brings its own valid and test splits
         if named is not None:
             train = named["train"]
@@ -79,6 +89,8 @@ def _read_lines(d: DataConfig, train: list[str] | None, valid: list[str] | None,
 
 def _tokenize(d: DataConfig, lm: LMConfig, corpus: _Corpus) -> Tokenizer:
     """Train the tokenizer and encode train and valid (valid: the stream's tail when none is given)."""
+    if corpus.prepared is not None:
+        return _from_prepared(d, lm, corpus, corpus.prepared)
     tokenizer = build_lm_tokenizer(
         corpus.train,
         d.tokenizer,
@@ -102,10 +114,74 @@ def _tokenize(d: DataConfig, lm: LMConfig, corpus: _Corpus) -> Tokenizer:
     return tokenizer
 
 
-def _eval_shape(lm: LMConfig, train_batch_size: int, valid_ids: torch.Tensor) -> tuple[int, int]:
+def _from_prepared(d: DataConfig, lm: LMConfig, corpus: _Corpus, prep: PreparedCorpus) -> Tokenizer:
+    """A prepared corpus: its tokenizer, its memory-mapped ids (never loaded whole), valid encoded or its tail."""
+    _check_prepared_settings(d, lm, prep)
+    tokenizer = prep.tokenizer()
+    source = str(prep.path)
+    train_ids: np.ndarray = prep.tokens
+    if corpus.valid is not None:
+        valid_ids: torch.Tensor | np.ndarray = encode_stream(
+            tokenizer, corpus.valid, prep.header["settings"]["add_eos"], source=str(d.valid or "valid_lines")
+        )
+    else:
+        cut = int(round(prep.num_tokens * (1.0 - d.valid_fraction)))
+        train_ids, valid_ids = prep.tokens[:cut], prep.tokens[cut:]  # memmap views
+        corpus.notes.append(f"valid: the last {d.valid_fraction:.0%} of {source} ({len(valid_ids):,} tokens)")
+    corpus.notes.append(f"train: {source}/ prepared, memory-mapped ({prep.num_tokens:,} tokens), read per batch")
+    corpus.train_ids, corpus.valid_ids = train_ids, valid_ids
+    return tokenizer
+
+
+def _check_prepared_settings(d: DataConfig, lm: LMConfig, prep: PreparedCorpus) -> None:
+    """A tokenizer flag given with a prepared corpus must agree with it (its ids are fixed)."""
+    head, given = prep.header["settings"], {}
+    defaults, lm_defaults = DataConfig(), LMConfig()
+    for key, value, default in (
+        ("tokenizer", d.tokenizer, defaults.tokenizer),
+        ("min_freq", d.min_freq, defaults.min_freq),
+        ("max_vocab", d.max_vocab, defaults.max_vocab),
+        ("bpe_vocab_size", d.bpe_vocab_size, defaults.bpe_vocab_size),
+        ("word_split", lm.word_split, lm_defaults.word_split),
+    ):
+        prepared = prep.header["tokenizer"] if key == "tokenizer" else head.get(key)
+        if value != default and value != prepared:
+            given[key] = (value, prepared)
+    if lm.add_eos is not None and lm.add_eos != head.get("add_eos"):
+        given["add_eos"] = (lm.add_eos, head.get("add_eos"))
+    if given:
+        key, (value, prepared) = next(iter(given.items()))
+        raise ConfigError(
+            f"{key}={value!r}: {prep.path} was prepared with {key}={prepared!r}; its ids are fixed, so the "
+            "tokenizer settings come from the prepared folder (prepare it again to change them)"
+        )
+
+
+def _unigram(corpus: _Corpus, vocab_size: int) -> float:
+    """The add-one unigram baseline; for a prepared corpus from its stored counts (no pass over the tokens)."""
+    train_ids, valid_ids = corpus.train_ids, corpus.valid_ids
+    assert train_ids is not None and valid_ids is not None  # set by _tokenize
+    if corpus.prepared is None:
+        assert isinstance(train_ids, torch.Tensor) and isinstance(valid_ids, torch.Tensor)
+        return unigram_perplexity(train_ids, valid_ids, vocab_size)
+    counts = torch.from_numpy(corpus.prepared.unigram_counts()).double() + 1.0  # (V,) the whole prepared corpus
+    logp = torch.log(counts / counts.sum())
+    total, n = 0.0, 0
+    for start in range(0, len(valid_ids), 1 << 20):  # the validation ids in chunks
+        chunk = torch.as_tensor(np.asarray(valid_ids[start : start + (1 << 20)], dtype=np.int64))
+        total += float(logp[chunk].sum())
+        n += chunk.numel()
+    return math.exp(-total / max(n, 1))
+
+
+def _numel(ids: torch.Tensor | np.ndarray) -> int:
+    return int(ids.shape[0])
+
+
+def _eval_shape(lm: LMConfig, train_batch_size: int, valid_ids: torch.Tensor | np.ndarray) -> tuple[int, int]:
     """Streams and window length for validation: `LMConfig.eval_streams`, shrunk so a short text still scores."""
-    eval_bs = max(1, min(lm.eval_streams(train_batch_size), valid_ids.numel() // (lm.bptt + 1)))
-    eval_bptt = max(1, min(lm.bptt, valid_ids.numel() // eval_bs - 1))
+    eval_bs = max(1, min(lm.eval_streams(train_batch_size), _numel(valid_ids) // (lm.bptt + 1)))
+    eval_bptt = max(1, min(lm.bptt, _numel(valid_ids) // eval_bs - 1))
     return eval_bs, eval_bptt
 
 
@@ -181,9 +257,12 @@ def _score(
     if valid is None:
         assert corpus.valid_ids is not None  # set by _tokenize
         eval_bs, eval_bptt = _eval_shape(lm, cfg.train.batch_size, corpus.valid_ids)
+        valid_ids = corpus.valid_ids
+        if isinstance(valid_ids, np.ndarray):  # the tail of a prepared corpus (scored in training, usually)
+            valid_ids = torch.from_numpy(np.asarray(valid_ids, dtype=np.int64))
         valid = score_stream(
             model,
-            corpus.valid_ids,
+            valid_ids,
             char_level,
             batch_size=eval_bs,
             bptt=eval_bptt,
@@ -246,9 +325,9 @@ def train_language_model(
     tokenizer = _tokenize(d, lm, corpus)
     train_ids, valid_ids = corpus.train_ids, corpus.valid_ids
     assert train_ids is not None and valid_ids is not None  # set by _tokenize
-    unigram = unigram_perplexity(train_ids, valid_ids, tokenizer.vocab_size)
+    unigram = _unigram(corpus, tokenizer.vocab_size)
     run.log(
-        f"data: train {train_ids.numel():,} tokens, valid {valid_ids.numel():,} tokens"
+        f"data: train {_numel(train_ids):,} tokens, valid {_numel(valid_ids):,} tokens"
         f"{'' if corpus.test is None else ', test given'}; tokenizer {d.tokenizer}, vocabulary "
         f"{tokenizer.vocab_size:,} (built in {time.perf_counter() - t0:.1f}s); unigram valid perplexity {unigram:.1f}"
     )

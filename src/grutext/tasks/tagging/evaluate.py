@@ -92,7 +92,10 @@ class TaggingTask:
     def step(self, model: torch.nn.Module, batch: dict[str, Any]) -> StepOut:
         loss = model(batch)
         lengths = batch["lengths"]
-        return StepOut(loss=loss, tokens=int(lengths.sum()), items=len(lengths))
+        tokens = int(lengths.sum())
+        # the count the loss is a mean over: sentences (CRF), tokens (softmax); weights distributed gradients
+        weight = None if getattr(model, "crf", None) is not None else float(tokens)
+        return StepOut(loss=loss, tokens=tokens, items=len(lengths), weight=weight)
 
     def epoch_metrics(self, mean_loss: float, correct: float | None, items: int) -> dict[str, float | None]:
         return {"loss": mean_loss}

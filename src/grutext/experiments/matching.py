@@ -18,7 +18,7 @@ import torch
 
 from grutext.config import Config
 from grutext.errors import ConfigError
-from grutext.experiments.plan import TASK_RUNS, extra_class
+from grutext.experiments.plan import TASK_RUNS, extra_settings
 
 TOLERANCE = 0.02  # matched counts within 2% of the first cell's
 MAX_HIDDEN = 1 << 15
@@ -47,13 +47,10 @@ def model_builder(kind: str, cfg: Config, extra: dict[str, Any]) -> Callable[[st
             raise _Built(args, kwargs)
 
     train_fn = getattr(module, spec.function)
-    klass = extra_class(kind)
+    settings = extra_settings(kind, extra)
     setattr(module, spec.model_class, _Capture)
     try:
-        if klass is None:
-            train_fn(cfg, save=False, verbose=False, progress=False)
-        else:
-            train_fn(cfg, klass(**extra), save=False, verbose=False, progress=False)
+        train_fn(cfg, save=False, verbose=False, progress=False, **settings)
     except _Built as built:
         args, kwargs = built.args, built.kwargs
     else:  # pragma: no cover - every task builds its network through `model_class.from_config`

@@ -29,6 +29,7 @@ class TaskRun:
     extra: str | None  # the task's own config table ("lm", "tag") passed as the function's second settings
     extra_class: str | None  # module:Class of that table's dataclass
     extra_from_args: str | None = None  # the task cli's function reading that table from the flags
+    extra_arg: str | None = None  # the training function's keyword for that table's settings
 
 
 TASK_RUNS: dict[str, TaskRun] = {
@@ -43,6 +44,7 @@ TASK_RUNS: dict[str, TaskRun] = {
         "lm",
         "grutext.tasks.language_model.config:LMConfig",
         "lm_config_from_args",
+        "lm",
     ),
     "tagger": TaskRun(
         "tagger",
@@ -52,6 +54,7 @@ TASK_RUNS: dict[str, TaskRun] = {
         "tag",
         "grutext.tasks.tagging.config:TagConfig",
         "tag_config_from_args",
+        "tag_cfg",
     ),
 }
 
@@ -69,6 +72,12 @@ RUNNER_FIELDS = frozenset(
         "train.threads",
     }
 )
+
+
+def extra_settings(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments carrying task `kind`'s own settings to its training function (none for a classifier)."""
+    klass, arg = extra_class(kind), TASK_RUNS[kind].extra_arg
+    return {} if klass is None or arg is None else {arg: klass(**extra)}
 
 
 def extra_class(kind: str) -> Any:
@@ -292,6 +301,7 @@ __all__ = [
     "TaskRun",
     "check_runs_config",
     "extra_class",
+    "extra_settings",
     "grid_points",
     "parse_cells",
     "parse_sets",

@@ -68,7 +68,7 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
 
     from grutext.config import Config
     from grutext.experiments.matching import trainable_parameters
-    from grutext.experiments.plan import TASK_RUNS, extra_class
+    from grutext.experiments.plan import TASK_RUNS, extra_settings
     from grutext.train.run import checkpoint_folder
 
     torch.set_num_threads(int(spec["threads"]))
@@ -86,8 +86,7 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
         result = train_fn(cfg, splits=splits, resume=resume, progress=False)
         valid, test = result.valid_report, result.test_report
     else:
-        klass = extra_class(kind)
-        result = train_fn(cfg, klass(**spec["extra"]), resume=resume, progress=False)
+        result = train_fn(cfg, resume=resume, progress=False, **extra_settings(kind, spec["extra"]))
         if kind == "language_model":
             valid, test = result.valid, result.test
         else:
@@ -127,6 +126,20 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
     }
     write_json_atomic(out / RUN_FILE, record)
     return record
+
+
+def warm_up(cells: list[str]) -> None:
+    """One small forward and backward pass through each cell's encoder, so that any C++ loop a cell uses is
+    built (and cached on disk) before the timed runs rather than inside the first of them."""
+    import torch
+
+    from grutext.nn.cells import make_encoder
+
+    for cell in cells:
+        enc = make_encoder(cell, 8, 8, bidirectional=True)
+        x = torch.randn(2, 5, 8, requires_grad=True)
+        out, _ = enc(x, torch.tensor([5, 3]))
+        out.sum().backward()
 
 
 # ---- latency ------------------------------------------------------------------------------------------
@@ -178,10 +191,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m grutext.experiments.worker")
     p.add_argument("--latency", action="store_true", help="stdin: {folders, repeats}; stdout: JSON")
+    p.add_argument("--warm-up", action="store_true", help="stdin: {cells}; builds their C++ loops")
     args = p.parse_args(argv)
     spec = json.loads(sys.stdin.read())
     try:
-        if args.latency:
+        if args.warm_up:
+            warm_up(spec["cells"])
+        elif args.latency:
             print(json.dumps(measure_latency(spec["folders"], int(spec["repeats"]))))
         else:
             train_run(spec)

@@ -28,7 +28,14 @@ def test_the_comparison_is_paired_over_seeds():
     assert c is not None
     assert (c.n, c.mean_diff, c.low, c.high) == (3, pytest.approx(1.0), pytest.approx(1.0), pytest.approx(1.0))
     assert c.verdict == "lstm better"
-    assert c.sentence == "lstm vs gru: +1.0 points, interval [1.0, 1.0] over 3 seeds: lstm better"
+    assert c.sentence == (
+        "lstm vs gru: +1.0 points, interval [1.0, 1.0] over 3 seeds: lstm better "
+        "(only 3 seeds: the interval is optimistic)"
+    )
+    five = paired_comparison(
+        "lstm", "gru", {k: 1.0 + k for k in range(5)}, {k: k for k in range(5)}, higher_is_better=True
+    )
+    assert five is not None and five.sentence.endswith("over 5 seeds: lstm better")
 
 
 def test_no_reliable_difference_and_lower_is_better():

@@ -175,6 +175,7 @@ def plot_curves(exp: Experiment, records: list[dict[str, Any]], metric: str, pat
         ax.plot(xs, mean, marker="o", color=f"C{i % 10}", label=f"{p.label} ({len(curves)} seeds)")
         ax.fill_between(xs, lo, hi, color=f"C{i % 10}", alpha=0.18)
     ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel(f"validation {metric}" + (" (points)" if scale == 100.0 else ""))
     ax.set_title("validation curves: mean over seeds, band = min-max")
     ax.grid(alpha=0.3)

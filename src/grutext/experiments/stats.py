@@ -16,6 +16,7 @@ import numpy as np
 
 BOOTSTRAP_SAMPLES = 10_000
 BOOTSTRAP_SEED = 0
+FEW_SEEDS = 5  # below this, the sentence says the interval is optimistic
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def paired_comparison(
     else:
         verdict = "no reliable difference"
     sentence = f"{head}, interval [{lo:.{digits}f}, {hi:.{digits}f}] over {len(seeds)} seeds: {verdict}"
+    if len(seeds) < FEW_SEEDS:  # a bootstrap over 2-4 values cannot be wider than their spread
+        sentence += f" (only {len(seeds)} seeds: the interval is optimistic)"
     return Paired(other, reference, len(seeds), mean, lo, hi, verdict, sentence)
 
 

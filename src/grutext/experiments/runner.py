@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -181,8 +182,41 @@ def _warm_up(exp: Experiment, todo: list[Job]) -> None:
         raise RunFailed(f"warm-up of cells {', '.join(cells)} failed: {tail[-1] if tail else 'no output'}")
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _run_processes(exp: Experiment, todo: list[Job], jobs: int, threads: int, log: Callable[..., None]) -> None:
+    """Run `todo` in worker processes, `jobs` at once; on an error, an interrupt or SIGTERM the running workers
+    are stopped too (their checkpoints stay, so a re-run continues them)."""
     running: list[tuple[Job, subprocess.Popen[bytes], float, Any]] = []
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread: no handler, the default applies
+        previous = None
+    try:
+        _loop(exp, todo, jobs, threads, log, running)
+    finally:
+        for _, proc, _, logfile in running:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            logfile.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _loop(
+    exp: Experiment,
+    todo: list[Job],
+    jobs: int,
+    threads: int,
+    log: Callable[..., None],
+    running: list[tuple[Job, subprocess.Popen[bytes], float, Any]],
+) -> None:
     queue = list(todo)
     failure: str | None = None
     n = len(todo)

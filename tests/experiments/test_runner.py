@@ -291,3 +291,11 @@ def test_sweep_through_the_cli(csv_data, tmp_path, monkeypatch, capsys):
     assert [r["hidden_size"] for r in results["runs"]] == [8, 16]
     assert results["swept"] == ["model.hidden_size"] and results["baseline"]["valid"] is not None
     assert (out / "metric_vs_swept.png").is_file()
+
+
+def test_threads_are_split_between_jobs_and_reach_each_run(csv_data, tmp_path):
+    assert runner.threads_per_job(8, 3) == 2 and runner.threads_per_job(2, 4) == 1 and runner.threads_per_job(6, 1) == 6
+    exp = experiment(tiny_config(csv_data), tmp_path / "exp", ["gru"], seeds=1)
+    spec = runner.spec_of(exp, runner.jobs_of(exp)[0], threads=3)
+    assert spec["threads"] == 3 and spec["config"]["train"]["threads"] == 3  # start_run sets torch's threads from it
+    assert spec["config"]["train"]["out"] == str(tmp_path / "exp" / "runs" / "gru-seed1")

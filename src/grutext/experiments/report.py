@@ -68,6 +68,27 @@ def summarize(exp: Experiment, records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def settings_line(exp: Experiment) -> str:
+    """The settings every run shares, in one line (data, network, optimisation, seeds)."""
+    c = exp.config
+    d, m, t = c["data"], c["model"], c["train"]
+    parts = [
+        f"data {d['train']}",
+        f"task {exp.kind}",
+        f"embed {m['embed_dim']}",
+        f"layers {m['num_layers']}",
+        "bidirectional" if m["bidirectional"] and exp.kind != "language_model" else "unidirectional",
+        f"dropout {m['dropout']}",
+        f"epochs {t['epochs']} (patience {t['patience']}, monitor {t['monitor']})",
+        f"batch {t['batch_size']}",
+        f"lr {t['lr']} ({t['schedule']})",
+        f"seeds {exp.seeds} (training seeds {exp.base_seed}..{exp.train_seed(exp.seeds)})",
+    ]
+    if exp.match:
+        parts.append(f"--match {exp.match}")
+    return "settings: " + ", ".join(parts)
+
+
 def _fmt(s: dict[str, Any] | None, digits: int = 1, minmax: bool = True) -> str:
     if s is None:
         return "n/a"
@@ -294,7 +315,13 @@ def write_results(
             ]
             w.writerow([r["label"], r["runs"], r["params"], r["hidden_size"]] + [_csv_value(v) for v in vals])
     files["summary_csv"] = out / "summary.csv"
-    md = markdown_table(head, rows) + "\n\n" + "\n".join(f"- {c['sentence']}" for c in summary["comparisons"]) + "\n"
+    md = (
+        f"{settings_line(exp)}\n\n"
+        + markdown_table(head, rows)
+        + "\n\n"
+        + "\n".join(f"- {c['sentence']}" for c in summary["comparisons"])
+        + "\n"
+    )
     (out / "summary.md").write_text(md, encoding="utf-8")
     files["summary_md"] = out / "summary.md"
     split = summary["compared_on"]
@@ -366,10 +393,9 @@ def _html(
         "figure{display:inline-block;width:47%;margin:4px}img{width:100%}</style></head><body>"
     )
     buf.write(f"<h1>{html.escape(title)}</h1>")
-    data = exp.config["data"]["train"]
     buf.write(
-        f"<p>data {html.escape(str(data))}, task {html.escape(exp.kind)}, {exp.seeds} seed(s) per point; "
-        f"metric {html.escape(summary['metric'])}; paired comparisons on {summary['compared_on']}.</p>"
+        f"<p>{html.escape(settings_line(exp))}; metric {html.escape(summary['metric'])}; paired comparisons on "
+        f"{summary['compared_on']}.</p>"
     )
     if exp.matching:
         buf.write("<p>matched parameters (--match params): ")

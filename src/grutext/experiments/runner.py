@@ -158,28 +158,12 @@ def run_all(
         log(f"resuming: {done} of {len(all_jobs)} runs already finished in {exp.out}/runs (skipped)")
     per_job = threads_per_job(threads, jobs if processes else 1)
     if processes:
-        if todo:
-            _warm_up(exp, todo)
         _run_processes(exp, todo, jobs, per_job, log)
     else:
         for i, job in enumerate(todo, 1):
             log(f"[{i}/{len(todo)}] {job.name}")
             train_run(spec_of(exp, job, per_job))
     return [read_run(exp, j) for j in all_jobs]
-
-
-def _warm_up(exp: Experiment, todo: list[Job]) -> None:
-    """Build every cell's C++ loop before the timed runs (a first build takes a while; once cached, nothing)."""
-    cells = sorted({str(exp.run_config(j.point, j.seed)[0]["model"]["cell"]) for j in todo})
-    proc = subprocess.run(
-        [sys.executable, "-m", "grutext.experiments.worker", "--warm-up"],
-        input=json.dumps({"cells": cells}).encode(),
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise RunFailed(f"warm-up of cells {', '.join(cells)} failed: {tail[-1] if tail else 'no output'}")
 
 
 def _terminated(signum: int, frame: Any) -> None:

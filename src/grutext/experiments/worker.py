@@ -78,6 +78,7 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
     out = Path(cfg.train.out or "")
     resume = (checkpoint_folder(out) / "state.json").is_file()  # an interrupted run continues from its last epoch
     train_fn = getattr(importlib.import_module(task.module), task.function)
+    warm_up([cfg.model.cell])  # a first build of the cell's C++ loop happens here, not in the timed training
     t0 = time.perf_counter()
     if kind == "classifier":
         from grutext.tasks.classification.data import load_splits
@@ -191,13 +192,10 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m grutext.experiments.worker")
     p.add_argument("--latency", action="store_true", help="stdin: {folders, repeats}; stdout: JSON")
-    p.add_argument("--warm-up", action="store_true", help="stdin: {cells}; builds their C++ loops")
     args = p.parse_args(argv)
     spec = json.loads(sys.stdin.read())
     try:
-        if args.warm_up:
-            warm_up(spec["cells"])
-        elif args.latency:
+        if args.latency:
             print(json.dumps(measure_latency(spec["folders"], int(spec["repeats"]))))
         else:
             train_run(spec)

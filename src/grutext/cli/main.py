@@ -70,6 +70,22 @@ COMMANDS: tuple[Command, ...] = (
         "add_prepare_arguments",
     ),
     Command(
+        "compare",
+        "train",
+        "train several cells (gru, lstm, ...) under the same conditions and seeds; table, intervals, plots",
+        "grutext.experiments.cli",
+        "cmd_compare",
+        "add_compare_arguments",
+    ),
+    Command(
+        "sweep",
+        "train",
+        "train a grid of settings (--set hidden_size=32,64,128) with seeds; table, curves, plots",
+        "grutext.experiments.cli",
+        "cmd_sweep",
+        "add_sweep_arguments",
+    ),
+    Command(
         "evaluate",
         "evaluate",
         "score a saved model on labelled data (accuracy, F1; chunk F1 for taggers) or a text (perplexity)",

@@ -147,3 +147,13 @@ def test_debug_shows_the_traceback(lm):
 
     with pytest.raises(ConfigError, match="--beam 0"):
         main(["--debug", "generate", str(lm), "--prompt", "a", "--beam", "0"])
+
+
+def test_split_applies_to_named_datasets_only(clf, data_dir, capsys):
+    fails(capsys, ["evaluate", clf, data_dir / "test.csv", "--split", "dev"], "--split dev", "named dataset", code=2)
+    r = run(capsys, "evaluate", clf, data_dir / "test.csv", "--json")
+    assert r.code == 0
+
+
+def test_text_col_without_file_is_an_error(clf, capsys):
+    fails(capsys, ["predict", clf, "a film", "--text-col", "review"], "--text-col review: applies to --file", code=2)

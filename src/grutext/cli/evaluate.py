@@ -6,13 +6,14 @@ import argparse
 
 from grutext.cli.dispatch import task_cli
 from grutext.cli.options import choices_metavar, field_choices
+from grutext.errors import ConfigError
 
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model directory")
     p.add_argument("data", help="labelled file or dataset name (for a language model: a text file or ptb)")
     data = p.add_argument_group("data")
-    data.add_argument("--split", default="test", help="split of a named dataset (default: test)")
+    data.add_argument("--split", default=None, help="split of a named dataset (default: test)")
     formats = field_choices("data", "format") or ()
     data.add_argument(
         "--format",
@@ -47,8 +48,15 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score a saved model on a labelled file or named split: accuracy, macro-F1, per-class scores,
     confusion matrix (language models: perplexity / bits per character)."""
-    from grutext.artifact import load_model
+    from pathlib import Path
 
+    from grutext.artifact import load_model
+    from grutext.data.named import is_named
+
+    named = is_named(args.data) and not Path(args.data).exists()
+    if args.split is not None and not named:
+        raise ConfigError(f"--split {args.split}: applies to a named dataset only; {args.data} is a file")
+    args.split = args.split or "test"
     loaded = load_model(args.model)
     if args.baseline is not None and loaded.kind != "classifier":
         from grutext.errors import ConfigError

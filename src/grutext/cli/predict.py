@@ -53,6 +53,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     labels, a tagger's tags and chunks (`--format conll`: a CoNLL file with the predicted tags appended)."""
     from grutext.artifact import read_meta
 
+    if args.text_col is not None and not args.file:
+        raise GrutextError(f"--text-col {args.text_col}: applies to --file only (texts given as arguments or on stdin)")
     return int(task_cli(read_meta(args.model)["kind"]).predict(args))
 
 

@@ -91,7 +91,8 @@ def _load_text(path: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
                 )
             word = " ".join(parts[: len(parts) - dim])
             try:
-                vec = np.asarray(parts[len(parts) - dim :], dtype=np.float32)  # (E,)
+                with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below by line
+                    vec = np.asarray(parts[len(parts) - dim :], dtype=np.float32)  # (E,)
             except ValueError:
                 bad = next(p for p in parts[len(parts) - dim :] if not _is_float(p))
                 raise DataError(

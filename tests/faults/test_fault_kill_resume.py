@@ -101,9 +101,11 @@ def reference(data_dir, tmp_path_factory) -> dict[str, torch.Tensor]:
     return _weights(tmp / "m")
 
 
-# 6 optimizer steps an epoch (81 training rows, batch 16): step 9 is in the middle of epoch 2;
-# the fourth kill point (between a checkpoint's two renames) is the test after this one.
-@pytest.mark.parametrize("kill_at", ["step:9", "checkpoint-files", "model-save"])
+# 6 optimizer steps an epoch (81 training rows, batch 16): step 9 is in the middle of epoch 2, step 14
+# early in epoch 3 (after two checkpoints); the fifth kill point (between a checkpoint's two renames)
+# is the test after this one. Fixed points, one per phase, rather than random ones: each phase is
+# covered on every run, and a failure reproduces.
+@pytest.mark.parametrize("kill_at", ["step:9", "step:14", "checkpoint-files", "model-save"])
 def test_kill_then_resume_gives_the_uninterrupted_weights(reference, data_dir, tmp_path, capsys, kill_at):
     out = tmp_path / "m"
     killed = _train(tmp_path, data_dir / "train.csv", out, kill_at)

@@ -157,3 +157,21 @@ def test_split_applies_to_named_datasets_only(clf, data_dir, capsys):
 
 def test_text_col_without_file_is_an_error(clf, capsys):
     fails(capsys, ["predict", clf, "a film", "--text-col", "review"], "--text-col review: applies to --file", code=2)
+
+
+CONFIG_MISUSE = [
+    ("[model]\nbidirectional = true\n", "[model] bidirectional does not apply to --task lm (language model)"),
+    ("[model]\nensemble = 2\n", "[model] ensemble does not apply to --task lm"),
+    ('[data]\nlabel_col = "label"\n', "[data] label_col does not apply to --task lm"),
+]
+
+
+@pytest.mark.parametrize("table,needle", CONFIG_MISUSE, ids=["bidirectional", "ensemble", "label_col"])
+def test_a_config_file_cannot_set_what_the_task_ignores(data_dir, tmp_path, capsys, table, needle):
+    """The same rule for keys read from --config FILE as for flags: an LM refuses classifier settings."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(table, encoding="utf-8")
+    before = snapshot(tmp_path)
+    argv = ["train", "--task", "lm", data_dir / "lm.txt", "--config", cfg, "--out", tmp_path / "lm", "--epochs", "1"]
+    fails(capsys, argv, needle, code=2)
+    assert snapshot(tmp_path) == before

@@ -81,6 +81,18 @@ def reject_shared_flags(kind: str, args: argparse.Namespace) -> None:
             raise ConfigError(
                 f"{flag}: does not apply to --task {task_for(kind).train_flag} ({task_for(kind).title}); drop it"
             )
+    if getattr(args, "config", None):  # the same keys set in a --config file
+        from grutext.config import read_config_tables
+
+        tables = read_config_tables(args.config)
+        for dest in NOT_FOR_TASK.get(kind, ()):
+            section, key = dest.split(".", 1)
+            table = tables.get(section)
+            if isinstance(table, dict) and key in table:
+                raise ConfigError(
+                    f"{args.config}: [{section}] {key} does not apply to --task {task_for(kind).train_flag} "
+                    f"({task_for(kind).title}); remove it from the file"
+                )
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -59,13 +59,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.split = args.split or "test"
     loaded = load_model(args.model)
     if args.baseline is not None and loaded.kind != "classifier":
-        from grutext.errors import ConfigError
-
         flag = "--baseline" if args.baseline else "--no-baseline"
         raise ConfigError(f"{flag}: only classifiers have a baseline; {args.model} is a {loaded.kind}")
     if getattr(args, "strict", False) and loaded.kind != "tagger":
-        from grutext.errors import ConfigError
-
         raise ConfigError(f"--strict: a tagger option (chunk scoring); {args.model} is a {loaded.kind}")
     return int(task_cli(loaded.kind).evaluate(loaded, args))
 

@@ -69,6 +69,15 @@ def test_metrics_and_report_have_per_type_scores_and_confusion(model, tmp_path, 
     assert f"{f1:.4f}" in page  # the NP row's F1 as formatted
 
 
+def test_report_refuses_the_mistake_options_for_a_tagger(model, capsys, tmp_path):
+    out = tmp_path / "r.html"
+    for extra in (["--data", str(model["test"])], ["--mistakes", "3"], ["--method", "occlusion"]):
+        assert main(["report", str(model["dir"]), "--out", str(out), *extra]) != 0
+        err = capsys.readouterr().err.strip()
+        assert "a tagger has none" in err and "\n" not in err, err
+        assert not out.exists()
+
+
 def test_evaluate_strict(model, capsys, tmp_path):
     assert main(["evaluate", str(model["dir"]), str(model["test"]), "--strict", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)

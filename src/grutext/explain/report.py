@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from grutext.errors import DataError, GrutextError
+from grutext.errors import ConfigError, DataError, GrutextError
 from grutext.explain.render import _style, page, tokens_html
 from grutext.safeio import inside, refuse_symlink, write_output
 from grutext.tasks import task_for
@@ -377,6 +377,8 @@ def training_report(
     body.append(_scores_html("test", metrics.get("test"), labels))
     body.append(baseline_html(metrics.get("baseline"), metrics))
     task = task_for(loaded.kind, model_dir)
+    if loaded.kind == "tagger" and (data or mistakes != 5 or method != "ig"):  # no mistakes section for taggers
+        raise ConfigError("--data/--mistakes/--method: the report explains a classifier's mistakes; a tagger has none")
     task_sections = getattr(task, "report_sections", None)  # a task's own sections (taggers: chunks per type)
     if task_sections is not None:
         body.append(task_sections_html(*task_sections(metrics)))

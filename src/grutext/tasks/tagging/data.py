@@ -4,6 +4,7 @@ lookup and a case feature, characters, features, tags in the training scheme) an
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -136,10 +137,22 @@ def word_ids(tokenizer: Tokenizer, tokens: Sequence[str]) -> list[int]:
     return out
 
 
+# what the Penn Treebank (CoNLL-2000's tokens) keeps whole and the word tokenizer's punctuation split breaks:
+# numbers with inner separators (1.8, 1,000, 10:30, 3/4) and dotted single-letter abbreviations (U.S., e.g.)
+_KEEP_WHOLE = re.compile(r"(?<![\w.])(?:\d+(?:[.,:/]\d+)+|(?:[A-Za-z]\.){2,})(?!\w)")
+
+
 def split_text(tokenizer: Tokenizer, text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """A raw sentence as the model's tokenizer splits it: the words as written and their character offsets."""
+    """A raw sentence as the model's tokenizer splits it, with numbers such as ``1.8`` / ``1,000`` and
+    abbreviations such as ``U.S.`` kept whole as in the Treebank: the words as written and their
+    character offsets."""
     enc = tokenizer.hf.encode(text, add_special_tokens=False)
     offsets = [(int(a), int(b)) for a, b in enc.offsets]
+    for m in _KEEP_WHOLE.finditer(text):
+        a, b = m.span()
+        inside = [i for i, (x, y) in enumerate(offsets) if x >= a and y <= b]
+        if len(inside) > 1 and inside == list(range(inside[0], inside[-1] + 1)):
+            offsets[inside[0] : inside[-1] + 1] = [(a, b)]
     return [text[a:b] for a, b in offsets], offsets
 
 

@@ -282,3 +282,20 @@ def test_fast_word_path_gives_the_library_ids(tmp_path, split_contractions, lowe
     assert rt_tok.encode_batch(probe) == tok.encode_batch(probe)
     assert [rt_tok.encode(t) for t in probe] == [tok.encode(t) for t in probe]
     assert rt_tok.fast.encode(ADVERSARIAL[0]) is not None and rt_tok.fast.encode(ADVERSARIAL[6]) is None
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_char_and_bpe_language_models_generate_as_torch(tmp_path, kind):
+    """Decoding and rendering of non-word tokenizers (no <eos> lines for char models; byte-level BPE)."""
+    from grutext.infer.generate import Generator
+
+    save_lm(tmp_path / "lm", kind=kind, seed=1)
+    export_model(tmp_path / "lm", tmp_path / "onnx", log=lambda s: None)
+    rt = runtime.load(tmp_path / "onnx", threads=1)
+    gen = Generator.load(tmp_path / "lm")
+    assert rt.add_eos == gen.add_eos
+    ids = list(range(4, rt.tokenizer.vocab_size))
+    assert rt.tokenizer.decode(ids) == gen.tokenizer.decode(ids)
+    for prompt in ("the movie", "a great film"):
+        want = "".join(gen.stream(prompt, max_tokens=15, greedy=True))
+        assert rt.generate(prompt, max_tokens=15, greedy=True) == want

@@ -54,16 +54,18 @@ def save_classifier(
     return out
 
 
-def save_lm(out: Path, *, embed_dim: int = 8, hidden_size: int = 8, num_layers: int = 2, seed: int = 0) -> Path:
+def save_lm(
+    out: Path, *, embed_dim: int = 8, hidden_size: int = 8, num_layers: int = 2, seed: int = 0, kind: str = "word"
+) -> Path:
     from grutext.tasks.language_model.config import KIND, LMConfig
     from grutext.tasks.language_model.model import LanguageModel
 
     torch.manual_seed(seed)
-    tok = tokenizer()
+    tok = tokenizer(kind)
     m = ModelConfig(
         embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers, vocab_size=tok.vocab_size, dropout=0.0
     )
-    cfg = Config(DataConfig(min_freq=1), m, TrainConfig(out=str(out)))
+    cfg = Config(DataConfig(min_freq=1, tokenizer=kind), m, TrainConfig(out=str(out)))
     model = LanguageModel.from_config(m).eval()
     save_model(out, model, tok, cfg, kind=KIND, meta={"lm": asdict(LMConfig())})
     return out

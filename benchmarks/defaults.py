@@ -55,8 +55,12 @@ def config_for(corpus: str, seed: int, settings: list[str]) -> Config:
 
 
 def is_default(cfg: dict) -> bool:
-    """Whether a recorded config is today's library defaults (data path and seed aside)."""
+    """Whether a recorded config is today's library defaults (data path and seed aside; the recorded
+    config holds ``pretrained = "auto"`` as training resolved it on this machine)."""
+    from grutext.data.embeddings import resolve_pretrained
+
     today = asdict(Config())
+    today["model"]["pretrained"] = resolve_pretrained(today["model"]["pretrained"])[0]
     for section in ("data", "model", "train"):
         for key, value in cfg[section].items():
             if (section, key) in {("data", "train"), ("train", "seed")}:
@@ -111,11 +115,11 @@ def train_one(corpus: str, seed: int, variant: str, settings: list[str]) -> dict
     return row
 
 
-def _pm(values: list[float], pct: bool = True) -> str:
-    k = 100 if pct else 1
+def _pm(values: list[float], sign: bool = False) -> str:
+    fmt = "+.2f" if sign else ".2f"
     if len(values) == 1:
-        return f"{k * values[0]:.2f}"
-    return f"{k * statistics.mean(values):.2f} ± {k * statistics.stdev(values):.2f}"
+        return f"{100 * values[0]:{fmt}}"
+    return f"{100 * statistics.mean(values):{fmt}} ± {100 * statistics.stdev(values):.2f}"
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
@@ -146,7 +150,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         label = variant + (f" `{' '.join(rs[0]['settings'])}`" if rs[0]["settings"] else "") + today
         lines.append(
             f"| {label} | {corpus} | {', '.join(str(r['seed']) for r in rs)} | {_pm(acc)} | {_pm(bl)} | "
-            f"{_pm(delta)} | {', '.join(str(r['epochs']) for r in rs)} | "
+            f"{_pm(delta, sign=True)} | {', '.join(str(r['epochs']) for r in rs)} | "
             f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |"
         )
     only = [

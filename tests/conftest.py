@@ -71,6 +71,17 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_vectors_package_unless_asked(request, monkeypatch):
+    """`model.pretrained = "auto"` (the default) resolves as on a machine without a vectors package, so
+    that small test models keep their own random embedding and no test loads 400,000 vectors
+    unasked; tests marked `vectors` see the packages as installed."""
+    if request.node.get_closest_marker("vectors") is None:
+        import grutext.data.embeddings as emb
+
+        monkeypatch.setattr(emb, "vectors_installed", lambda name: False)
+
+
 def write_csv(path: Path, texts: list[str], labels: list[str]) -> Path:
     import csv
 

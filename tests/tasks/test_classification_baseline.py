@@ -62,12 +62,34 @@ def test_train_stores_prints_and_reports_the_baseline(tmp_path, capsys):
     capsys.readouterr()
     assert "<h2>Baseline</h2>" in html and f"{base['test']['accuracy']:.4f}" in html
 
-    # grutext evaluate refits it on the model's training split and scores it on the data given
+    # grutext evaluate never follows the training path stored in the model folder (untrusted input):
+    # outside the folder, the baseline is skipped with a note naming --baseline-train
     assert main(["evaluate", str(out), str(tmp_path / "te.csv"), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["baseline"] is None
+    assert "lies outside its folder" in captured.err and "--baseline-train" in captured.err
+    # named by the user, the training file is refitted and scored on the data given
+    tr_csv = str(tmp_path / "tr.csv")
+    assert main(["evaluate", str(out), str(tmp_path / "te.csv"), "--json", "--baseline-train", tr_csv]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["baseline"]["data"]["accuracy"] == pytest.approx(base["test"]["accuracy"], abs=1e-12)
-    assert main(["evaluate", str(out), str(tmp_path / "te.csv")]) == 0
+    assert main(["evaluate", str(out), str(tmp_path / "te.csv"), "--baseline-train", tr_csv]) == 0
     assert "baseline tfidf+lr" in capsys.readouterr().out
+    # inside the model folder, the stored path is followed (it is the folder's own file)
+    import shutil
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from grutext.artifact import load_model
+    from grutext.tasks.classification.cli import evaluate_baseline
+
+    shutil.copy(tr_csv, out / "tr.csv")
+    loaded = load_model(out)
+    data = replace(loaded.config.data, train=str(out / "tr.csv"), valid=None, test=None)
+    inside = SimpleNamespace(config=replace(loaded.config, data=data), path=out, labels=loaded.labels)
+    te_ds = __import__("grutext.data.readers", fromlist=["read_dataset"]).read_dataset(str(tmp_path / "te.csv"))
+    got = evaluate_baseline(inside, te_ds)
+    assert got is not None and got["train_examples"] == 216  # 240 with 10% carved for validation, as at training
     assert main(["evaluate", str(out), str(tmp_path / "te.csv"), "--json", "--no-baseline"]) == 0
     assert "baseline" not in json.loads(capsys.readouterr().out)
 

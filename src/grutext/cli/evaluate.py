@@ -43,6 +43,14 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
         help="classifiers: refit TF-IDF (1-2 grams) + logistic regression on the model's training split and "
         "score it on DATA beside the model (default: on for classifiers; other models have no baseline)",
     )
+    out.add_argument(
+        "--baseline-train",
+        metavar="FILE",
+        default=None,
+        help="classifiers: the training file to refit the baseline on (the model's own training split is "
+        "re-read only when it is a named dataset or lies inside the model folder: a model folder's paths "
+        "are never followed)",
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -61,6 +69,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.baseline is not None and loaded.kind != "classifier":
         flag = "--baseline" if args.baseline else "--no-baseline"
         raise ConfigError(f"{flag}: only classifiers have a baseline; {args.model} is a {loaded.kind}")
+    if args.baseline_train is not None and (loaded.kind != "classifier" or args.baseline is False):
+        raise ConfigError("--baseline-train: applies to a classifier's baseline only (not with --no-baseline)")
     if getattr(args, "strict", False) and loaded.kind != "tagger":
         raise ConfigError(f"--strict: a tagger option (chunk scoring); {args.model} is a {loaded.kind}")
     return int(task_cli(loaded.kind).evaluate(loaded, args))

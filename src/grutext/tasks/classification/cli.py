@@ -52,7 +52,7 @@ def evaluate(loaded: Any, args: argparse.Namespace) -> int:
         ds = read_dataset(args.data, fmt=args.format, text_col=args.text_col, label_col=args.label_col)
     rep = evaluate_classifier(loaded, ds)
     if getattr(args, "baseline", None) is not False:
-        rep["baseline"] = evaluate_baseline(loaded, ds)
+        rep["baseline"] = evaluate_baseline(loaded, ds, getattr(args, "baseline_train", None))
     if args.json:
         print(dumps(rep, what="evaluate --json"))
     else:
@@ -60,15 +60,26 @@ def evaluate(loaded: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate_baseline(loaded: Any, ds: Any) -> dict[str, Any] | None:
-    """The TF-IDF + logistic regression baseline refitted on the model's own training split (read again
-    from its config.json's [data] with its seed, so the same split) and scored on `ds`. None, with a
-    note on stderr, when that training data cannot be read here."""
+def _stored_training_split(loaded: Any) -> Any:
+    """The training split the model's config.json names, re-read with its seed; None, with a note, when a
+    stored path lies outside the model folder (never followed) or cannot be read here."""
+    from grutext.data.named import is_named
     from grutext.errors import GrutextError
-    from grutext.tasks.classification.baseline import NAME, SETTINGS, Baseline
+    from grutext.safeio import inside
+    from grutext.tasks.classification.baseline import NAME
     from grutext.tasks.classification.data import load_splits
 
     cfg = loaded.config
+    folder = Path(getattr(loaded, "path", None) or ".")
+    for field in ("train", "valid", "test"):
+        stored = getattr(cfg.data, field)
+        if stored and not is_named(stored) and not inside(stored, folder):
+            print(
+                f"baseline {NAME}: skipped: the model's {field} data {stored} lies outside its folder, and paths "
+                "stored in a model folder are not followed; pass --baseline-train FILE (or --no-baseline)",
+                file=sys.stderr,
+            )
+            return None
     if not cfg.data.train:
         print(
             f"baseline {NAME}: skipped: the model records no training data (saved from Python); "
@@ -85,11 +96,31 @@ def evaluate_baseline(loaded: Any, ds: Any) -> dict[str, Any] | None:
             file=sys.stderr,
         )
         return None
-    b = Baseline(cfg.model.task, loaded.labels).fit(splits.train)
+    return splits.train
+
+
+def evaluate_baseline(loaded: Any, ds: Any, train_file: str | None = None) -> dict[str, Any] | None:
+    """The TF-IDF + logistic regression baseline refitted on the model's own training split (read again
+    from its config.json's [data] with its seed, so the same split) or on `train_file` (named by the
+    user), and scored on `ds`. A model folder is untrusted input: the data paths its config names are
+    followed only when they are named datasets or resolve inside the folder. None, with a note on
+    stderr, when the training data cannot be read here."""
+    from grutext.tasks.classification.baseline import NAME, SETTINGS, Baseline
+
+    cfg = loaded.config
+    if train_file is not None:  # named by the user: fitted on the whole file, as given
+        from grutext.data.readers import read_dataset
+
+        train = read_dataset(train_file, fmt=cfg.data.format, text_col=cfg.data.text_col, label_col=cfg.data.label_col)
+    else:
+        train = _stored_training_split(loaded)
+        if train is None:
+            return None
+    b = Baseline(cfg.model.task, loaded.labels).fit(train)
     return {
         "name": NAME,
         "settings": dict(SETTINGS, one_vs_rest=b.multilabel),
-        "train_examples": len(splits.train),
+        "train_examples": len(train),
         "data": b.scores(ds),
         "seconds": round(b.seconds, 3),
     }

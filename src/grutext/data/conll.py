@@ -228,6 +228,20 @@ def read_conll(
             scheme=scheme,
         )
     names = tuple(columns) if columns is not None else None
+    sentences, names, first_seen = _read_columns(path, names, delimiter, token_col, tag_col, feature_col)
+    return _finish(sentences, path, scheme, names, list(first_seen.items()))
+
+
+def _read_columns(
+    path: Path,
+    names: tuple[str, ...] | None,
+    delimiter: str | None,
+    token_col: Column,
+    tag_col: Column,
+    feature_col: Column | None,
+) -> tuple[list[TaggedSentence], tuple[str, ...] | None, dict[str, int]]:
+    """The sentences of a CoNLL column file, its column names (given or from its header) and the
+    line where each tag first appears."""
     width: int | None = None
     width_line = 0
     cols: tuple[int, int, int | None] = (0, 0, None)
@@ -263,15 +277,7 @@ def read_conll(
             continue
         if width is None:
             width, width_line = len(fields), number
-            where = f"{path} line {number}"
-            if names is not None and len(names) != width:
-                raise DataError(f"{where}: {len(names)} column names ({', '.join(names)}) for {width} columns")
-            feature = None if feature_col is None else _resolve(feature_col, names, width, "feature_col", where)
-            cols = (
-                _resolve(token_col, names, width, "token_col", where),
-                _resolve(tag_col, names, width, "tag_col", where),
-                feature,
-            )
+            cols = _column_indices(f"{path} line {number}", names, width, token_col, tag_col, feature_col)
         elif len(fields) != width:
             raise DataError(
                 f"{path} line {number}: expected {width} columns as in the first sentence (line {width_line}), "
@@ -285,7 +291,26 @@ def read_conll(
         lines.append(number)
         first_seen.setdefault(fields[tag], number)
     flush()
-    return _finish(sentences, path, scheme, names, list(first_seen.items()))
+    return sentences, names, first_seen
+
+
+def _column_indices(
+    where: str,
+    names: tuple[str, ...] | None,
+    width: int,
+    token_col: Column,
+    tag_col: Column,
+    feature_col: Column | None,
+) -> tuple[int, int, int | None]:
+    """The token, tag and feature column indices, checked against the first row's `width`."""
+    if names is not None and len(names) != width:
+        raise DataError(f"{where}: {len(names)} column names ({', '.join(names)}) for {width} columns")
+    feature = None if feature_col is None else _resolve(feature_col, names, width, "feature_col", where)
+    return (
+        _resolve(token_col, names, width, "token_col", where),
+        _resolve(tag_col, names, width, "tag_col", where),
+        feature,
+    )
 
 
 def corpus_from_lists(

@@ -310,11 +310,35 @@ def build_embedding_matrix(
         raise DataError(
             f"vectors: expected shape ({len(words):,}, E) for {len(words):,} words, got {tuple(vectors.shape)}"
         )
+    V = int(tokenizer.vocab_size)
+    specials = {int(tokenizer.pad_id), 1, 2, 3}
+    rows, missing = _pretrained_rows(tokenizer, words, specials, lowercase_fallback, n_missing_examples)
+    found_mask = rows >= 0  # (V,)
+    found = int(found_mask.sum())
+    if init_std is None:
+        init_std = float(vectors[rows[found_mask]].std()) if found else 0.1
+    matrix = _fill_matrix(vectors, rows, found_mask, init_std, seed, int(tokenizer.pad_id))
+    regular = V - len(specials)
+    report: dict[str, Any] = {
+        "found": found,
+        "vocab_size": V,
+        "coverage": found / regular if regular > 0 else 0.0,
+        "init_std": init_std,
+        "missing_examples": missing,
+    }
+    if texts is not None:
+        report["token_coverage"] = _token_coverage(tokenizer, texts, found_mask)
+    return matrix, report
+
+
+def _pretrained_rows(
+    tokenizer: Any, words: Sequence[str], specials: set[int], lowercase_fallback: bool, n_missing_examples: int
+) -> tuple[np.ndarray, list[str]]:
+    """For each token id its pretrained row (or -1; specials stay -1), and the first missing tokens."""
     index: dict[str, int] = {}
     for i, w in enumerate(words):
         index.setdefault(w, i)  # keep the first (most frequent) on duplicates
-    V, E = int(tokenizer.vocab_size), int(vectors.shape[1])
-    specials = {int(tokenizer.pad_id), 1, 2, 3}
+    V = int(tokenizer.vocab_size)
     rows = np.full(V, -1, dtype=np.int64)  # (V,) pretrained row or -1
     missing: list[str] = []
     for t in range(V):
@@ -333,30 +357,28 @@ def build_embedding_matrix(
                 missing.append(tok)
         else:
             rows[t] = j
-    found_mask = rows >= 0  # (V,)
-    found = int(found_mask.sum())
-    if init_std is None:
-        init_std = float(vectors[rows[found_mask]].std()) if found else 0.1
+    return rows, missing
+
+
+def _fill_matrix(
+    vectors: np.ndarray, rows: np.ndarray, found_mask: np.ndarray, init_std: float, seed: int, pad_id: int
+) -> np.ndarray:
+    """(V, E) float32: pretrained rows where found, normal(0, init_std) elsewhere, zeros for ``<pad>``."""
     rng = np.random.default_rng(seed)
-    matrix = rng.normal(0.0, init_std, size=(V, E)).astype(np.float32)  # (V, E)
-    if found:
+    matrix = rng.normal(0.0, init_std, size=(len(rows), vectors.shape[1])).astype(np.float32)  # (V, E)
+    if found_mask.any():
         matrix[found_mask] = vectors[rows[found_mask]]  # (found, E)
-    matrix[int(tokenizer.pad_id)] = 0.0
-    regular = V - len(specials)
-    report: dict[str, Any] = {
-        "found": found,
-        "vocab_size": V,
-        "coverage": found / regular if regular > 0 else 0.0,
-        "init_std": init_std,
-        "missing_examples": missing,
-    }
-    if texts is not None:
-        total = hit = 0
-        for ids in tokenizer.encode_batch(list(texts)):
-            total += len(ids)
-            hit += int(found_mask[np.asarray(ids, dtype=np.int64)].sum()) if ids else 0
-        report["token_coverage"] = hit / total if total else 0.0
-    return matrix, report
+    matrix[pad_id] = 0.0
+    return matrix
+
+
+def _token_coverage(tokenizer: Any, texts: Sequence[str], found_mask: np.ndarray) -> float:
+    """Share of the running tokens of `texts` whose id got a pretrained vector."""
+    total = hit = 0
+    for ids in tokenizer.encode_batch(list(texts)):
+        total += len(ids)
+        hit += int(found_mask[np.asarray(ids, dtype=np.int64)].sum()) if ids else 0
+    return hit / total if total else 0.0
 
 
 __all__ = ["load_vectors", "build_embedding_matrix", "NAMED_VECTORS", "AUTO", "resolve_pretrained", "vectors_installed"]

@@ -42,6 +42,31 @@ def _build_normalizer(lowercase: bool, strip_html: bool) -> Any:
     return normalizers.Sequence(steps)
 
 
+def _check_train_args(kind: str, min_freq: int, max_size: int | None) -> None:
+    """Refuse an unknown tokenizer kind and sizes too small (`Tokenizer.train`)."""
+    if kind not in KINDS:
+        raise ConfigError(f"tokenizer kind: expected one of {list(KINDS)}, got {kind!r}")
+    if min_freq < 1:
+        raise ConfigError(f"min_freq: expected an integer >= 1, got {min_freq!r}")
+    if max_size is not None and max_size <= len(SPECIALS):
+        raise ConfigError(f"max_size: expected more than {len(SPECIALS)} (the specials), got {max_size!r}")
+
+
+def _counted(texts: Iterable[str]) -> tuple[Iterable[str], int | None]:
+    """`texts` and their number (None for a one-pass iterable); no texts at all is a DataError."""
+    length: int | None
+    if isinstance(texts, (list, tuple)):
+        length = len(texts)
+    else:  # a one-pass iterable (a corpus streamed from disk): never held in memory whole
+        stream = iter(texts)
+        first = next(stream, None)
+        length = 0 if first is None else None
+        texts = itertools.chain([] if first is None else [first], stream)
+    if length == 0:
+        raise DataError("tokenizer training texts: expected at least one text, got none")
+    return texts, length
+
+
 def _untrained(
     kind: str,
     lowercase: bool,
@@ -162,27 +187,12 @@ class Tokenizer:
             ConfigError: unknown kind, or sizes too small.
             DataError: no texts.
         """
-        if kind not in KINDS:
-            raise ConfigError(f"tokenizer kind: expected one of {list(KINDS)}, got {kind!r}")
-        if min_freq < 1:
-            raise ConfigError(f"min_freq: expected an integer >= 1, got {min_freq!r}")
-        if max_size is not None and max_size <= len(SPECIALS):
-            raise ConfigError(f"max_size: expected more than {len(SPECIALS)} (the specials), got {max_size!r}")
+        _check_train_args(kind, min_freq, max_size)
         if lowercase is None:
             lowercase = kind != "char"
         if strip_html is None:
             strip_html = kind != "char"
-        length: int | None
-        if isinstance(texts, (list, tuple)):
-            length = len(texts)
-        else:  # a one-pass iterable (a corpus streamed from disk): never held in memory whole
-            stream = iter(texts)
-            first = next(stream, None)
-            length = 0 if first is None else None
-            texts = itertools.chain([] if first is None else [first], stream)
-        if length == 0:
-            raise DataError("tokenizer training texts: expected at least one text, got none")
-
+        texts, length = _counted(texts)
         hf, trainer = _untrained(kind, lowercase, strip_html, min_freq, max_size, bpe_vocab_size, split_contractions)
         hf.train_from_iterator(texts, trainer=trainer, length=length)
         meta = {

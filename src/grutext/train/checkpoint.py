@@ -47,54 +47,77 @@ def save_checkpoint(
     exists (`load_checkpoint` falls back to ``.NAME.prev`` when killed between the two renames), and
     a checkpoint is never a mixture of two epochs.
     """
-    from safetensors.torch import save_file
-
-    from grutext.manifest import write_manifest
-    from grutext.safeio import dumps, follow_umask, remove_stale_temporaries, temp_prefix
+    from grutext.safeio import remove_stale_temporaries, temp_prefix
 
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(directory.parent, directory.name)  # a run killed while writing one
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(directory.name), dir=directory.parent))
     try:
-        tensors, meta = _optimizer_tensors(optimizer)
-        files = {
-            "model.safetensors": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-            "optimizer.safetensors": tensors,
-        }
-        if best_state is not None:
-            files["best.safetensors"] = {k: v.contiguous() for k, v in best_state.items()}
-        if average is not None:
-            files["average.safetensors"] = average
-        rng_tensors, rng_meta = rng_state()
-        files["rng.safetensors"] = rng_tensors
-        for name, data in files.items():
-            save_file(data, str(tmp / name))
-        payload = dict(
-            state,
-            optimizer=meta,
-            rng=rng_meta,
-            scheduler=scheduler.state_dict()["last_epoch"],
-            lr_scale=scheduler.lr_scale[0],
-        )
-        (tmp / "state.json").write_text(dumps(payload, what=f"{directory / 'state.json'}", indent=1))
-        write_manifest(tmp)
-        for path in tmp.iterdir():
-            follow_umask(path, directory=False)
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-        follow_umask(tmp, directory=True)
-        prev = previous_folder(directory)
-        if directory.exists():
-            if prev.exists():
-                shutil.rmtree(prev)
-            os.replace(directory, prev)
-        os.replace(tmp, directory)
-        _fsync_dir(directory.parent)
+        _write_files(tmp, directory, model, optimizer, scheduler, state, best_state, average)
+        _swap_in(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(previous_folder(directory), ignore_errors=True)
+
+
+def _write_files(
+    tmp: Path,
+    directory: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: ScaledLambdaLR,
+    state: dict[str, Any],
+    best_state: dict[str, torch.Tensor] | None,
+    average: dict[str, torch.Tensor] | None,
+) -> None:
+    """Write the checkpoint's files and their manifest into the temporary folder `tmp`."""
+    from safetensors.torch import save_file
+
+    from grutext.manifest import write_manifest
+    from grutext.safeio import dumps
+
+    tensors, meta = _optimizer_tensors(optimizer)
+    files = {
+        "model.safetensors": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "optimizer.safetensors": tensors,
+    }
+    if best_state is not None:
+        files["best.safetensors"] = {k: v.contiguous() for k, v in best_state.items()}
+    if average is not None:
+        files["average.safetensors"] = average
+    rng_tensors, rng_meta = rng_state()
+    files["rng.safetensors"] = rng_tensors
+    for name, data in files.items():
+        save_file(data, str(tmp / name))
+    payload = dict(
+        state,
+        optimizer=meta,
+        rng=rng_meta,
+        scheduler=scheduler.state_dict()["last_epoch"],
+        lr_scale=scheduler.lr_scale[0],
+    )
+    (tmp / "state.json").write_text(dumps(payload, what=f"{directory / 'state.json'}", indent=1))
+    write_manifest(tmp)
+
+
+def _swap_in(tmp: Path, directory: Path) -> None:
+    """Flush `tmp` to disk, move the current checkpoint to ``.NAME.prev`` and rename `tmp` to `directory`."""
+    from grutext.safeio import follow_umask
+
+    for path in tmp.iterdir():
+        follow_umask(path, directory=False)
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    follow_umask(tmp, directory=True)
+    prev = previous_folder(directory)
+    if directory.exists():
+        if prev.exists():
+            shutil.rmtree(prev)
+        os.replace(directory, prev)
+    os.replace(tmp, directory)
+    _fsync_dir(directory.parent)
 
 
 def _fsync_dir(folder: Path) -> None:

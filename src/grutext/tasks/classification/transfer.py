@@ -248,14 +248,7 @@ def load_transfer_source(path: str | Path, member: int = 0) -> TransferSource:
     if loaded.kind == CLASSIFIER:
         head = {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith(("pooling.", "head."))}
     if loaded.kind == LANGUAGE_MODEL:
-        encoder: dict[str, torch.Tensor] = {}
-        for key, value in state.items():
-            match = _LAYER_KEY.match(key)
-            if match is None:
-                raise ConfigError(f"model.init_from: {p}: unexpected language-model weight encoder.{key}")
-            k, name, rev = match.groups()
-            encoder[f"{name}_l{k}{rev or ''}"] = value  # layers.k.weight_ih_l0 -> weight_ih_lk
-        bidirectional = False
+        encoder, bidirectional = _lm_encoder(state, p), False
     elif loaded.kind == CLASSIFIER:
         encoder, bidirectional = state, bool(m.bidirectional)
     else:
@@ -281,6 +274,18 @@ def load_transfer_source(path: str | Path, member: int = 0) -> TransferSource:
         members=members,
         member=member % members,
     )
+
+
+def _lm_encoder(state: dict[str, torch.Tensor], p: Path) -> dict[str, torch.Tensor]:
+    """A language model's per-layer encoder weights under one stacked GRU's names."""
+    encoder: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = _LAYER_KEY.match(key)
+        if match is None:
+            raise ConfigError(f"model.init_from: {p}: unexpected language-model weight encoder.{key}")
+        k, name, rev = match.groups()
+        encoder[f"{name}_l{k}{rev or ''}"] = value  # layers.k.weight_ih_l0 -> weight_ih_lk
+    return encoder
 
 
 __all__ = ["TransferSource", "load_transfer_source"]

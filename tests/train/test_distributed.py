@@ -250,7 +250,7 @@ def test_tagger_two_ranks_equal_one_rank(tmp_path, decoder):
     train, valid = _conll(tmp_path / "train.txt", 29, 0), _conll(tmp_path / "valid.txt", 8, 1)
     args = [
         "train", str(train), "--task", "tag", "--valid", str(valid), "--decoder", decoder, "--char-encoder", "none",
-        "--embed-dim", "8", "--hidden-size", "8", "--dropout", "0", "--embed-dropout", "0", "--threads", "1",
+        "--embed-dim", "8", "--hidden-size", "8", "--dropout", "0", "--threads", "1",
         "--batch-size", "5", "--epochs", "1", "--keep-checkpoint", "--lr", "0.01",
     ]  # fmt: skip
     r0, r1 = tmp_path / "rank0", tmp_path / "rank1"

@@ -49,7 +49,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="classifiers: the training file to refit the baseline on (the model's own training split is "
         "re-read only when it is a named dataset or lies inside the model folder: a model folder's paths "
-        "are never followed)",
+        "are never followed) (default: that split, where it may be read)",
     )
 
 

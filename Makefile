@@ -22,9 +22,11 @@ test: install
 	$(BIN)/python -m pytest tests
 
 # the served web page in headless chromium (skips, saying why, without chromium + chromium-driver);
-# writes the README's screenshot docs/img/serve.png
+# the page's screenshot goes under runs/ (untracked); `make test-browser SCREENSHOT=docs/img/serve.png`
+# refreshes the README's picture
+SCREENSHOT ?= runs/serve.png
 test-browser: install
-	GRUTEXT_SCREENSHOT=docs/img/serve.png $(BIN)/python -m pytest tests/serve/test_browser.py -rs
+	GRUTEXT_SCREENSHOT=$(SCREENSHOT) $(BIN)/python -m pytest tests/serve/test_browser.py -rs
 
 # ruff (lint + format check) and mypy; settings in pyproject.toml
 lint: install

@@ -4,7 +4,8 @@ a tagger's highlighted chunks. Skipped, with the reason, when chromium, chromedr
 missing (`make test-browser`; Debian: apt-get install chromium chromium-driver).
 
 `GRUTEXT_SCREENSHOT=PATH` writes the classifier page's screenshot there (`make test-browser` writes
-docs/img/serve.png); otherwise it goes to the test's temporary folder.
+runs/serve.png; `make test-browser SCREENSHOT=docs/img/serve.png` refreshes the README's picture);
+otherwise it goes to the test's temporary folder.
 """
 
 from __future__ import annotations

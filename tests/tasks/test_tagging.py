@@ -11,29 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.tasks.planted_chunks import sentence as _sentence
 
 from grutext.cli.main import main
 from grutext.config import Config
 from grutext.data.tag_schemes import convert
-
-DETS = ["the", "a", "this", "every", "The", "A"]
-ADJS = ["big", "red", "old", "quick", "BIG"]
-NOUNS = ["dog", "cat", "house", "car", "man", "Paris", "London"]
-VERBS = ["sees", "likes", "builds", "wants"]
-PREPS = ["in", "near", "on"]
-
-
-def _np(rng: random.Random) -> list[tuple[str, str]]:
-    words = [rng.choice(DETS)] + [rng.choice(ADJS) for _ in range(rng.randint(0, 2))] + [rng.choice(NOUNS)]
-    return list(zip(words, ["B-NP"] + ["I-NP"] * (len(words) - 1), strict=True))
-
-
-def _sentence(rng: random.Random) -> list[tuple[str, str]]:
-    """NP VP NP [PP NP] . -- two NPs in a row never happen, so B-/I- is decided by the words alone."""
-    s = _np(rng) + [(rng.choice(VERBS), "B-VP")] + _np(rng)
-    if rng.random() < 0.5:
-        s += [(rng.choice(PREPS), "B-PP")] + _np(rng)
-    return s + [(".", "O")]
 
 
 def _write(path: Path, sentences: list[list[tuple[str, str]]], scheme: str = "IOB2") -> Path:

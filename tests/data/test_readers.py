@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import gzip
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -263,14 +262,12 @@ def test_utf8_bom_stripped(tmp_path: Path) -> None:
 def test_ten_megabyte_line(tmp_path: Path) -> None:
     big = "word " * 2_000_000  # 10 MB in one field
     p = write(tmp_path / "big.csv", f"text,label\n{big},1\nsmall,0\n")
-    t = time.perf_counter()
     ds = read_dataset(p)
     assert len(ds.texts[0]) == len(big) and ds.labels == ["1", "0"]
     p2 = write(tmp_path / "big.jsonl", json.dumps({"text": big, "label": 1}) + "\n")
     assert len(read_dataset(p2).texts[0]) == len(big)
     p3 = write(tmp_path / "big.train", f"1 {big}\n0 x\n")
     assert len(read_dataset(p3).texts[0]) == len(big.strip())
-    assert time.perf_counter() - t < 10
 
 
 # ----------------------------------------------------------------------------- splits and checks

@@ -33,6 +33,8 @@ from grutext.runtime import FORMAT, FORMAT_VERSION, MANIFEST, load, read_manifes
 PARITY_TOL = 1e-4  # fp32 graph vs torch, max |difference| of probabilities / logits
 LM_EVAL_TOKENS = 4000  # tokens of a language model's test text scored per graph for --int8
 
+Graphs = dict[str, Any]  # file name -> onnx ModelProto
+
 
 def _finite_check(model: Any, what: str) -> None:
     from onnx import numpy_helper
@@ -238,17 +240,11 @@ def export_model(
         ConfigError: bad option or OUT. ArtifactError: unreadable model, a kind or cell that cannot
         be exported, or a failed check. DataError: unusable test data.
     """
-    import onnx
+    import onnx  # noqa: F401 - needed by every step below: missing, it fails before anything is read
 
     from grutext.artifact import load_model
-    from grutext.version import __version__
 
-    if opset not in OPSETS:
-        raise ConfigError(f"--opset: expected one of {list(OPSETS)}, got {opset!r}")
-    if test is not None and not int8:
-        raise ConfigError("--test: applies only with --int8 (it measures the int8 model's accuracy change)")
-    if test is not None and not Path(test).is_file():
-        raise DataError(f"--test {test}: file not found")
+    _check_options(int8, opset, test)
     model_dir, out = Path(model_dir), Path(out)
     _check_out(out, overwrite)
     loaded = load_model(model_dir)
@@ -257,68 +253,117 @@ def export_model(
             f"{model_dir}: a {loaded.kind} model; export supports classifiers and language models for now"
         )
     model = loaded.model.eval()
-    cfg = loaded.config
-    vocab = int(loaded.tokenizer.vocab_size)
-    info: dict[str, Any] = {
+    info = _base_manifest(loaded, model_dir, opset)
+    build = _classifier_graphs if loaded.kind == "classifier" else _lm_graphs
+    graphs = build(loaded, model, int8, opset, info)
+    _check_graphs(graphs, model_dir)
+    info["parity"] = _parity(loaded, model, graphs["model.onnx"], info, log)
+    tok_bytes = (model_dir / "tokenizer.json").read_bytes()
+    if int8:  # measured on a scratch copy through the runtime itself, end to end from the raw text
+        with tempfile.TemporaryDirectory(prefix=".grutext-int8-", dir=out.parent) as scratch:
+            _write_files(Path(scratch), dict(info), graphs, tok_bytes)
+            info["int8"] = _measure_int8(loaded, Path(scratch), test, log)
+    _write_atomic(out, lambda folder: _write_files(folder, info, graphs, tok_bytes))
+    sizes = ", ".join(f"{n} {(out / n).stat().st_size / 1e6:.2f} MB" for n in graphs)
+    log(f"wrote {out} ({sizes})")
+    return info
+
+
+def _check_options(int8: bool, opset: int, test: str | None) -> None:
+    if opset not in OPSETS:
+        raise ConfigError(f"--opset: expected one of {list(OPSETS)}, got {opset!r}")
+    if test is not None and not int8:
+        raise ConfigError("--test: applies only with --int8 (it measures the int8 model's accuracy change)")
+    if test is not None and not Path(test).is_file():
+        raise DataError(f"--test {test}: file not found")
+
+
+def _base_manifest(loaded: Any, model_dir: Path, opset: int) -> dict[str, Any]:
+    """The manifest's entries every kind has (format, versions, kind, source, tokenizer)."""
+    from grutext.version import __version__
+
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "grutext_version": __version__,
         "kind": loaded.kind,
         "opset": opset,
         "source": str(model_dir.resolve()),
-        "tokenizer": {"kind": loaded.tokenizer.kind, "vocab_size": vocab},
+        "tokenizer": {"kind": loaded.tokenizer.kind, "vocab_size": int(loaded.tokenizer.vocab_size)},
         "special_ids": {"pad": 0, "unk": 1, "bos": 2, "eos": 3},
     }
-    graphs: dict[str, Any] = {}
-    if loaded.kind == "classifier":
-        nets = classifier_nets(model)
-        graphs["model.onnx"] = classifier_graph(nets, "op", False, opset)
-        if int8:
-            graphs["model.int8.onnx"] = classifier_graph(nets, "loop", True, opset)
-        info.update(
-            task=cfg.model.task,
-            labels=list(loaded.labels),
-            ensemble=len(nets),
-            preprocess={
-                "lowercase": bool(loaded.tokenizer.lowercase),
-                "max_len": cfg.data.max_len,
-                "truncation": cfg.data.truncation,
-                "empty_text": "one <unk> token",
-                "padding": "post, id 0",
-            },
-            postprocess={"probabilities": "sigmoid (binary: [1-p, p]) or softmax", "multilabel_threshold": 0.5},
-            inputs={"ids": "int64 (batch, time), post-padded with 0", "lengths": "int64 (batch,), each >= 1"},
-            outputs={"probs": "float32 (batch, classes), mean over ensemble members"},
-            gru={"model.onnx": "ONNX GRU op, linear_before_reset=1, sequence_lens", "model.int8.onnx": "Loop"},
-        )
-    else:
-        from grutext.tasks.language_model.predict import starts_after_eos
 
-        net = lm_net(model)
-        graphs["model.onnx"] = lm_step_graph(net, False, opset)
-        if int8:
-            graphs["model.int8.onnx"] = lm_step_graph(net, True, opset)
-        L, H = len(net.layers), net.layers[0].hidden
-        info.update(
-            labels=[],
-            lm={
-                "add_eos": bool(starts_after_eos(loaded)),
-                "num_layers": L,
-                "hidden_size": H,
-                "vocab_size": vocab,
-                "tied": net.dec_w is net.embedding,
-            },
-            preprocess={"lowercase": bool(loaded.tokenizer.lowercase), "prompt": "<eos> first when add_eos"},
-            inputs={"ids": "int64 (batch, 1)", "state": f"float32 ({L}, batch, {H})"},
-            outputs={"logits": f"float32 (batch, {vocab})", "state_out": f"float32 ({L}, batch, {H})"},
-        )
+
+def _classifier_graphs(loaded: Any, model: torch.nn.Module, int8: bool, opset: int, info: dict[str, Any]) -> Graphs:
+    """A classifier's graphs (fp32: the GRU op; int8: the Loop form); its entries added to `info`."""
+    cfg = loaded.config
+    nets = classifier_nets(model)
+    graphs = {"model.onnx": classifier_graph(nets, "op", False, opset)}
+    if int8:
+        graphs["model.int8.onnx"] = classifier_graph(nets, "loop", True, opset)
+    info.update(
+        task=cfg.model.task,
+        labels=list(loaded.labels),
+        ensemble=len(nets),
+        preprocess={
+            "lowercase": bool(loaded.tokenizer.lowercase),
+            "max_len": cfg.data.max_len,
+            "truncation": cfg.data.truncation,
+            "empty_text": "one <unk> token",
+            "padding": "post, id 0",
+        },
+        postprocess={"probabilities": "sigmoid (binary: [1-p, p]) or softmax", "multilabel_threshold": 0.5},
+        inputs={"ids": "int64 (batch, time), post-padded with 0", "lengths": "int64 (batch,), each >= 1"},
+        outputs={"probs": "float32 (batch, classes), mean over ensemble members"},
+        gru={"model.onnx": "ONNX GRU op, linear_before_reset=1, sequence_lens", "model.int8.onnx": "Loop"},
+    )
+    return graphs
+
+
+def _lm_graphs(loaded: Any, model: torch.nn.Module, int8: bool, opset: int, info: dict[str, Any]) -> Graphs:
+    """A language model's one-step graphs; its entries added to `info`."""
+    from grutext.tasks.language_model.predict import starts_after_eos
+
+    vocab = int(loaded.tokenizer.vocab_size)
+    net = lm_net(model)
+    graphs = {"model.onnx": lm_step_graph(net, False, opset)}
+    if int8:
+        graphs["model.int8.onnx"] = lm_step_graph(net, True, opset)
+    L, H = len(net.layers), net.layers[0].hidden
+    info.update(
+        labels=[],
+        lm={
+            "add_eos": bool(starts_after_eos(loaded)),
+            "num_layers": L,
+            "hidden_size": H,
+            "vocab_size": vocab,
+            "tied": net.dec_w is net.embedding,
+        },
+        preprocess={"lowercase": bool(loaded.tokenizer.lowercase), "prompt": "<eos> first when add_eos"},
+        inputs={"ids": "int64 (batch, 1)", "state": f"float32 ({L}, batch, {H})"},
+        outputs={"logits": f"float32 (batch, {vocab})", "state_out": f"float32 ({L}, batch, {H})"},
+    )
+    return graphs
+
+
+def _check_graphs(graphs: Graphs, model_dir: Path) -> None:
+    """Every weight finite and every graph accepted by ``onnx.checker``."""
+    import onnx
+
     for name, graph in graphs.items():
         _finite_check(graph, f"{model_dir}")
         try:
             onnx.checker.check_model(graph, full_check=True)
         except Exception as exc:  # onnx's checker error types
             raise ArtifactError(f"{name}: onnx.checker rejected the graph ({str(exc).splitlines()[0]})") from None
-    sess = _session(graphs["model.onnx"])
+
+
+def _parity(
+    loaded: Any, model: torch.nn.Module, graph: Any, info: dict[str, Any], log: Callable[[str], None]
+) -> dict[str, Any]:
+    """The fp32 graph against torch (the manifest's ``parity`` entry); an error above `PARITY_TOL`."""
+    sess = _session(graph)
+    vocab = int(loaded.tokenizer.vocab_size)
     if loaded.kind == "classifier":
         diff = classifier_parity(model, sess, vocab)
     else:
@@ -327,32 +372,24 @@ def export_model(
         raise ArtifactError(
             f"parity check failed: model.onnx differs from the torch model by {diff:.3g} (> {PARITY_TOL})"
         )
-    info["parity"] = {
+    log(f"parity: model.onnx vs torch, max |diff| {diff:.2e} (tolerance {PARITY_TOL:g})")
+    return {
         "max_abs_diff": diff,
         "tolerance": PARITY_TOL,
         "checked": "padded batches vs torch; each row alone",
     }
-    log(f"parity: model.onnx vs torch, max |diff| {diff:.2e} (tolerance {PARITY_TOL:g})")
-    tok_bytes = (model_dir / "tokenizer.json").read_bytes()
 
-    def write_files(folder: Path, manifest: dict[str, Any]) -> None:
-        files: dict[str, Any] = {}
-        for name, graph in graphs.items():
-            (folder / name).write_bytes(graph.SerializeToString())
-        (folder / "tokenizer.json").write_bytes(tok_bytes)
-        for name in [*graphs, "tokenizer.json"]:
-            files[name] = {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size}
-        manifest["files"] = files
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
-    if int8:  # measured on a scratch copy through the runtime itself, end to end from the raw text
-        with tempfile.TemporaryDirectory(prefix=".grutext-int8-", dir=out.parent) as scratch:
-            write_files(Path(scratch), dict(info))
-            info["int8"] = _measure_int8(loaded, Path(scratch), test, log)
-    _write_atomic(out, lambda folder: write_files(folder, info))
-    sizes = ", ".join(f"{n} {(out / n).stat().st_size / 1e6:.2f} MB" for n in graphs)
-    log(f"wrote {out} ({sizes})")
-    return info
+def _write_files(folder: Path, manifest: dict[str, Any], graphs: Graphs, tok_bytes: bytes) -> None:
+    """The graphs, the tokenizer and the manifest (with every file's sha256 and size) into `folder`."""
+    files: dict[str, Any] = {}
+    for name, graph in graphs.items():
+        (folder / name).write_bytes(graph.SerializeToString())
+    (folder / "tokenizer.json").write_bytes(tok_bytes)
+    for name in [*graphs, "tokenizer.json"]:
+        files[name] = {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size}
+    manifest["files"] = files
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def _measure_int8(loaded: Any, folder: Path, test: str | None, log: Callable[[str], None]) -> dict[str, Any]:

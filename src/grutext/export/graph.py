@@ -193,8 +193,20 @@ def gru_layer_loop(g: Builder, x: str, valid: str, layer: GRULayer, quant: bool,
     outputs are put back in time order afterwards. A padded step (t >= length) leaves the state
     alone and writes zeros, so the reverse direction starts at each sequence's last real token.
     """
-    from onnx import TensorProto, helper
+    D = len(layer.directions)
+    gi_all, mask = _loop_inputs(g, x, valid, layer, quant, hint)
+    T, h0 = _loop_start(g, x, D, layer.hidden)
+    body_graph = _loop_body(g, gi_all, mask, layer, quant, hint)
+    h_n, ys = g.op("Loop", [T, "", h0], hint=hint + "_loop", n_out=2, body=body_graph)  # (D, B, H), (T, D, B, H)
+    if D == 2:  # the reverse direction's outputs were stacked from t = T-1 down: back in time order
+        ys = g.op("Concat", [g.slice(ys, 0, 1, 1), g.slice(g.slice(ys, 1, 2, 1), -1, -(2**63), 0, -1)], axis=1)
+    y = g.op("Transpose", [ys], perm=[0, 2, 1, 3])  # (T, B, D, H)
+    y = g.op("Reshape", [y, g.const([0, 0, -1], "shape", np.int64)])  # (T, B, D*H)
+    return str(y), str(h_n)
 
+
+def _loop_inputs(g: Builder, x: str, valid: str, layer: GRULayer, quant: bool, hint: str) -> tuple[str, str]:
+    """Every step's input projection (T, D, B, 3H) and mask (T, D, B, 1), the reverse direction's reversed."""
     H = layer.hidden
     D = len(layer.directions)
     # every step's input projection at once, both directions side by side: (T, B, D*3H)
@@ -208,6 +220,11 @@ def gru_layer_loop(g: Builder, x: str, valid: str, layer: GRULayer, quant: bool,
         fwd, bwd = g.slice(gi_all, 0, 1, 1), g.slice(gi_all, 1, 2, 1)
         gi_all = g.op("Concat", [fwd, g.slice(bwd, -1, -(2**63), 0, -1)], axis=1)
         mask = g.op("Concat", [mask, g.slice(mask, -1, -(2**63), 0, -1)], axis=1)  # (T, 2, B, 1)
+    return str(gi_all), str(mask)
+
+
+def _loop_start(g: Builder, x: str, D: int, H: int) -> tuple[str, str]:
+    """The trip count T (a scalar, from x (T, B, In)) and the zero state h0 (D, B, H)."""
     shape = g.op("Shape", [x])
     T = g.op("Gather", [shape, g.const(0, "i0", np.int64)], axis=0)  # scalar
     h0 = g.op(
@@ -217,21 +234,21 @@ def gru_layer_loop(g: Builder, x: str, valid: str, layer: GRULayer, quant: bool,
             g.op("Concat", [g.const([D], "D", np.int64), g.slice(shape, 1, 2, 0), g.const([H], "H", np.int64)], axis=0),
         ],
     )  # (D, B, H)
+    return str(T), str(h0)
+
+
+def _loop_body(g: Builder, gi_all: str, mask: str, layer: GRULayer, quant: bool, hint: str) -> Any:
+    """The Loop's body graph: (i, cond, h) -> (cond, h', y), one step of every direction at once."""
+    from onnx import TensorProto, helper
+
+    H = layer.hidden
     w_hh = np.stack([np.ascontiguousarray(d[1].T) for d in layer.directions]).astype(np.float32)  # (D, H, 3H)
     b_hh = np.stack([d[3] for d in layer.directions]).astype(np.float32)[:, None, :]  # (D, 1, 3H)
-
     body = Builder(g.opset, prefix=g.prefix + hint + "_body_")
     it, cond_in, h = body.prefix + "i", body.prefix + "cond", body.prefix + "h"
     gi = body.op("Gather", [gi_all, it], axis=0)  # (D, B, 3H)
     m = body.op("Gather", [mask, it], axis=0)  # (D, B, 1)
-    if quant:
-        cols = w_hh.transpose(0, 2, 1).reshape(D * 3 * H, H).T  # (H, D*3H): per output channel
-        q, scale = quantize_columns(cols)
-        wq = body.const(np.ascontiguousarray(q.T.reshape(D, 3 * H, H).transpose(0, 2, 1)), hint + "_hh_wq")
-        ws = body.const(scale.reshape(D, 1, 3 * H), hint + "_hh_ws")
-        gh = body.qmatmul(h, wq, ws)  # (D, B, 3H)
-    else:
-        gh = body.op("MatMul", [h, body.const(w_hh, hint + "_hh_wt")])
+    gh = _stacked_hidden_projection(body, h, w_hh, quant, hint)  # (D, B, 3H)
     gh = body.op("Add", [gh, body.const(b_hh, hint + "_hh_b")])
     split = body.const([H, H, H], "split", np.int64)
     i_r, i_z, i_n = body.op("Split", [gi, split], n_out=3, axis=2)
@@ -244,7 +261,7 @@ def gru_layer_loop(g: Builder, x: str, valid: str, layer: GRULayer, quant: bool,
     y_out = body.op("Where", [m, h_new, body.const(np.float32(0.0), "zero")], hint="y")
     cond_out = body.op("Identity", [cond_in])
     f = TensorProto.FLOAT
-    body_graph = helper.make_graph(
+    return helper.make_graph(
         body.nodes,
         g.prefix + hint + "_body",
         [
@@ -259,12 +276,18 @@ def gru_layer_loop(g: Builder, x: str, valid: str, layer: GRULayer, quant: bool,
         ],
         initializer=body.inits,
     )
-    h_n, ys = g.op("Loop", [T, "", h0], hint=hint + "_loop", n_out=2, body=body_graph)  # (D, B, H), (T, D, B, H)
-    if D == 2:  # the reverse direction's outputs were stacked from t = T-1 down: back in time order
-        ys = g.op("Concat", [g.slice(ys, 0, 1, 1), g.slice(g.slice(ys, 1, 2, 1), -1, -(2**63), 0, -1)], axis=1)
-    y = g.op("Transpose", [ys], perm=[0, 2, 1, 3])  # (T, B, D, H)
-    y = g.op("Reshape", [y, g.const([0, 0, -1], "shape", np.int64)])  # (T, B, D*H)
-    return str(y), str(h_n)
+
+
+def _stacked_hidden_projection(body: Builder, h: str, w_hh: np.ndarray, quant: bool, hint: str) -> str:
+    """h (D, B, H) @ w_hh (D, H, 3H) per direction; int8 with one scale per (direction, output channel)."""
+    D, H, H3 = w_hh.shape
+    if not quant:
+        return str(body.op("MatMul", [h, body.const(w_hh, hint + "_hh_wt")]))
+    cols = w_hh.transpose(0, 2, 1).reshape(D * H3, H).T  # (H, D*3H): per output channel
+    q, scale = quantize_columns(cols)
+    wq = body.const(np.ascontiguousarray(q.T.reshape(D, H3, H).transpose(0, 2, 1)), hint + "_hh_wq")
+    ws = body.const(scale.reshape(D, 1, H3), hint + "_hh_ws")
+    return body.qmatmul(h, wq, ws)
 
 
 # --------------------------------------------------------------------------------------------

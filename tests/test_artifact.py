@@ -33,12 +33,17 @@ def test_round_trip_identical_predictions(trained):
             "curves.png",
             "confusion.png",
             "manifest.json",
+            "ngrams.json",  # the blended n-gram model (model.blend = auto, the default)
+            "ngrams.safetensors",
         ]
     )
+    assert run.ngrams is not None and 0 < run.ngrams.weight <= 1
     texts = ["the great movie", "an awful boring plot", "okay"]
     from grutext.artifact import LoadedModel
 
-    direct = Predictor(LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels)).predict_proba(texts)
+    direct = Predictor(
+        LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels, ngrams=run.ngrams)
+    ).predict_proba(texts)
     loaded = Predictor.load(out).predict_proba(texts)
     assert (direct == loaded).all()
     meta = json.loads((out / "config.json").read_text())

@@ -57,7 +57,10 @@ def train_and_save(out: Path, data: dict[str, Any], model: dict[str, Any] | None
     tr, va = TextDataset(texts[:72], labels[:72], "train"), TextDataset(texts[72:], labels[72:], "valid")
     cfg = Config(
         DataConfig(min_freq=1, **data),
-        ModelConfig(embed_dim=8, hidden_size=8, **(model or {})),
+        # blend off: these probes test the network's own processing (the n-gram model lower-cases and
+        # reads every word whatever the settings, which would hide a dropped setting); test_blend.py
+        # round-trips the blend
+        ModelConfig(embed_dim=8, hidden_size=8, **{"blend": "off", **(model or {})}),
         TrainConfig(epochs=1, batch_size=16, out=str(out)),
     )
     return train_classifier(cfg, splits=Splits(tr, va, None), verbose=False)
@@ -65,7 +68,7 @@ def train_and_save(out: Path, data: dict[str, Any], model: dict[str, Any] | None
 
 def before_save(run) -> Predictor:
     """The trained model as it was in memory, before it was written."""
-    return Predictor(LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels))
+    return Predictor(LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels, ngrams=run.ngrams))
 
 
 def changed(p: Predictor, data: dict[str, Any] | None = None, model: dict[str, Any] | None = None) -> Predictor:

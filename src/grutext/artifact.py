@@ -56,6 +56,11 @@ class LoadedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # config.json as read (the task's own sections too)
+    ngrams: Any = None  # a classifier's blended n-gram model (grutext.ngrams.NgramModel), None when it has none
+
+    def blend(self, probs: Any, texts: Any) -> Any:
+        """The network's `probs` of `texts` blended with the n-gram model's (as they are when there is none)."""
+        return probs if self.ngrams is None else self.ngrams.blend(probs, texts)
 
 
 def require_single_network(loaded: LoadedModel, what: str) -> None:
@@ -278,13 +283,24 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
             raise ArtifactError(f"{directory}: --member must be 0..{n - 1} (an ensemble of {n}); got {member!r}")
         model, cfg = task.member(model, cfg, member)
     model.to(device).eval()
+    ngrams = _load_ngrams(directory) if member is None else None  # one member: the network alone
     metrics = {}
     if (directory / "metrics.json").is_file():
         try:
             metrics = json.loads((directory / "metrics.json").read_text())
         except ValueError:
             metrics = {}
-    return LoadedModel(model, tokenizer, cfg, meta["kind"], labels, metrics, directory, meta)
+    return LoadedModel(model, tokenizer, cfg, meta["kind"], labels, metrics, directory, meta, ngrams)
+
+
+def _load_ngrams(directory: Path) -> Any:
+    """The blended n-gram model of `directory` (None without ``ngrams.json``)."""
+    from grutext.ngrams import NgramModel
+
+    try:
+        return NgramModel.load(directory)
+    except ValueError as exc:
+        raise ArtifactError(str(exc)) from None
 
 
 def _load_tokenizer(directory: Path, cfg: Config) -> Any:

@@ -62,6 +62,22 @@ CHOICES: dict[str, tuple[str, ...]] = {
 """The allowed values of every enumerated field, keyed ``"table.field"``."""
 
 
+def blend_weight(setting: Any) -> float | None | bool:
+    """``model.blend`` as a weight: None for auto (picked on validation), 0.0 for off, the number in
+    [0, 1] as given (a number or its text, as the command line gives it); False when it is none of these."""
+    if setting == "auto":
+        return None
+    if setting == "off":
+        return 0.0
+    if isinstance(setting, bool):
+        return False
+    try:
+        w = float(setting)
+    except (TypeError, ValueError):
+        return False
+    return w if 0.0 <= w <= 1.0 else False
+
+
 @dataclass
 class DataConfig:
     """Where the text comes from and how it becomes ids.
@@ -113,6 +129,7 @@ class ModelConfig:
     init_from: str | None = None  # a model directory (language model or classifier) to start from
     keep_head: bool = True  # with init_from a classifier: keep its pooling (same kind) and head (same labels)
     ensemble: int = 1  # train this many networks (seeds seed, seed+1, ...) and average their probabilities
+    blend: str | float = "auto"  # average with a TF-IDF n-gram model: auto (weight picked on validation), off, 0..1
     vocab_size: int = 0
     num_classes: int = 0
 
@@ -276,6 +293,8 @@ class Config:
         flag("train.overwrite", t.overwrite)
         flag("train.keep_checkpoint", t.keep_checkpoint)
         flag("train.baseline", t.baseline)
+        if blend_weight(m.blend) is False:
+            out.append(f"{source}: model.blend must be auto, off or a number from 0 to 1; got {m.blend!r}")
         if t.out is not None and not isinstance(t.out, str):
             out.append(f"{source}: train.out must be a folder path; got {t.out!r}")
         if t.device not in ("auto", "cpu") and not str(t.device).startswith("cuda"):
@@ -336,6 +355,8 @@ FIELD_HELP: dict[str, str] = {
     "model.keep_head": "with init_from a classifier: keep its pooling (same kind) and head (same labels)",
     "model.ensemble": "train this many networks (seeds seed, seed+1, ...) and average their probabilities; "
     "1 = one network",
+    "model.blend": "classifiers: average with a TF-IDF n-gram model; auto = weight picked on validation, "
+    "off = network alone, or its weight 0-1",
     "model.vocab_size": "set from the tokenizer when training; 0 = not set yet (no need to give it)",
     "model.num_classes": "set from the training labels; 0 = not set yet (no need to give it)",
     # [train]
@@ -466,6 +487,7 @@ __all__ = [
     "DataConfig",
     "ModelConfig",
     "TrainConfig",
+    "blend_weight",
     "load_config",
     "read_config_tables",
     "CHOICES",

@@ -68,6 +68,9 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
             embedding and encoder the model starts from (transfer learning), or None.
         ensemble: train this many networks (seeds random_state, random_state + 1, ...) and average
             their probabilities (see `grutext.models.ensemble`).
+        blend: average the network's probabilities with a TF-IDF n-gram logistic regression's:
+            "auto" (weight picked on the validation split), "off", or the n-gram model's weight
+            0..1 (see `grutext.tasks.classification.blend`); the fitted model is `ngrams_`.
         ema: decay of an exponential moving average of the weights (0 = off; see `TrainConfig`).
         baseline: also fit TF-IDF (1-2 grams) + logistic regression on the same training split;
             its scores are `baseline_` (None when off).
@@ -75,7 +78,8 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         verbose: print what ``grutext train`` prints (data summary, epoch table, and the live
             progress line on a terminal); False: silent.
 
-    Learned attributes: `classes_`, `tokenizer_`, `model_`, `config_`, `history_`, `baseline_`
+    Learned attributes: `classes_`, `tokenizer_`, `model_`, `config_`, `history_`, `ngrams_` (the
+    blended n-gram model, None when off), `blend_` (its weight and how it was chosen), `baseline_`
     (the baseline's name, settings, validation scores and seconds; None with ``baseline=False``).
 
     Example:
@@ -112,6 +116,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         pretrained: str | None = _M.pretrained,
         init_from: str | None = _M.init_from,
         ensemble: int = _M.ensemble,
+        blend: str | float = _M.blend,
         ema: float = _T.ema,
         baseline: bool = _T.baseline,
         random_state: int = _T.seed,
@@ -140,6 +145,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         self.pretrained = pretrained
         self.init_from = init_from
         self.ensemble = ensemble
+        self.blend = blend
         self.ema = ema
         self.baseline = baseline
         self.random_state = random_state
@@ -206,6 +212,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
             cfg, splits=Splits(train, valid, None), save=False, verbose=self.verbose, progress=progress
         )
         self._set_fitted(run.model, run.tokenizer, run.config, run.labels, run.fit.history)
+        self.ngrams_, self.blend_ = run.ngrams, run.blend
         self.baseline_ = run.baseline
         self.classes_ = np.array([self._label_values[lab] for lab in run.labels])
         return self
@@ -230,7 +237,10 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         from grutext.infer.predict import Predictor
         from grutext.tasks import CLASSIFICATION
 
-        loaded = LoadedModel(self.model_, self.tokenizer_, self.config_, CLASSIFICATION.kind, list(self.labels_))
+        loaded = LoadedModel(
+            self.model_, self.tokenizer_, self.config_, CLASSIFICATION.kind, list(self.labels_),
+            ngrams=getattr(self, "ngrams_", None),
+        )  # fmt: skip
         return Predictor(loaded).predict_proba(self._texts(X))
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
@@ -251,7 +261,11 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         """Write a model directory that `grutext predict`, `Predictor.load` and `GRUTextClassifier.load` read."""
         self._check_fitted()
         from grutext.artifact import save_model
+        from grutext.ngrams import JSON_FILE, WEIGHTS_FILE
 
+        ngrams = getattr(self, "ngrams_", None)
+        extra = {JSON_FILE: ngrams.save_json, WEIGHTS_FILE: ngrams.save_weights} if ngrams is not None else None
+        blend = getattr(self, "blend_", None)
         classes = self.classes_.tolist()  # the labels as fit saw them (ints stay ints), when JSON can hold them
         as_given = classes if all(isinstance(c, (str, int, float, bool)) for c in classes) else None
         save_model(
@@ -261,7 +275,9 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
             self.config_,
             labels=list(self.labels_),
             metrics={"history": self.history_, "estimator_classes": as_given}
-            | ({"baseline": self.baseline_} if getattr(self, "baseline_", None) else {}),
+            | ({"baseline": self.baseline_} if getattr(self, "baseline_", None) else {})
+            | ({"blend": blend} if blend else {}),
+            extra=extra,
         )
 
     @classmethod
@@ -286,6 +302,7 @@ class GRUTextClassifier(*_BASES, _ParamsMixin):  # type: ignore[misc]
         est = cls(**params, random_state=cfg.train.seed, verbose=verbose)
         est._set_fitted(loaded.model, loaded.tokenizer, cfg, loaded.labels, loaded.metrics.get("history", []))
         est.baseline_ = loaded.metrics.get("baseline")
+        est.ngrams_, est.blend_ = loaded.ngrams, loaded.metrics.get("blend")
         given = loaded.metrics.get("estimator_classes")
         if isinstance(given, list) and len(given) == len(loaded.labels):
             est.classes_ = np.array(given)

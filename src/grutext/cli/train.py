@@ -54,6 +54,7 @@ NOT_FOR_TASK: dict[str, tuple[str, ...]] = {
         "model.keep_head",
         "model.pretrained",
         "model.freeze_embeddings",
+        "model.blend",  # the n-gram blend is a classifier's
         "data.label_col",
         "data.sentences",
         "data.sentence_min_words",
@@ -64,6 +65,7 @@ NOT_FOR_TASK: dict[str, tuple[str, ...]] = {
         "model.ensemble",
         "model.init_from",
         "model.keep_head",
+        "model.blend",
         "data.sentences",
         "data.sentence_min_words",
     ),

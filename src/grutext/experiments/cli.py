@@ -167,6 +167,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """
     cells = parse_cells(args.cells)
     kind, cfg, extra, threads = _base(args)
+    if kind == "classifier" and getattr(args, "model.blend", None) is None and cfg.model.blend == "auto":
+        # the cells are compared, not the n-gram model each would be blended with (the TF-IDF row shows that)
+        cfg = replace(cfg, model=replace(cfg.model, blend="off"))
+        print("compare: the networks alone (model.blend = off; pass --blend auto to compare blended classifiers)")
     hidden = cfg.model.hidden_size
     matching: dict[str, Any] = {}
     if args.match == "params":

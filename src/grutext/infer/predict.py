@@ -58,7 +58,7 @@ class Predictor:
             self.loaded.tokenizer, ds, None, cfg.model.task, cfg.data, self.batch_size, shuffle=False
         )
         probs, _, _ = predict_batches(self.loaded.model, batches)
-        return probs
+        return np.asarray(self.loaded.blend(probs, texts), dtype=np.float32)
 
     def predict(self, texts: Sequence[str], threshold: float = 0.5) -> list[dict[str, Any]]:
         """Label and probabilities for each text.

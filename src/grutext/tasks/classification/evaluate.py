@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from grutext.errors import DataError
+from grutext.tasks.classification.blend import nll
 from grutext.tasks.classification.data import make_batches
 from grutext.tasks.classification.predict import predict_batches
 from grutext.train.loop import StepOut
@@ -84,8 +85,15 @@ def evaluate_classifier(
     ctask = ClassificationTask(task, labels)
     probs, y, loss = predict_batches(loaded.model, track(batches, desc="evaluation", enabled=progress))
     assert y is not None  # labelled data
+    if loaded.ngrams is not None:  # the blended model, as predict answers; the network's own figures kept
+        network = ctask.report(probs, y)
+        probs = loaded.blend(probs, ds.texts)
+        loss, net_loss = nll(probs, y, ctask.task), loss
     rep = ctask.report(probs, y)
     rep["loss"] = loss
+    if loaded.ngrams is not None:
+        rep["network"] = {"accuracy": network["accuracy"], "macro_f1": network["macro_f1"], "loss": net_loss}
+        rep["blend_weight"] = loaded.ngrams.weight
     return rep
 
 

@@ -17,7 +17,9 @@ from grutext.config import Config, ModelConfig
 from grutext.data.embeddings import AUTO, resolve_pretrained
 from grutext.data.readers import check_labels
 from grutext.data.tokenizers import Tokenizer
+from grutext.ngrams import JSON_FILE, WEIGHTS_FILE, NgramModel
 from grutext.tasks.classification.baseline import comparison_line, fit_baseline, size_advice
+from grutext.tasks.classification.blend import fit_blend, nll
 from grutext.tasks.classification.config import KIND, infer_task
 from grutext.tasks.classification.data import Splits, build_tokenizer, load_splits, make_batches
 from grutext.tasks.classification.evaluate import ClassificationTask
@@ -45,6 +47,8 @@ class TrainedClassifier:
     embedding_report: dict[str, Any] | None = None
     member_fits: list[FitResult] = field(default_factory=list)  # an ensemble's members' own results
     baseline: dict[str, Any] | None = None  # the TF-IDF + logistic regression scores (None: train.baseline off)
+    ngrams: NgramModel | None = None  # the n-gram model blended in (None: model.blend off, or weight 0)
+    blend: dict[str, Any] | None = None  # how the blend was chosen and the network's own scores (None: off)
 
 
 def pretrained_matrix(
@@ -222,26 +226,66 @@ def _combine(members: list[TextClassifier], fits: list[FitResult]) -> tuple[Any,
     return EnsembleClassifier(members), result
 
 
-def _score(
+def _network_probs(
     s: _Setup, model: Any, valid_b: Any, verbose: bool, progress: bool | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """The network's `(probabilities, labels, loss)` on the validation split and, when labelled, the test split."""
+    device = next(model.parameters()).device
+    progress = progress if verbose else False
+    out = {}
+    probs, y, loss = predict_batches(model, track(valid_b, desc="validation", enabled=progress), device)
+    assert y is not None  # validation batches are labelled
+    out["valid"] = (probs, y, loss)
+    test = s.splits.test
+    if test is not None and test.labels is not None:
+        test_b = s.batches(test, max(s.cfg.train.batch_size, 128), shuffle=False)
+        probs, y, loss = predict_batches(model, track(test_b, desc="test", enabled=progress), device)
+        assert y is not None  # test.labels is set
+        out["test"] = (probs, y, loss)
+    return out
+
+
+def _blend(
+    s: _Setup, net: dict[str, tuple[np.ndarray, np.ndarray, float]]
+) -> tuple[NgramModel | None, dict[str, Any] | None, dict[str, tuple[np.ndarray, np.ndarray, float]]]:
+    """The n-gram model blended in (``model.blend``), its record for metrics.json, and the blended
+    `(probabilities, labels, loss)` per split (the network's own when the blend is off or weighs 0)."""
+    ctask = ClassificationTask(s.task, s.labels)
+    vp, vy, _ = net["valid"]
+    t0 = time.perf_counter()
+    ngram, info = fit_blend(s.cfg.model.blend, s.splits.train, s.splits.valid, vp, vy, ctask)
+    if info is None:
+        return None, None, net
+    texts = {"valid": s.splits.valid.texts, "test": s.splits.test.texts if s.splits.test else []}
+    out = {}
+    for split, (p, y, loss) in net.items():
+        info[f"network_{split}"] = {"accuracy": float(ctask.report(p, y)["accuracy"]), "loss": loss}
+        if ngram is not None:
+            p = ngram.blend(p, texts[split])
+            loss = nll(p, y, s.task)
+        out[split] = (p, y, loss)
+    info["seconds"] = round(time.perf_counter() - t0, 3)
+    net_acc = 100 * info["network_valid"]["accuracy"]
+    s.run.log(
+        f"blend: n-gram model weight {info['weight']:.2f} (validation: network {net_acc:.1f}%, "
+        f"n-grams {100 * info['ngram_valid_accuracy']:.1f}%; {info['ngrams']:,} n-grams, {info['seconds']:.1f}s)"
+    )
+    return ngram, info, out
+
+
+def _score(
+    s: _Setup, probs: dict[str, tuple[np.ndarray, np.ndarray, float]], verbose: bool
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Validation and (when labelled) test reports of the trained model; prints the test scores
     (above `MAX_MATRIX_CLASSES` classes the most frequent confusions instead of the matrix)."""
     ctask = ClassificationTask(s.task, s.labels)
-    device = next(model.parameters()).device
-    progress = progress if verbose else False
-    probs, y, vloss = predict_batches(model, track(valid_b, desc="validation", enabled=progress), device)
-    assert y is not None  # validation batches are labelled
-    valid_report = ctask.report(probs, y)
-    valid_report["loss"] = vloss
-    test = s.splits.test
-    if test is None or test.labels is None:
-        return valid_report, None
-    test_b = s.batches(test, max(s.cfg.train.batch_size, 128), shuffle=False)
-    probs, y, tloss = predict_batches(model, track(test_b, desc="test", enabled=progress), device)
-    assert y is not None  # test.labels is set
-    test_report = ctask.report(probs, y)
-    test_report["loss"] = tloss
+    reports: dict[str, dict[str, Any]] = {}
+    for split, (p, y, loss) in probs.items():
+        reports[split] = ctask.report(p, y)
+        reports[split]["loss"] = loss
+    test_report = reports.get("test")
+    if test_report is None:
+        return reports["valid"], None
     s.run.log(
         f"\ntest: accuracy {test_report['accuracy']:.4f}  macro-F1 {test_report['macro_f1']:.4f}  "
         f"(n={test_report['n']:,})"
@@ -249,7 +293,7 @@ def _score(
     if verbose and s.task != "multilabel":
         s.run.log(format_per_class(test_report))
         s.run.log(format_confusions(test_report["confusion_matrix"], s.labels))
-    return valid_report, test_report
+    return reports["valid"], test_report
 
 
 def _baseline(s: _Setup, valid_report: dict[str, Any], test_report: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -271,8 +315,10 @@ def _save(
     fits: list[FitResult],
     reports: tuple[Any, Any],
     baseline: dict[str, Any] | None = None,
+    blend: tuple[NgramModel | None, dict[str, Any] | None] = (None, None),
 ) -> None:
-    """The model directory: weights, tokenizer, config, labels, metrics and plots, written whole."""
+    """The model directory: weights, tokenizer, config, labels, metrics, plots and the blended n-gram
+    model, written whole."""
     valid_report, test_report = reports
     cfg = s.cfg
     metrics: dict[str, Any] = {
@@ -287,6 +333,9 @@ def _save(
     }
     if baseline is not None:
         metrics["baseline"] = baseline
+    ngram, blend_info = blend
+    if blend_info is not None:
+        metrics["blend"] = blend_info
     if len(fits) > 1:
         metrics["members"] = [
             {
@@ -301,6 +350,9 @@ def _save(
     final = test_report or valid_report
     if s.task != "multilabel":
         extra["confusion.png"] = lambda p: plot_confusion(final["confusion_matrix"], s.labels, p)
+    if ngram is not None:
+        extra[JSON_FILE] = ngram.save_json
+        extra[WEIGHTS_FILE] = ngram.save_weights
     assert s.run.out is not None
     save_model(s.run.out, model, s.tokenizer, cfg, kind=KIND, labels=s.labels, metrics=metrics, extra=extra)
     s.run.log(f"saved: {s.run.out}/ (config.json, tokenizer.json, model.safetensors, metrics.json, curves.png)")
@@ -341,14 +393,15 @@ def train_classifier(
         members.append(member)
         fits.append(result)
     model, result = _combine(members, fits)
-    valid_report, test_report = _score(s, model, valid_b, verbose, progress)
+    ngram, blend_info, probs = _blend(s, _network_probs(s, model, valid_b, verbose, progress))
+    valid_report, test_report = _score(s, probs, verbose)
     model.cpu().eval()
     baseline = _baseline(s, valid_report, test_report)
     if s.run.out is not None:
-        _save(s, model, result, fits, (valid_report, test_report), baseline)
+        _save(s, model, result, fits, (valid_report, test_report), baseline, (ngram, blend_info))
     return TrainedClassifier(
         model, s.tokenizer, s.cfg, s.labels, result, valid_report, test_report, s.run.out, s.emb_report,
-        fits if len(fits) > 1 else [], baseline,
+        fits if len(fits) > 1 else [], baseline, ngram, blend_info,
     )  # fmt: skip
 
 

@@ -119,7 +119,7 @@ class TagConfig:
 # (the tagger's tokens are the file's words, its BiGRU is always bidirectional, dropout is model.dropout)
 NOT_FOR_TAGGERS: dict[str, tuple[str, ...]] = {
     "data": ("tokenizer", "bpe_vocab_size", "max_len", "truncation", "text_col", "label_col", "sentences"),
-    "model": ("bidirectional", "embed_dropout", "pooling", "init_from", "ensemble"),
+    "model": ("bidirectional", "embed_dropout", "pooling", "init_from", "ensemble", "blend"),
 }
 
 

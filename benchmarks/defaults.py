@@ -90,7 +90,9 @@ def baseline_only(corpus: str, seed: int) -> dict:
 def train_one(corpus: str, seed: int, variant: str, settings: list[str]) -> dict:
     cfg = config_for(corpus, seed, settings)
     print(f"--- {corpus} seed {seed} variant {variant}", flush=True)
+    t0 = time.perf_counter()
     run = train_classifier(cfg, save=False, verbose=True, progress=False)
+    wall = time.perf_counter() - t0
     assert run.test_report is not None and run.baseline is not None  # every suite corpus has a test split
     row = {
         "variant": variant,
@@ -104,6 +106,9 @@ def train_one(corpus: str, seed: int, variant: str, settings: list[str]) -> dict
         "epochs": len(run.fit.history),
         "best_epoch": run.fit.best_epoch,
         "train_seconds": run.fit.train_seconds,
+        "wall_seconds": wall,  # the whole train_classifier call: data, tokenizer, network, blend, baseline
+        "blend_weight": run.blend["weight"] if run.blend else None,
+        "network_test_accuracy": run.blend["network_test"]["accuracy"] if run.blend else run.test_report["accuracy"],
         "baseline": run.baseline,
     }
     print(
@@ -131,8 +136,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "(see its docstring). Test accuracy in %, mean ± sample std over the seeds listed; the baseline is "
         "TF-IDF (1-2 grams, sublinear tf) + logistic regression (C=10) fitted on the same training split.",
         "",
-        "| variant | corpus | seeds | grutext test acc | baseline test acc | delta (points) | epochs | train seconds |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | corpus | seeds | grutext test acc | network alone | blend weight | baseline test acc "
+        "| delta (points) | epochs | train seconds | whole run seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     trained = [r for r in rows if r["variant"] != "baseline"]
     groups: dict[tuple[str, str], list[dict]] = {}
@@ -148,10 +154,14 @@ def markdown(rows: list[dict], meta: dict) -> str:
         delta = [a - b for a, b in zip(acc, bl, strict=True)]
         today = " (today's defaults)" if all(is_default(r["config"]) for r in rs) else ""
         label = variant + (f" `{' '.join(rs[0]['settings'])}`" if rs[0]["settings"] else "") + today
+        net = [r.get("network_test_accuracy", r["test_accuracy"]) for r in rs]
+        weights = ", ".join("off" if r.get("blend_weight") is None else f"{r['blend_weight']:.1f}" for r in rs)
+        walls = [r["wall_seconds"] for r in rs if "wall_seconds" in r]
         lines.append(
-            f"| {label} | {corpus} | {', '.join(str(r['seed']) for r in rs)} | {_pm(acc)} | {_pm(bl)} | "
-            f"{_pm(delta, sign=True)} | {', '.join(str(r['epochs']) for r in rs)} | "
-            f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |"
+            f"| {label} | {corpus} | {', '.join(str(r['seed']) for r in rs)} | {_pm(acc)} | {_pm(net)} | {weights} | "
+            f"{_pm(bl)} | {_pm(delta, sign=True)} | {', '.join(str(r['epochs']) for r in rs)} | "
+            f"{statistics.mean(r['train_seconds'] for r in rs):.0f} | "
+            f"{f'{statistics.mean(walls):.0f}' if walls else 'n/a'} |"
         )
     only = [
         (c, s, b) for (c, s), b in sorted(base.items(), key=lambda kv: (order[kv[0][0]], kv[0][1]))

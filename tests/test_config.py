@@ -24,7 +24,7 @@ def test_json_config(tmp_path):
 
 def test_every_problem_reported_at_once(tmp_path):
     p = tmp_path / "bad.toml"
-    p.write_text('[model]\nhiden_size = 3\npooling = "avg"\n[train]\nepochs = 0\n[trian]\nx = 1\n')
+    p.write_text('[model]\nhiden_size = 3\npooling = "avg"\n[train]\nepochs = -1\n[trian]\nx = 1\n')
     with pytest.raises(ConfigError) as err:
         load_config(p)
     msg = str(err.value)
@@ -124,3 +124,14 @@ def test_help_for_and_choices_for():
     assert "None = torch's default" in help_for("train.threads") and "choices" not in help_for("train.threads")
     with pytest.raises(KeyError, match="did you mean 'train.threads'"):
         help_for("train.thread")
+
+
+def test_auto_epochs_scale_with_steps_per_pass():
+    from grutext.config import AUTO_EPOCHS, AUTO_STEPS, DEFAULT_EPOCHS, TrainConfig, resolve_epochs
+
+    assert TrainConfig().epochs == 0  # auto is the default
+    assert resolve_epochs(7, 5) == 7  # a number given is kept
+    assert resolve_epochs(0) == DEFAULT_EPOCHS  # no pass length known (other tasks): ten
+    assert resolve_epochs(0, 28) == AUTO_EPOCHS[1]  # BBC News: 28 steps a pass -> the cap, 40
+    assert resolve_epochs(0, 100) == AUTO_STEPS // 100 == 30
+    assert resolve_epochs(0, 352) == AUTO_EPOCHS[0]  # IMDB: 352 steps -> the floor, 10

@@ -160,7 +160,9 @@ def test_estimator_config_api_and_cli_train_the_same_model(tmp_path):
         save=False,
         verbose=False,
     )
-    api = Predictor(LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels)).predict_proba(probe)
+    loaded = LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels, ngrams=run.ngrams)
+    api = Predictor(loaded).predict_proba(probe)
+    assert run.ngrams is not None  # the default blend, through all three
 
     out = tmp_path / "cli-model"
     argv = ["train", str(path), "--embed-dim", "12", "--hidden-size", "8", "--epochs", "2", "--batch-size", "16"]

@@ -79,7 +79,7 @@ def settings_line(exp: Experiment) -> str:
         f"layers {m['num_layers']}",
         "bidirectional" if m["bidirectional"] and exp.kind != "language_model" else "unidirectional",
         f"dropout {m['dropout']}",
-        f"epochs {t['epochs']} (patience {t['patience']}, monitor {t['monitor']})",
+        f"epochs {t['epochs'] or 'auto'} (patience {t['patience']}, monitor {t['monitor']})",
         f"batch {t['batch_size']}",
         f"lr {t['lr']} ({t['schedule']})",
         f"seeds {exp.seeds} (training seeds {exp.base_seed}..{exp.train_seed(exp.seeds)})",

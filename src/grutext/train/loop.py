@@ -12,13 +12,13 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
-from grutext.config import TrainConfig
+from grutext.config import TrainConfig, resolve_epochs
 from grutext.errors import ArtifactError, TrainingError
 from grutext.train import distributed
 from grutext.train.checkpoint import (  # noqa: F401  (re-exported: the loop's old home)
@@ -436,6 +436,8 @@ def fit(
     """
     verbose = verbose and distributed.is_main_process()  # in a distributed run only rank 0 prints
     progress = progress if verbose else False  # a quiet run prints nothing, not even progress lines
+    if cfg.epochs == 0:  # auto, for a task that did not resolve it: ten passes
+        cfg = replace(cfg, epochs=resolve_epochs(0))
     run = _setup(model, task, train_batches, valid_batches, cfg, checkpoint_dir, progress, verbose)
     if run.dist.active:  # this rank's slice of each global batch
         train_batches = distributed.ShardedBatches(train_batches, run.dist.rank, run.dist.world)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from grutext.artifact import save_model
-from grutext.config import Config, ModelConfig
+from grutext.config import Config, ModelConfig, resolve_epochs
 from grutext.data.embeddings import AUTO, resolve_pretrained
 from grutext.data.readers import check_labels
 from grutext.data.tokenizers import Tokenizer
@@ -204,8 +204,11 @@ def _train_member(
     )
     train_b = s.batches(s.splits.train, s.cfg.train.batch_size, shuffle=True, seed=seed)
     ctask = ClassificationTask(s.task, s.labels)
+    epochs = resolve_epochs(s.cfg.train.epochs, len(train_b))
+    if k == 0 and s.cfg.train.epochs == 0:
+        log(f"epochs: auto, {epochs} at most ({len(train_b)} steps a pass; patience {s.cfg.train.patience})")
     result = fit(
-        member, ctask, train_b, valid_b, replace(s.cfg.train, seed=seed),
+        member, ctask, train_b, valid_b, replace(s.cfg.train, seed=seed, epochs=epochs),
         checkpoint_dir=member_ckpt, resume=member_resume, progress=progress, verbose=verbose,
         on_epoch_end=on_epoch_end,
     )  # fmt: skip

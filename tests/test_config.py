@@ -104,6 +104,20 @@ def test_choices_are_the_validated_values():
         assert len(bad) == 1 and key in bad[0] and ", ".join(options) in bad[0]
 
 
+def test_rules_name_fields_and_pass_the_defaults():
+    """Each `RULES` row names a [data]/[model]/[train] field once, and the defaults satisfy every row."""
+    from grutext.config import RULES, Config
+
+    paths = [row[0] for row in RULES]
+    all_fields = _all_fields()
+    assert len(paths) == len(set(paths))
+    for path, lo, _hi, flags in RULES:
+        assert path in all_fields and path.split(".")[0] in ("data", "model", "train"), path
+        assert set(flags.split()) <= {"bool", "int", "open", "optional"}, path
+        assert ("bool" in flags.split()) == (lo is None), path
+    assert Config().problems() == []
+
+
 def test_choices_written_once():
     """The layers that check the same values use the config's tuples (or equal ones, for nn/)."""
     from grutext import config, lm

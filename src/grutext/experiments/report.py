@@ -296,25 +296,8 @@ def write_results(
     for c in summary["comparisons"]:
         log(c["sentence"])
     files: dict[str, Path] = {}
-    with open(out / "runs.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        extra = sorted({k for r in records for k in r.get("values", {})})
-        w.writerow(RUN_COLUMNS + extra)
-        for r in records:
-            w.writerow([_csv_value(r.get(c)) for c in RUN_COLUMNS] + [_csv_value(r["values"].get(k)) for k in extra])
-    files["runs_csv"] = out / "runs.csv"
-    with open(out / "summary.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            ["point", "runs", "params", "hidden_size"]
-            + [f"{c}_{s}" for c in SPREAD_COLUMNS for s in ("mean", "std", "min", "max")]
-        )
-        for r in summary["points"]:
-            vals = [
-                r[c][s] if r[c] is not None else None for c in SPREAD_COLUMNS for s in ("mean", "std", "min", "max")
-            ]
-            w.writerow([r["label"], r["runs"], r["params"], r["hidden_size"]] + [_csv_value(v) for v in vals])
-    files["summary_csv"] = out / "summary.csv"
+    files["runs_csv"] = _write_runs_csv(out / "runs.csv", records)
+    files["summary_csv"] = _write_summary_csv(out / "summary.csv", summary)
     md = (
         f"{settings_line(exp)}\n\n"
         + markdown_table(head, rows)
@@ -324,21 +307,7 @@ def write_results(
     )
     (out / "summary.md").write_text(md, encoding="utf-8")
     files["summary_md"] = out / "summary.md"
-    split = summary["compared_on"]
-    metric = summary["metric"]
-    plots: list[tuple[str, Path | None]] = [
-        ("validation curves", plot_curves(exp, records, metric, out / "curves.png")),
-        (
-            f"{split} {metric} vs trainable parameters",
-            plot_against(exp, records, metric, split, "params", "trainable parameters", out / "metric_vs_params.png"),
-        ),
-        (
-            f"{split} {metric} vs training time",
-            plot_against(exp, records, metric, split, "train_seconds", "training seconds", out / "metric_vs_time.png"),
-        ),
-    ]
-    if exp.swept:
-        plots.append((f"{split} {metric} vs {exp.swept[0]}", plot_swept(exp, summary, out / "metric_vs_swept.png")))
+    plots = _plots(exp, records, summary)
     for title, path in plots:
         if path is not None:
             files[title] = path
@@ -358,6 +327,53 @@ def write_results(
     (out / "report.html").write_text(_html(exp, summary, head, rows, plots, baseline), encoding="utf-8")
     files["report_html"] = out / "report.html"
     return files
+
+
+def _write_runs_csv(path: Path, records: list[dict[str, Any]]) -> Path:
+    """One row per run: `RUN_COLUMNS`, then every swept setting's value (sorted by name)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        extra = sorted({k for r in records for k in r.get("values", {})})
+        w.writerow(RUN_COLUMNS + extra)
+        for r in records:
+            w.writerow([_csv_value(r.get(c)) for c in RUN_COLUMNS] + [_csv_value(r["values"].get(k)) for k in extra])
+    return path
+
+
+def _write_summary_csv(path: Path, summary: dict[str, Any]) -> Path:
+    """One row per point: runs, parameters, hidden size and the mean, std, min and max of each `SPREAD_COLUMNS`."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            ["point", "runs", "params", "hidden_size"]
+            + [f"{c}_{s}" for c in SPREAD_COLUMNS for s in ("mean", "std", "min", "max")]
+        )
+        for r in summary["points"]:
+            vals = [
+                r[c][s] if r[c] is not None else None for c in SPREAD_COLUMNS for s in ("mean", "std", "min", "max")
+            ]
+            w.writerow([r["label"], r["runs"], r["params"], r["hidden_size"]] + [_csv_value(v) for v in vals])
+    return path
+
+
+def _plots(exp: Experiment, records: list[dict[str, Any]], summary: dict[str, Any]) -> list[tuple[str, Path | None]]:
+    """The PNGs in `exp.out`, by title (None where a plot has nothing to show): the validation curves, the
+    metric against parameters and against training time, and (when swept) against the swept setting."""
+    out, split, metric = exp.out, summary["compared_on"], summary["metric"]
+    plots: list[tuple[str, Path | None]] = [
+        ("validation curves", plot_curves(exp, records, metric, out / "curves.png")),
+        (
+            f"{split} {metric} vs trainable parameters",
+            plot_against(exp, records, metric, split, "params", "trainable parameters", out / "metric_vs_params.png"),
+        ),
+        (
+            f"{split} {metric} vs training time",
+            plot_against(exp, records, metric, split, "train_seconds", "training seconds", out / "metric_vs_time.png"),
+        ),
+    ]
+    if exp.swept:
+        plots.append((f"{split} {metric} vs {exp.swept[0]}", plot_swept(exp, summary, out / "metric_vs_swept.png")))
+    return plots
 
 
 def _clean(x: Any) -> Any:

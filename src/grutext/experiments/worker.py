@@ -17,8 +17,12 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from grutext.config import Config
 
 RUN_FILE = "run.json"  # in each run's model folder: written last, so its presence means the run is finished
 LATENCY_TOKENS = 50
@@ -68,7 +72,7 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
 
     from grutext.config import Config
     from grutext.experiments.matching import trainable_parameters
-    from grutext.experiments.plan import TASK_RUNS, extra_settings
+    from grutext.experiments.plan import TASK_RUNS
     from grutext.train.run import checkpoint_folder
 
     torch.set_num_threads(int(spec["threads"]))
@@ -80,25 +84,10 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
     train_fn = getattr(importlib.import_module(task.module), task.function)
     warm_up([cfg.model.cell])  # a first build of the cell's C++ loop happens here, not in the timed training
     t0 = time.perf_counter()
-    if kind == "classifier":
-        from grutext.tasks.classification.data import load_splits
-
-        splits = load_splits(cfg.data, seed=int(spec["split_seed"]))  # one split for every run
-        result = train_fn(cfg, splits=splits, resume=resume, progress=False)
-        valid, test = result.valid_report, result.test_report
-    else:
-        result = train_fn(cfg, resume=resume, progress=False, **extra_settings(kind, spec["extra"]))
-        if kind == "language_model":
-            valid, test = result.valid, result.test
-        else:
-            valid, test = result.valid_scores, result.test_scores
+    result, valid, test = _train(kind, train_fn, cfg, spec, resume)
     wall = time.perf_counter() - t0
     metric, valid_value = metric_of(kind, valid)
     _, test_value = metric_of(kind, test)
-    fit = result.fit
-    history = fit.history
-    seconds = sum(float(r.get("time", 0.0)) for r in history)
-    tokens = sum(float(r.get("tokens_per_s", 0.0)) * float(r.get("time", 0.0)) for r in history)
     weights = out / "model.safetensors"
     record = {
         "point": spec["point"],
@@ -113,20 +102,48 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
         "metric": metric,
         "valid": _finite(valid_value),
         "test": _finite(test_value),
+        **_fit_figures(result.fit),
+        "size_bytes": weights.stat().st_size if weights.is_file() else None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,  # Linux: KiB
+        "wall_seconds": wall,
+        "threads": int(spec["threads"]),
+        "curve": _curve(result.fit.history, metric),
+        "resumed": resume,
+    }
+    write_json_atomic(out / RUN_FILE, record)
+    return record
+
+
+def _train(
+    kind: str, train_fn: Callable[..., Any], cfg: Config, spec: dict[str, Any], resume: bool
+) -> tuple[Any, dict[str, Any] | None, dict[str, Any] | None]:
+    """Train `cfg` with the task's training function; returns its result and the validation and test scores."""
+    if kind == "classifier":
+        from grutext.tasks.classification.data import load_splits
+
+        splits = load_splits(cfg.data, seed=int(spec["split_seed"]))  # one split for every run
+        result = train_fn(cfg, splits=splits, resume=resume, progress=False)
+        return result, result.valid_report, result.test_report
+    from grutext.experiments.plan import extra_settings
+
+    result = train_fn(cfg, resume=resume, progress=False, **extra_settings(kind, spec["extra"]))
+    if kind == "language_model":
+        return result, result.valid, result.test
+    return result, result.valid_scores, result.test_scores
+
+
+def _fit_figures(fit: Any) -> dict[str, Any]:
+    """A fit's best epoch, epochs, training seconds, seconds per epoch and tokens per second."""
+    history = fit.history
+    seconds = sum(float(r.get("time", 0.0)) for r in history)
+    tokens = sum(float(r.get("tokens_per_s", 0.0)) * float(r.get("time", 0.0)) for r in history)
+    return {
         "best_epoch": fit.best_epoch,
         "epochs": len(history),
         "train_seconds": _finite(fit.train_seconds),
         "seconds_per_epoch": _finite(seconds / len(history)) if history else None,
         "tokens_per_s": _finite(tokens / seconds) if seconds > 0 else None,
-        "size_bytes": weights.stat().st_size if weights.is_file() else None,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,  # Linux: KiB
-        "wall_seconds": wall,
-        "threads": int(spec["threads"]),
-        "curve": _curve(history, metric),
-        "resumed": resume,
     }
-    write_json_atomic(out / RUN_FILE, record)
-    return record
 
 
 def warm_up(cells: list[str]) -> None:

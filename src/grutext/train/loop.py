@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ import torch
 from grutext.config import TrainConfig, resolve_epochs
 from grutext.errors import ArtifactError, TrainingError
 from grutext.train import distributed
+from grutext.train.average import WeightAverage  # re-exported (its old home)
 from grutext.train.checkpoint import (  # noqa: F401  (re-exported: the loop's old home)
     _load_optimizer_tensors,
     _optimizer_tensors,
@@ -84,56 +85,6 @@ def to_device(batch: dict[str, Any], device: torch.device, *, pin: bool = False)
         )
         for k, v in batch.items()
     }
-
-
-class WeightAverage:
-    """An exponential moving average of a model's floating-point weights (``train.ema``).
-
-    ``update`` follows each optimizer step: ``avg = d * avg + (1 - d) * w`` with
-    ``d = min(decay, (1 + n) / (10 + n))`` after n updates, so early averages are not dominated by
-    the initial weights (TensorFlow's ExponentialMovingAverage with ``num_updates``). ``applied``
-    swaps the averaged weights into the model for evaluation and swaps them back after.
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = float(decay)
-        self.updates = 0
-        self.shadow = {n: p.detach().clone() for n, p in model.named_parameters() if p.is_floating_point()}
-        self.names = list(self.shadow)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        params = dict(model.named_parameters())
-        torch._foreach_lerp_([self.shadow[n] for n in self.names], [params[n].detach() for n in self.names], 1.0 - d)
-
-    @torch.no_grad()
-    def _swap(self, model: torch.nn.Module) -> None:
-        """Exchange the model's weights and the average, tensor by tensor (one tensor's copy at a time)."""
-        params = dict(model.named_parameters())
-        for n in self.names:
-            tmp = params[n].detach().clone()
-            params[n].copy_(self.shadow[n])
-            self.shadow[n].copy_(tmp)
-
-    @contextlib.contextmanager
-    def applied(self, model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-        self._swap(model)
-        try:
-            yield model
-        finally:
-            self._swap(model)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {n: t.detach().cpu().contiguous() for n, t in self.shadow.items()}
-
-    def load(self, tensors: dict[str, torch.Tensor], updates: int) -> None:
-        if set(tensors) != set(self.names):
-            raise ArtifactError("checkpoint's weight average does not match this model's parameters")
-        for n, t in tensors.items():
-            self.shadow[n].copy_(t)
-        self.updates = int(updates)
 
 
 # ---- the loop ------------------------------------------------------------------------------
@@ -273,43 +224,19 @@ def _train_epoch(run: _Loop, train_batches: Any, epoch: int) -> tuple[dict[str, 
     In a distributed run a batch is this rank's slice (None when empty), the gradient is the global
     batch's (`distributed.reduce_gradients`), the stop is agreed, and the epoch's sums are reduced.
     """
-    cfg, model, dist = run.cfg, run.model, run.dist
+    cfg, dist = run.cfg, run.dist
     pin = pin_batches(run.device)
     if dist.active and not dist.main:
         torch.manual_seed(distributed.dropout_seed(cfg.seed, epoch, dist.rank))  # its own dropout masks
     deadline = None if cfg.max_minutes is None else cfg.max_minutes * 60.0
-    model.train()
+    run.model.train()
     bar = Progress(run.steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", enabled=run.progress)
     t0 = time.perf_counter()
     loss_sum, items, tokens, correct = 0.0, 0, 0, 0.0
     has_correct = False
     out_of_time = False
     for i, batch in enumerate(train_batches, 1):
-        out: StepOut | None = None
-        loss_value = 0.0
-        if batch is not None:
-            with autocast(run.device, run.precision):
-                out = run.task.step(model, to_device(batch, run.device, pin=pin))
-            loss_value = float(out.loss.detach())
-            # one rank alone must not stop (the others would wait in the all-reduce): distributed runs
-            # stop on the reduced gradient norm below, which every rank sees the same
-            if not math.isfinite(loss_value) and not dist.active:
-                _non_finite(run, epoch, i, f"the training loss is {loss_value}")
-        run.optimizer.zero_grad(set_to_none=True)
-        if out is not None:
-            out.loss.backward()
-        late = deadline is not None and run.train_seconds + time.perf_counter() - t0 > deadline
-        if dist.active:
-            weight = 0.0 if out is None else float(out.items if out.weight is None else out.weight)
-            late = distributed.reduce_gradients(run.params, weight, late)
-        if cfg.clip and cfg.clip > 0:
-            norm = float(torch.nn.utils.clip_grad_norm_(run.params, cfg.clip))
-            if not math.isfinite(norm):
-                _non_finite(run, epoch, i, f"the gradient norm is {norm}")
-        run.optimizer.step()
-        run.scheduler.step()
-        if run.average is not None:
-            run.average.update(model)
+        out, loss_value, late = _train_step(run, batch, epoch, i, pin, deadline, t0)
         if out is not None:
             loss_sum += loss_value * out.items
             items += out.items
@@ -332,6 +259,39 @@ def _train_epoch(run: _Loop, train_batches: Any, epoch: int) -> tuple[dict[str, 
     row: dict[str, Any] = {"epoch": epoch}
     row.update(run.task.epoch_metrics(loss_sum / max(items, 1), correct if has_correct else None, items))
     return row, elapsed, tokens, out_of_time
+
+
+def _train_step(
+    run: _Loop, batch: dict[str, Any] | None, epoch: int, i: int, pin: bool, deadline: float | None, t0: float
+) -> tuple[StepOut | None, float, bool]:
+    """Optimizer step `i` of `epoch` on `batch` (None: this rank's slice is empty); returns the step's
+    output (None without a batch), its loss and whether the time budget ran out (agreed across ranks)."""
+    out: StepOut | None = None
+    loss_value = 0.0
+    if batch is not None:
+        with autocast(run.device, run.precision):
+            out = run.task.step(run.model, to_device(batch, run.device, pin=pin))
+        loss_value = float(out.loss.detach())
+        # one rank alone must not stop (the others would wait in the all-reduce): distributed runs
+        # stop on the reduced gradient norm below, which every rank sees the same
+        if not math.isfinite(loss_value) and not run.dist.active:
+            _non_finite(run, epoch, i, f"the training loss is {loss_value}")
+    run.optimizer.zero_grad(set_to_none=True)
+    if out is not None:
+        out.loss.backward()
+    late = deadline is not None and run.train_seconds + time.perf_counter() - t0 > deadline
+    if run.dist.active:
+        weight = 0.0 if out is None else float(out.items if out.weight is None else out.weight)
+        late = distributed.reduce_gradients(run.params, weight, late)
+    if run.cfg.clip and run.cfg.clip > 0:
+        norm = float(torch.nn.utils.clip_grad_norm_(run.params, run.cfg.clip))
+        if not math.isfinite(norm):
+            _non_finite(run, epoch, i, f"the gradient norm is {norm}")
+    run.optimizer.step()
+    run.scheduler.step()
+    if run.average is not None:
+        run.average.update(run.model)
+    return out, loss_value, late
 
 
 def _non_finite(run: _Loop, epoch: int, step: int, what: str) -> None:
@@ -445,12 +405,7 @@ def fit(
         _resume(run)
     stopped_early = False
     for epoch in range(run.start_epoch, cfg.epochs + 1):
-        if hasattr(train_batches, "set_epoch"):
-            train_batches.set_epoch(epoch)
-        if cfg.unfreeze == "gradual":
-            unfrozen = set_trainable_depths(run.depths, epoch)
-            if len(run.depths) > 1 and epoch <= len(run.depths):
-                run.say(f"epoch {epoch}: training the top {unfrozen} of {len(run.depths)} layer groups")
+        _begin_epoch(run, train_batches, epoch)
         row, elapsed, tokens, out_of_time = _train_epoch(run, train_batches, epoch)
         _close_epoch(run, row, valid_batches, elapsed, tokens)
         reason = _stop_reason(run, epoch, out_of_time)
@@ -462,10 +417,25 @@ def fit(
             run.say(reason)
             stopped_early = True
             break
-    if cfg.unfreeze == "gradual":
+    return _hand_back(run, stopped_early)
+
+
+def _begin_epoch(run: _Loop, train_batches: Any, epoch: int) -> None:
+    """Reshuffle the batches for `epoch`; with gradual unfreezing, make the epoch's top layer groups trainable."""
+    if hasattr(train_batches, "set_epoch"):
+        train_batches.set_epoch(epoch)
+    if run.cfg.unfreeze == "gradual":
+        unfrozen = set_trainable_depths(run.depths, epoch)
+        if len(run.depths) > 1 and epoch <= len(run.depths):
+            run.say(f"epoch {epoch}: training the top {unfrozen} of {len(run.depths)} layer groups")
+
+
+def _hand_back(run: _Loop, stopped_early: bool) -> FitResult:
+    """Every layer trainable again and the best weights in the model; the fit's result."""
+    if run.cfg.unfreeze == "gradual":
         set_trainable_depths(run.depths, len(run.depths))  # hand the model back as it came: all trainable
     if run.best_state is not None:
-        model.load_state_dict(run.best_state)
+        run.model.load_state_dict(run.best_state)
     m = run.monitor
     return FitResult(run.history, m.best_epoch, m.best_value, stopped_early, run.train_seconds)
 

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,27 @@ def _check_out(out: Path, overwrite: bool) -> None:
             raise ConfigError(f"OUT {out}: a prepared corpus is already there; pass --overwrite to replace it")
 
 
+@dataclass
+class _Source:
+    """What `prepare_corpus` reads: the source as given, its files, how to read them, how to report progress."""
+
+    source: str | os.PathLike[str]
+    paths: list[Path]
+    fmt: str | None
+    text_col: str | None
+    progress: bool | None
+    total_bytes: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.total_bytes = sum(p.stat().st_size for p in self.paths)
+
+    def lines(self) -> Iterator[str]:
+        return stream_lines(self.paths, self.fmt, self.text_col)
+
+    def bar(self, desc: str) -> _ByteProgress:
+        return _ByteProgress(self.total_bytes, desc, self.progress)
+
+
 def prepare_corpus(
     source: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -140,102 +161,83 @@ def prepare_corpus(
         ConfigError: an output folder that must not be written, bad sizes.
     """
     from grutext.tasks.language_model.config import resolve_add_eos
-    from grutext.tasks.language_model.data import build_lm_tokenizer, expand_paths
+    from grutext.tasks.language_model.data import expand_paths
 
     if batch_lines < 1:
         raise ConfigError(f"--batch-lines: expected an integer >= 1, got {batch_lines}")
     paths = expand_paths(source)
     out = Path(out)
     _check_out(out, overwrite)
-    total_bytes = sum(p.stat().st_size for p in paths)
+    corpus = _Source(source, paths, fmt, text_col, progress)
     t0 = time.perf_counter()
+    settings: dict[str, Any] = {
+        "min_freq": min_freq,
+        "max_vocab": max_vocab,
+        "bpe_vocab_size": bpe_vocab_size,
+        "word_split": word_split,
+        "split_contractions": split_contractions,
+    }
+    tok = _learn_vocabulary(corpus, tokenizer, lowercase, settings)
+    settings = {"lowercase": tok.lowercase, **settings, "add_eos": resolve_add_eos(tok.kind, add_eos)}
+    header = _write_prepared(out, corpus, tok, settings, batch_lines, t0)
+    log(
+        f"prepared: {out}/ ({header['num_tokens']:,} tokens in {header['num_lines']:,} lines, vocabulary "
+        f"{tok.vocab_size:,}, {tok.kind} tokenizer; {header['seconds']:.1f}s)"
+    )
+    return header
 
-    bar = _ByteProgress(total_bytes, "vocabulary", progress)
+
+def _learn_vocabulary(corpus: _Source, kind: str, lowercase: bool | None, settings: dict[str, Any]) -> Any:
+    """The first pass: the tokenizer learnt from the corpus's lines (`build_lm_tokenizer`)."""
+    from grutext.tasks.language_model.data import build_lm_tokenizer
+
+    bar = corpus.bar("vocabulary")
 
     def counted() -> Iterator[str]:
-        for line in stream_lines(paths, fmt, text_col):
+        for line in corpus.lines():
             bar.add(len(line) + 1)
             yield line
 
     tok = build_lm_tokenizer(
         counted(),
-        tokenizer,
-        lowercase=lowercase if tokenizer != "char" else False,
-        min_freq=min_freq,
-        max_size=max_vocab,
-        bpe_vocab_size=bpe_vocab_size,
-        word_split=word_split,
-        split_contractions=split_contractions,
+        kind,
+        lowercase=lowercase if kind != "char" else False,
+        min_freq=settings["min_freq"],
+        max_size=settings["max_vocab"],
+        bpe_vocab_size=settings["bpe_vocab_size"],
+        word_split=settings["word_split"],
+        split_contractions=settings["split_contractions"],
     )
     bar.close()
-    eos = resolve_add_eos(tok.kind, add_eos)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the folder is an ordinary output
+    return tok
+
+
+def _write_prepared(
+    out: Path, corpus: _Source, tok: Any, settings: dict[str, Any], batch_lines: int, t0: float
+) -> dict[str, Any]:
+    """The second pass: the corpus encoded into a temporary sibling of `out`, with the tokenizer, the counts
+    and the header; renamed into place once complete (removed on any failure). Returns the header."""
+    tmp = _temp_sibling(out)
     try:
-        counts = np.zeros(tok.vocab_size, dtype=np.int64)  # (V,)
-        n_tokens, n_lines = 0, 0
-        bar = _ByteProgress(total_bytes, "tokenizing", progress)
-        with (tmp / TOKENS).open("wb") as ftok, (tmp / OFFSETS).open("wb") as foff:
-            foff.write(np.zeros(1, dtype=OFFSET_DTYPE).tobytes())
-            batch: list[str] = []
-            nbytes = 0
-
-            def flush() -> None:
-                nonlocal n_tokens, n_lines
-                if not batch:
-                    return
-                if tok.kind == "char":
-                    rows = tok.encode_batch([line + "\n" for line in batch])
-                else:
-                    rows = tok.encode_batch([line for line in batch if line.strip()], add_eos=eos)
-                lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))  # (lines,)
-                ids = np.fromiter((i for r in rows for i in r), dtype=TOKEN_DTYPE, count=int(lengths.sum()))
-                ftok.write(ids.tobytes())
-                foff.write((n_tokens + np.cumsum(lengths)).astype(OFFSET_DTYPE).tobytes())
-                counts[:] += np.bincount(ids, minlength=tok.vocab_size)
-                n_tokens += int(lengths.sum())
-                n_lines += len(rows)
-                bar.add(nbytes, n_tokens)
-                batch.clear()
-
-            for line in stream_lines(paths, fmt, text_col):
-                batch.append(line)
-                nbytes += len(line) + 1
-                if len(batch) >= batch_lines:
-                    flush()
-                    nbytes = 0
-            flush()
-            for fh in (ftok, foff):
-                fh.flush()
-                os.fsync(fh.fileno())
+        bar = corpus.bar("tokenizing")
+        counts, n_tokens, n_lines = _encode_lines(tmp, tok, corpus.lines(), settings["add_eos"], batch_lines, bar)
         bar.close()
         if n_tokens == 0:
-            raise DataError(f"{source}: empty corpus, no tokens after tokenization")
+            raise DataError(f"{corpus.source}: empty corpus, no tokens after tokenization")
         if n_tokens >= 2**32 - 1 or tok.vocab_size >= 2**32:
-            raise DataError(f"{source}: {n_tokens:,} tokens; a prepared corpus holds fewer than 2^32")
+            raise DataError(f"{corpus.source}: {n_tokens:,} tokens; a prepared corpus holds fewer than 2^32")
         tok.save(tmp / TOKENIZER)
         (tmp / COUNTS).write_bytes(counts.astype(OFFSET_DTYPE).tobytes())
         header = {
             "format": FORMAT,
             "version": VERSION,
             "tokenizer": tok.kind,
-            "settings": {
-                "lowercase": tok.lowercase,
-                "min_freq": min_freq,
-                "max_vocab": max_vocab,
-                "bpe_vocab_size": bpe_vocab_size,
-                "word_split": word_split,
-                "split_contractions": split_contractions,
-                "add_eos": eos,
-            },
+            "settings": settings,
             "vocab_size": tok.vocab_size,
             "num_tokens": n_tokens,
             "num_lines": n_lines,
             "dtype": "uint32",
-            "sources": [{"path": str(p), "bytes": p.stat().st_size} for p in paths],
+            "sources": [{"path": str(p), "bytes": p.stat().st_size} for p in corpus.paths],
             "seconds": round(time.perf_counter() - t0, 2),
         }
         (tmp / HEADER).write_text(json.dumps(header, indent=1), encoding="utf-8")
@@ -245,11 +247,59 @@ def prepare_corpus(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log(
-        f"prepared: {out}/ ({n_tokens:,} tokens in {n_lines:,} lines, vocabulary {tok.vocab_size:,}, "
-        f"{tok.kind} tokenizer; {header['seconds']:.1f}s)"
-    )
     return header
+
+
+def _temp_sibling(out: Path) -> Path:
+    """A new empty folder beside `out` (hidden name), with the permissions of an ordinary new folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the folder is an ordinary output
+    return tmp
+
+
+def _encode_lines(
+    tmp: Path, tok: Any, lines: Iterator[str], eos: bool, batch_lines: int, bar: _ByteProgress
+) -> tuple[np.ndarray, int, int]:
+    """`lines` encoded batch by batch into `tmp`'s token and offset files (synced to disk); returns how often
+    each id occurs (V,), the tokens and the encoded lines."""
+    counts = np.zeros(tok.vocab_size, dtype=np.int64)  # (V,)
+    n_tokens, n_lines = 0, 0
+    with (tmp / TOKENS).open("wb") as ftok, (tmp / OFFSETS).open("wb") as foff:
+        foff.write(np.zeros(1, dtype=OFFSET_DTYPE).tobytes())
+        for batch, nbytes in _line_batches(lines, batch_lines):
+            if tok.kind == "char":
+                rows = tok.encode_batch([line + "\n" for line in batch])
+            else:
+                rows = tok.encode_batch([line for line in batch if line.strip()], add_eos=eos)
+            lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))  # (lines,)
+            ids = np.fromiter((i for r in rows for i in r), dtype=TOKEN_DTYPE, count=int(lengths.sum()))
+            ftok.write(ids.tobytes())
+            foff.write((n_tokens + np.cumsum(lengths)).astype(OFFSET_DTYPE).tobytes())
+            counts[:] += np.bincount(ids, minlength=tok.vocab_size)
+            n_tokens += int(lengths.sum())
+            n_lines += len(rows)
+            bar.add(nbytes, n_tokens)
+        for fh in (ftok, foff):
+            fh.flush()
+            os.fsync(fh.fileno())
+    return counts, n_tokens, n_lines
+
+
+def _line_batches(lines: Iterator[str], batch_lines: int) -> Iterator[tuple[list[str], int]]:
+    """`lines` in lists of `batch_lines` (the last one shorter, never empty), each with its bytes (newlines counted)."""
+    batch: list[str] = []
+    nbytes = 0
+    for line in lines:
+        batch.append(line)
+        nbytes += len(line) + 1
+        if len(batch) >= batch_lines:
+            yield batch, nbytes
+            batch, nbytes = [], 0
+    if batch:
+        yield batch, nbytes
 
 
 @dataclass

@@ -319,18 +319,7 @@ def train_language_model(
     lm = (lm or LMConfig()).check()
     cfg = lm_config(cfg).validate()
     run = start_run(cfg.train, save=save, verbose=verbose, kind=KIND, resume=resume)
-    d = cfg.data
-    corpus = _read_lines(d, train_lines, valid_lines, test_lines)
-    t0 = time.perf_counter()
-    tokenizer = _tokenize(d, lm, corpus)
-    train_ids, valid_ids = corpus.train_ids, corpus.valid_ids
-    assert train_ids is not None and valid_ids is not None  # set by _tokenize
-    unigram = _unigram(corpus, tokenizer.vocab_size)
-    run.log(
-        f"data: train {_numel(train_ids):,} tokens, valid {_numel(valid_ids):,} tokens"
-        f"{'' if corpus.test is None else ', test given'}; tokenizer {d.tokenizer}, vocabulary "
-        f"{tokenizer.vocab_size:,} (built in {time.perf_counter() - t0:.1f}s); unigram valid perplexity {unigram:.1f}"
-    )
+    corpus, tokenizer, unigram = _data(cfg.data, lm, run, (train_lines, valid_lines, test_lines))
     cfg, model = _build_model(cfg, lm, tokenizer, run)
     train_b, valid_b = _batches(cfg, lm, corpus)
     corpus.notes.append(_validation_note(valid_b))
@@ -348,6 +337,25 @@ def train_language_model(
             run, model, tokenizer, cfg, lm, result, {"valid": valid, "test": test, "unigram_valid_perplexity": unigram}
         )
     return TrainedLanguageModel(model, tokenizer, cfg, lm, result, valid, test, run.out, unigram, corpus.notes)
+
+
+def _data(
+    d: DataConfig, lm: LMConfig, run: Run, lines: tuple[list[str] | None, list[str] | None, list[str] | None]
+) -> tuple[_Corpus, Tokenizer, float]:
+    """The corpus read (the given train, valid and test `lines`, else the files) and encoded, its tokenizer,
+    and the unigram validation perplexity; logs the data line."""
+    corpus = _read_lines(d, *lines)
+    t0 = time.perf_counter()
+    tokenizer = _tokenize(d, lm, corpus)
+    train_ids, valid_ids = corpus.train_ids, corpus.valid_ids
+    assert train_ids is not None and valid_ids is not None  # set by _tokenize
+    unigram = _unigram(corpus, tokenizer.vocab_size)
+    run.log(
+        f"data: train {_numel(train_ids):,} tokens, valid {_numel(valid_ids):,} tokens"
+        f"{'' if corpus.test is None else ', test given'}; tokenizer {d.tokenizer}, vocabulary "
+        f"{tokenizer.vocab_size:,} (built in {time.perf_counter() - t0:.1f}s); unigram valid perplexity {unigram:.1f}"
+    )
+    return corpus, tokenizer, unigram
 
 
 def _save(

@@ -26,7 +26,7 @@ from grutext.tasks.tagging.data import (
 from grutext.tasks.tagging.evaluate import TaggingTask, predict_tags, score
 from grutext.tasks.tagging.model import Tagger
 from grutext.train.loop import FitResult, fit
-from grutext.train.run import finish_run, start_run
+from grutext.train.run import Run, finish_run, start_run
 
 
 @dataclass
@@ -119,9 +119,40 @@ def train_tagger(
     """
     tag_cfg = (tag_cfg or TagConfig()).check()
     run = start_run(cfg.train, save=save, verbose=verbose, kind=KIND, resume=resume)
-    log = run.log
     train, valid, test = corpora if corpora is not None else _read(cfg, tag_cfg)
     cfg = tagger_config(cfg, train.scheme)
+    cfg, tokenizer, vocab = _vocabularies(cfg, tag_cfg, (train, valid, test), run.log)
+    encoder = Encoder(tokenizer, vocab)
+    bs = cfg.train.batch_size
+    train_b = TagBatches(encoder.encode_corpus(train), bs, shuffle=True, seed=cfg.train.seed)
+    valid_b = TagBatches(encoder.encode_corpus(valid), max(bs, 128))
+    cfg, model = _build_model(cfg, tag_cfg, vocab, tokenizer, run.log)
+    t0 = time.perf_counter()
+    result = fit(
+        model,
+        TaggingTask(vocab),
+        train_b,
+        valid_b,
+        cfg.train,
+        checkpoint_dir=run.checkpoint,
+        resume=resume,
+        progress=progress,
+        verbose=verbose,
+    )
+    valid_scores, test_scores = _evaluate(model, encoder, (valid_b, valid, test), run.log)
+    seconds = time.perf_counter() - t0
+    trained = TrainedTagger(model, tokenizer, cfg, tag_cfg, vocab, result, valid_scores, test_scores, run.out)
+    if run.out is not None:
+        _save(run, trained, seconds)
+    return trained
+
+
+def _vocabularies(
+    cfg: Config, tag_cfg: TagConfig, corpora: tuple[TaggedCorpus, TaggedCorpus, TaggedCorpus | None], log: Any
+) -> tuple[Config, Tokenizer, TagVocab]:
+    """The tag and character vocabularies and the word tokenizer of the training corpus, their sizes set in the
+    model config; logs the first reading warnings and the data line."""
+    train, valid, test = corpora
     for w in (train.warnings + valid.warnings + (test.warnings if test else []))[:5]:
         log(f"warning: {w}")
     vocab = build_vocab(train, tag_cfg)
@@ -135,10 +166,13 @@ def train_tagger(
         f"{vocab.file_scheme} tags{scheme_note} ({len(vocab.tags)}); {tokenizer.vocab_size:,} words, "
         f"{len(vocab.chars):,} characters"
     )
-    encoder = Encoder(tokenizer, vocab)
-    bs = cfg.train.batch_size
-    train_b = TagBatches(encoder.encode_corpus(train), bs, shuffle=True, seed=cfg.train.seed)
-    valid_b = TagBatches(encoder.encode_corpus(valid), max(bs, 128))
+    return cfg, tokenizer, vocab
+
+
+def _build_model(
+    cfg: Config, tag_cfg: TagConfig, vocab: TagVocab, tokenizer: Tokenizer, log: Any
+) -> tuple[Config, Tagger]:
+    """The tagger, its word embedding pretrained when `model.pretrained` names vectors; logs its shape."""
     model = Tagger.from_config(cfg.model, tag_cfg, vocab)
     if cfg.model.pretrained == "auto":  # a classifier default; the tagger's embedding stays random unless named
         cfg = replace(cfg, model=replace(cfg.model, pretrained=None))
@@ -148,18 +182,15 @@ def train_tagger(
         f"model: {tag_cfg.char_encoder} characters, {cfg.model.num_layers}x BiGRU {cfg.model.hidden_size}, "
         f"{tag_cfg.decoder} ({sum(p.numel() for p in model.parameters()):,} parameters); monitor {cfg.train.monitor}"
     )
-    t0 = time.perf_counter()
-    result = fit(
-        model,
-        TaggingTask(vocab),
-        train_b,
-        valid_b,
-        cfg.train,
-        checkpoint_dir=run.checkpoint,
-        resume=resume,
-        progress=progress,
-        verbose=verbose,
-    )
+    return cfg, model
+
+
+def _evaluate(
+    model: Tagger, encoder: Encoder, data: tuple[TagBatches, TaggedCorpus, TaggedCorpus | None], log: Any
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Validation and (when given) test scores in the file's scheme, with their losses; logs each."""
+    valid_b, valid, test = data
+    vocab = encoder.vocab
     pred, loss = predict_tags(model, valid_b, vocab)
     valid_scores = score([list(s.tags) for s in valid], pred, vocab.file_scheme)
     valid_scores["loss"] = loss
@@ -170,29 +201,33 @@ def train_tagger(
         test_scores = score([list(s.tags) for s in test], pred, vocab.file_scheme)
         test_scores["loss"] = loss
         log(_summary("test", test_scores))
-    seconds = time.perf_counter() - t0
-    if run.out is not None:
-        metrics = {
-            "history": result.history,
-            "best_epoch": result.best_epoch,
-            "monitor": cfg.train.monitor,
-            "train_seconds": result.train_seconds,
-            "seconds": seconds,
-            "valid": _jsonable(valid_scores),
-            "test": _jsonable(test_scores),
-        }
-        save_model(
-            run.out,
-            model.cpu(),
-            tokenizer,
-            cfg,
-            kind=KIND,
-            metrics=metrics,
-            meta={SECTION: {**tag_cfg.to_dict(), **vocab.to_dict()}},
-        )
-        log(f"saved {run.out}")
-        finish_run(run, keep_checkpoint=cfg.train.keep_checkpoint)
-    return TrainedTagger(model, tokenizer, cfg, tag_cfg, vocab, result, valid_scores, test_scores, run.out)
+    return valid_scores, test_scores
+
+
+def _save(run: Run, trained: TrainedTagger, seconds: float) -> None:
+    """The model directory (the model moved to the CPU), its metrics and tagger settings; the run finished."""
+    assert run.out is not None  # the caller checks
+    cfg, result = trained.config, trained.fit
+    metrics = {
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "monitor": cfg.train.monitor,
+        "train_seconds": result.train_seconds,
+        "seconds": seconds,
+        "valid": _jsonable(trained.valid_scores),
+        "test": _jsonable(trained.test_scores),
+    }
+    save_model(
+        run.out,
+        trained.model.cpu(),
+        trained.tokenizer,
+        cfg,
+        kind=KIND,
+        metrics=metrics,
+        meta={SECTION: {**trained.tag_config.to_dict(), **trained.vocab.to_dict()}},
+    )
+    run.log(f"saved {run.out}")
+    finish_run(run, keep_checkpoint=cfg.train.keep_checkpoint)
 
 
 __all__ = ["TrainedTagger", "train_tagger"]

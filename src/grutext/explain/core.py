@@ -186,6 +186,35 @@ def check_classifier(loaded: Any) -> None:
     require_single_network(loaded, "explain")
 
 
+def _encode_with_gates(
+    model: Any, ids: torch.Tensor, lengths: torch.Tensor, tokens: list[str], notes: list[str]
+) -> tuple[torch.Tensor, GateTrace | None]:
+    """The classifier's logits for ids (1, T) and its gate traces (None, and a note, for a cell without gates)."""
+    cell = _cell_of(model)
+    with torch.no_grad():
+        enc = model.encode(ids, lengths, return_gates=cell in GATE_CELLS)
+    if cell not in GATE_CELLS:
+        notes.append(f"no gate traces: the model's cell is {cell!r}, gates need one of {', '.join(GATE_CELLS)}")
+        return enc["logits"], None
+    return enc["logits"], traces_from_gates(enc["gates"], lengths, [tokens], cell)[0]
+
+
+def _importance(
+    loaded: Any, inp: Prepared, method: str, c: int, probs: np.ndarray, steps: int
+) -> tuple[Any, dict[str, Any]]:
+    """Token importance for class c by `method` (`probs`: the model's prediction) and the method's details."""
+    from grutext.explain import importance as imp
+
+    model = loaded.model
+    ids, lengths = inp.ids_tensor, inp.lengths  # (1, T), (1,)
+    if method == "attention":
+        return imp.attention_importance(model, ids, lengths), {}
+    if method == "occlusion":
+        scores = imp.occlusion(model, inp.ids, c, unk_id=loaded.tokenizer.unk_id)
+        return scores, {"baseline_probability": float(probs[c])}
+    return imp.integrated_gradients(model, ids, lengths, c, steps=steps)
+
+
 def explain(
     loaded: Any, text: str, method: str = "ig", target: str | int | None = None, steps: int = 48
 ) -> Explanation:
@@ -207,8 +236,6 @@ def explain(
         >>> ex.predicted, ex.tokens[int(ex.importance.argmax())]              # doctest: +SKIP
         ('1', 'gorgeous')
     """
-    from grutext.explain import importance as imp
-
     check_classifier(loaded)
     if method not in METHODS:
         raise ConfigError(f"method: expected one of {', '.join(METHODS)}; got {method!r}")
@@ -221,26 +248,11 @@ def explain(
         n_unk = sum(inp.unknown)
         if n_unk:
             notes.append(f"{n_unk} of {len(inp.ids)} tokens are not in the vocabulary (read as <unk>)")
-        ids, lengths = inp.ids_tensor, inp.lengths  # (1, T), (1,)
-        cell = _cell_of(model)
-        gates = None
-        with torch.no_grad():
-            enc = model.encode(ids, lengths, return_gates=cell in GATE_CELLS)
-        if cell in GATE_CELLS:
-            gates = traces_from_gates(enc["gates"], lengths, [inp.tokens], cell)[0]
-        else:
-            notes.append(f"no gate traces: the model's cell is {cell!r}, gates need one of {', '.join(GATE_CELLS)}")
-        probs = model.probabilities(enc["logits"])[0].double().cpu().numpy()  # (C,)
+        logits, gates = _encode_with_gates(model, inp.ids_tensor, inp.lengths, inp.tokens, notes)
+        probs = model.probabilities(logits)[0].double().cpu().numpy()  # (C,)
         pred = int(probs.argmax())
         c = resolve_target(loaded.labels, target, pred)
-        details: dict[str, Any] = {}
-        if method == "attention":
-            scores = imp.attention_importance(model, ids, lengths)
-        elif method == "occlusion":
-            scores = imp.occlusion(model, inp.ids, c, unk_id=loaded.tokenizer.unk_id)
-            details["baseline_probability"] = float(probs[c])
-        else:
-            scores, details = imp.integrated_gradients(model, ids, lengths, c, steps=steps)
+        scores, details = _importance(loaded, inp, method, c, probs, steps)
     finally:
         model.train(was_training)
     return Explanation(

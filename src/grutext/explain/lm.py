@@ -16,6 +16,7 @@ encoder with ``encoder(x (B, T, E), lengths, return_gates=True) -> (output, h_n,
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import torch
 
 from grutext.errors import ArtifactError, ConfigError
 from grutext.explain.core import Explanation
-from grutext.explain.gates import GATE_CELLS, _cell_of, traces_from_gates
+from grutext.explain.gates import GATE_CELLS, GateTrace, _cell_of, traces_from_gates
 from grutext.explain.prepare import prepare
 from grutext.tasks import LANGUAGE_MODEL
 from grutext.tasks.language_model.config import resolve_add_eos
@@ -93,6 +94,45 @@ def _surprisal(model: Any, x: torch.Tensor) -> torch.Tensor:
     return nats
 
 
+@dataclass
+class _Read:
+    """The tokens the model read: the prompt as prepared, then any it generated after it."""
+
+    ids: list[int]
+    tokens: list[str]
+    unknown: list[bool]
+    generated: np.ndarray  # (T,) bool
+    notes: list[str]
+    new: int  # how many tokens were generated
+
+
+def _read_prompt(loaded: Any, text: str, generate: int, temperature: float, seed: int, add_eos: bool | None) -> _Read:
+    """The prompt's tokens (after ``<eos>`` for a line-based model) and `generate` tokens after them."""
+    model, tok = loaded.model, loaded.tokenizer
+    if add_eos is None:
+        add_eos = _starts_after_eos(loaded)
+    inp = prepare(loaded, text, truncate_to=None, prefix=(tok.eos_id, "<eos>") if add_eos else None)
+    banned = [tok.pad_id, tok.bos_id] + ([] if add_eos else [tok.eos_id])
+    new = _generate(model, list(inp.ids), generate, temperature, seed, banned) if generate else []
+    return _Read(
+        ids=list(inp.ids) + new,
+        tokens=list(inp.tokens) + [tok.id_to_token(i) for i in new],
+        unknown=list(inp.unknown) + [False] * len(new),
+        generated=np.array([False] * len(inp.ids) + [True] * len(new)),
+        notes=list(inp.notes),
+        new=len(new),
+    )
+
+
+def _gates_or_note(model: Any, x: torch.Tensor, tokens: list[str], notes: list[str]) -> GateTrace | None:
+    """The gate traces of the model reading ids x (1, T); None (and a note) for a cell without gates."""
+    cell = _cell_of(model)
+    if cell in GATE_CELLS:
+        return traces_from_gates(_lm_gates(model, model.embedding(x)), [x.shape[1]], [tokens], cell)[0]
+    notes.append(f"no gate traces: the model's cell is {cell!r}, gates need one of {', '.join(GATE_CELLS)}")
+    return None
+
+
 def explain_lm(
     loaded: Any, text: str, *, generate: int = 0, temperature: float = 0.0, seed: int = 0, add_eos: bool | None = None
 ) -> Explanation:
@@ -121,52 +161,32 @@ def explain_lm(
     model = loaded.model
     was_training = model.training
     model.eval()
-    tok = loaded.tokenizer
     try:
-        if add_eos is None:
-            add_eos = _starts_after_eos(loaded)
-        inp = prepare(loaded, text, truncate_to=None, prefix=(tok.eos_id, "<eos>") if add_eos else None)
-        ids = list(inp.ids)
-        tokens = list(inp.tokens)
-        unknown = list(inp.unknown)
-        banned = [tok.pad_id, tok.bos_id] + ([] if add_eos else [tok.eos_id])
-        new = _generate(model, ids, generate, temperature, seed, banned) if generate else []
-        ids += new
-        tokens += [tok.id_to_token(i) for i in new]
-        unknown += [False] * len(new)
-        generated = np.array([False] * len(inp.ids) + [True] * len(new))
-        x = torch.tensor([ids], dtype=torch.long)  # (1, T)
-        T = x.shape[1]
+        read = _read_prompt(loaded, text, generate, temperature, seed, add_eos)
+        x = torch.tensor([read.ids], dtype=torch.long)  # (1, T)
         with torch.no_grad():
-            nats = _surprisal(model, x)
-            cell = _cell_of(model)
-            gates = None
-            notes = list(inp.notes)
-            if cell in GATE_CELLS:
-                gates = traces_from_gates(_lm_gates(model, model.embedding(x)), [T], [tokens], cell)[0]  # x: (1, T)
-            else:
-                notes.append(f"no gate traces: the model's cell is {cell!r}, gates need one of {', '.join(GATE_CELLS)}")
+            nats = _surprisal(model, x).numpy()  # (T,)
+            gates = _gates_or_note(model, x, read.tokens, read.notes)
     finally:
         model.train(was_training)
-    nats_np = nats.numpy()
-    if new:
-        notes.append(
-            f"{len(new)} tokens generated after the prompt "
+    if read.new:
+        read.notes.append(
+            f"{read.new} tokens generated after the prompt "
             f"({'greedy' if temperature <= 0 else f'temperature {temperature}, seed {seed}'})"
         )
     return Explanation(
         kind=LANGUAGE_MODEL.kind,
         text=text,
-        tokens=tokens,
-        ids=ids,
-        notes=notes,
+        tokens=read.tokens,
+        ids=read.ids,
+        notes=read.notes,
         method="surprisal",
         gates=gates,
-        unknown=unknown,
-        surprisal_nats=nats_np,
-        surprisal_bits=nats_np / math.log(2),
-        token_prob=np.exp(-nats_np),
-        generated=generated,
+        unknown=read.unknown,
+        surprisal_nats=nats,
+        surprisal_bits=nats / math.log(2),
+        token_prob=np.exp(-nats),
+        generated=read.generated,
         model_path=str(loaded.path) if getattr(loaded, "path", None) else None,
     )
 

@@ -291,6 +291,49 @@ def _gate_blocks(g: Any, T: int) -> list[tuple[str, list[str], np.ndarray]]:
     return blocks
 
 
+def _png_title(ex: Explanation, name: str, T: int) -> str:
+    """The PNG's title: the signal's name, with the prediction, and what was cut (`T` tokens shown)."""
+    title = name
+    if ex.probabilities is not None:  # a classifier's explanation
+        p = dict(zip(ex.labels, ex.probabilities, strict=True))
+        assert ex.predicted is not None  # set with the probabilities
+        title = f"predicted {ex.predicted!r} (p={p[ex.predicted]:.2f}) · {name}"
+    if len(ex.tokens) > T:
+        title += f" · first {T} of {len(ex.tokens)} tokens"
+    if ex.truncated:
+        title += " · text truncated"
+    return title
+
+
+def _draw_signal(ax: Any, values: np.ndarray, scale: str, toks: list[str], title: str) -> None:
+    """The token signal as bars on `ax`, one per token of `toks` (red/blue by sign for a diverging scale)."""
+    T = len(toks)
+    x = np.arange(T)
+    if scale == "div":
+        colors = ["#d9534f" if v >= 0 else "#3b78e7" for v in values]
+    elif scale == "warm":
+        colors = ["#f08a24"] * T
+    else:
+        colors = ["#2f6db5"] * T
+    ax.bar(x, np.nan_to_num(values), color=colors, width=0.8)
+    ax.axhline(0, color="#888", lw=0.6)
+    ax.set_xlim(-0.5, T - 0.5)
+    ax.set_xticks(x, toks, rotation=60, ha="right", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(title, fontsize=9, loc="left")
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _draw_gate_blocks(axes: Any, blocks: list[tuple[str, list[str], np.ndarray]], toks: list[str]) -> None:
+    """Each layer's gate block as a rows × tokens heat map on its own axis (0 white → 1 dark blue)."""
+    x = np.arange(len(toks))
+    for ax, (btitle, labels, mat) in zip(axes, blocks, strict=True):
+        ax.imshow(mat, aspect="auto", cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xticks(x, toks, rotation=60, ha="right", fontsize=8)
+        ax.set_title(btitle + "  ·  colour: 0 white → 1 dark blue", fontsize=9, loc="left")
+
+
 def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int = 100) -> Path:
     """A PNG: the token signal as bars, then each layer's gates as a rows × tokens heat map.
 
@@ -310,44 +353,15 @@ def render_png(ex: Explanation, path: str | Path, max_tokens: int = 80, dpi: int
     values, name, scale = _signal(ex)
     T = min(len(ex.tokens), max_tokens)
     toks = [t if len(t) <= 14 else t[:13] + "…" for t in ex.tokens[:T]]
-    values = values[:T]
-    g = ex.gates
-    blocks = _gate_blocks(g, T) if g is not None else []
+    blocks = _gate_blocks(ex.gates, T) if ex.gates is not None else []
     heights = [1.6] + [0.28 * len(b[1]) + 0.5 for b in blocks]
     width = min(22.0, max(7.0, 0.42 * T + 2.2))
     fig, axes = plt.subplots(
         len(heights), 1, figsize=(width, sum(heights) + 0.9), gridspec_kw={"height_ratios": heights}, squeeze=False
     )
     axes = axes[:, 0]
-    ax = axes[0]
-    x = np.arange(T)
-    if scale == "div":
-        colors = ["#d9534f" if v >= 0 else "#3b78e7" for v in values]
-    elif scale == "warm":
-        colors = ["#f08a24"] * T
-    else:
-        colors = ["#2f6db5"] * T
-    ax.bar(x, np.nan_to_num(values), color=colors, width=0.8)
-    ax.axhline(0, color="#888", lw=0.6)
-    ax.set_xlim(-0.5, T - 0.5)
-    ax.set_xticks(x, toks, rotation=60, ha="right", fontsize=8)
-    ax.tick_params(axis="y", labelsize=7)
-    title = name
-    if ex.probabilities is not None:  # a classifier's explanation
-        p = dict(zip(ex.labels, ex.probabilities, strict=True))
-        assert ex.predicted is not None  # set with the probabilities
-        title = f"predicted {ex.predicted!r} (p={p[ex.predicted]:.2f}) · {name}"
-    if len(ex.tokens) > T:
-        title += f" · first {T} of {len(ex.tokens)} tokens"
-    if ex.truncated:
-        title += " · text truncated"
-    ax.set_title(title, fontsize=9, loc="left")
-    ax.spines[["top", "right"]].set_visible(False)
-    for ax, (btitle, labels, mat) in zip(axes[1:], blocks, strict=True):
-        ax.imshow(mat, aspect="auto", cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
-        ax.set_yticks(range(len(labels)), labels, fontsize=7)
-        ax.set_xticks(x, toks, rotation=60, ha="right", fontsize=8)
-        ax.set_title(btitle + "  ·  colour: 0 white → 1 dark blue", fontsize=9, loc="left")
+    _draw_signal(axes[0], values[:T], scale, toks, _png_title(ex, name, T))
+    _draw_gate_blocks(axes[1:], blocks, toks)
     fig.tight_layout()
     path = Path(path)
     try:

@@ -318,6 +318,51 @@ def _mistakes_section(
     return body
 
 
+def _trace_sections(model_dir: Path, metrics: dict[str, Any]) -> list[str]:
+    """The epoch trace and the curves (the run's curves.png, else drawn from the history)."""
+    from grutext.train.trace import plot_curves
+
+    body = []
+    if not (model_dir / "metrics.json").is_file():
+        body.append("<div class='note'>metrics.json is missing: no epoch trace or scores</div>")
+    history = metrics.get("history") or []
+    member_best = [m.get("best_epoch") for m in metrics["members"]] if metrics.get("members") else None
+    body.append("<h2>Epoch trace</h2>" + history_html(history, metrics.get("best_epoch"), member_best))
+    curves = model_dir / "curves.png"
+    if curves.is_symlink() and not inside(curves, model_dir):  # a link out of the folder is not followed
+        curves = model_dir / ".no-curves"
+    with tempfile.TemporaryDirectory() as tmp:
+        if not curves.is_file() and history:
+            curves = plot_curves(history, Path(tmp) / "curves.png") or curves
+        if curves.is_file():
+            body.append("<h2>Curves</h2>" + _img(curves, "training curves"))
+    return body
+
+
+def _scores_sections(metrics: dict[str, Any], labels: list[str]) -> list[str]:
+    """Validation and test scores, and the baseline comparison."""
+    return [
+        "<h2>Scores</h2>",
+        _scores_html("validation", metrics.get("valid"), labels) or "<p class='meta'>no validation scores</p>",
+        _scores_html("test", metrics.get("test"), labels),
+        baseline_html(metrics.get("baseline"), metrics),
+    ]
+
+
+def _model_sections(loaded: Any) -> list[str]:
+    """The model summary (a note instead when it cannot be made) and the run's configuration."""
+    from grutext.summary import model_summary
+
+    try:
+        summary = model_summary(loaded.model)
+    except Exception as exc:  # the summary is a nicety; never lose the report over it
+        summary = f"(no summary: {exc})"
+    return [
+        f"<h2>Model</h2><pre>{html.escape(summary)}</pre>",
+        f"<h2>Configuration</h2><pre>{html.escape(json.dumps(loaded.config.to_dict(), indent=2))}</pre>",
+    ]
+
+
 def training_report(
     model_dir: str | Path,
     out: str | Path | None = None,
@@ -345,8 +390,6 @@ def training_report(
         DataError: `data` is given but unreadable.
     """
     from grutext.artifact import load_model
-    from grutext.summary import model_summary
-    from grutext.train.trace import plot_curves
 
     model_dir = Path(model_dir)
     loaded = load_model(model_dir)
@@ -359,23 +402,8 @@ def training_report(
         f"<h1>grutext training report</h1><p class='meta'>{html.escape(str(model_dir))} · {loaded.kind} · "
         f"{html.escape(loaded.config.model.cell)} · {len(labels) or ''} {'classes' if labels else ''}</p>"
     ]
-    if not (model_dir / "metrics.json").is_file():
-        body.append("<div class='note'>metrics.json is missing: no epoch trace or scores</div>")
-    history = metrics.get("history") or []
-    member_best = [m.get("best_epoch") for m in metrics["members"]] if metrics.get("members") else None
-    body.append("<h2>Epoch trace</h2>" + history_html(history, metrics.get("best_epoch"), member_best))
-    curves = model_dir / "curves.png"
-    if curves.is_symlink() and not inside(curves, model_dir):  # a link out of the folder is not followed
-        curves = model_dir / ".no-curves"
-    with tempfile.TemporaryDirectory() as tmp:
-        if not curves.is_file() and history:
-            curves = plot_curves(history, Path(tmp) / "curves.png") or curves
-        if curves.is_file():
-            body.append("<h2>Curves</h2>" + _img(curves, "training curves"))
-    body.append("<h2>Scores</h2>")
-    body.append(_scores_html("validation", metrics.get("valid"), labels) or "<p class='meta'>no validation scores</p>")
-    body.append(_scores_html("test", metrics.get("test"), labels))
-    body.append(baseline_html(metrics.get("baseline"), metrics))
+    body += _trace_sections(model_dir, metrics)
+    body += _scores_sections(metrics, labels)
     task = task_for(loaded.kind, model_dir)
     if loaded.kind == "tagger" and (data or mistakes != 5 or method != "ig"):  # no mistakes section for taggers
         raise ConfigError("--data/--mistakes/--method: the report explains a classifier's mistakes; a tagger has none")
@@ -385,12 +413,7 @@ def training_report(
     body.append("<h2>Settings</h2>" + _settings_html(task.settings(loaded.config, loaded.meta)))
     if task.has_labels:  # a model that names classes has mistakes to show
         body += _mistakes_section(loaded, task, model_dir, data, mistakes, method, member)
-    try:
-        summary = model_summary(loaded.model)
-    except Exception as exc:  # the summary is a nicety; never lose the report over it
-        summary = f"(no summary: {exc})"
-    body.append(f"<h2>Model</h2><pre>{html.escape(summary)}</pre>")
-    body.append(f"<h2>Configuration</h2><pre>{html.escape(json.dumps(loaded.config.to_dict(), indent=2))}</pre>")
+    body += _model_sections(loaded)
     write_output(out, page(f"grutext report: {model_dir.name}", "\n".join(body)), "--out" if out_given else None)
     return out
 

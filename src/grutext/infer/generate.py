@@ -115,6 +115,44 @@ def next_token_probs(
     return probs
 
 
+def _best_extensions(
+    cand: Tensor, beam: int, stop_ids: set[int], seqs: list[list[int]], finished: list[tuple[list[int], float]]
+) -> tuple[list[int], list[int], list[float]]:
+    """The `beam` best one-token extensions of K hypotheses scored cand (K, V): their rows, tokens and scores.
+
+    A stop token among the 2 * beam best candidates finishes its hypothesis instead (appended to
+    `finished`, the stop token not included); impossible (-inf) candidates are never kept.
+    """
+    V = cand.shape[1]
+    top = torch.topk(cand.reshape(-1), min(2 * beam, cand.numel()))  # over (K*V,)
+    keep_rows: list[int] = []
+    keep_tok: list[int] = []
+    keep_score: list[float] = []
+    for s, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+        if s == NEG_INF:
+            break
+        row, tok = divmod(flat, V)
+        if tok in stop_ids:
+            finished.append((seqs[row], s))
+            continue
+        keep_rows.append(row)
+        keep_tok.append(tok)
+        keep_score.append(s)
+        if len(keep_rows) == beam:
+            break
+    return keep_rows, keep_tok, keep_score
+
+
+def _settled(finished: list[tuple[list[int], float]], best_active: float, n_best: int) -> bool:
+    """n_best hypotheses have finished and the best active score is below the n-th finished one."""
+    return len(finished) >= n_best and best_active < sorted((f[1] for f in finished), reverse=True)[n_best - 1]
+
+
+def _beam_rank(item: tuple[list[int], float], length_penalty: float) -> float:
+    """A hypothesis's rank: its score, divided by ``len**length_penalty`` when there is a penalty."""
+    return item[1] / (max(len(item[0]), 1) ** length_penalty) if length_penalty else item[1]
+
+
 class Generator:
     """Generate from a language model and its tokenizer.
 
@@ -328,47 +366,28 @@ class Generator:
         seqs: list[list[int]] = [[]]
         scores = torch.zeros(1)  # (K,)
         finished: list[tuple[list[int], float]] = []
-
-        def rank(item: tuple[list[int], float]) -> float:
-            return item[1] / (max(len(item[0]), 1) ** length_penalty) if length_penalty else item[1]
-
         for _ in range(max_tokens):
             logp[:, self.banned] = NEG_INF
-            cand = scores.unsqueeze(1) + logp  # (K, V)
-            V = cand.shape[1]
-            top = torch.topk(cand.reshape(-1), min(2 * beam, cand.numel()))  # over (K*V,)
-            keep_rows, keep_tok, keep_score = [], [], []
-            for s, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                if s == NEG_INF:
-                    break
-                row, tok = divmod(flat, V)
-                if tok in stop_ids:
-                    finished.append((seqs[row], s))
-                    continue
-                keep_rows.append(row)
-                keep_tok.append(tok)
-                keep_score.append(s)
-                if len(keep_rows) == beam:
-                    break
-            if not keep_rows:
+            rows, toks, kept = _best_extensions(scores.unsqueeze(1) + logp, beam, stop_ids, seqs, finished)
+            if not rows:
                 break
-            seqs = [seqs[r] + [t] for r, t in zip(keep_rows, keep_tok, strict=True)]
-            scores = torch.tensor(keep_score)
-            if (
-                len(finished) >= n_best
-                and not length_penalty
-                and max(keep_score) < sorted((f[1] for f in finished), reverse=True)[n_best - 1]
-            ):
+            seqs = [seqs[r] + [t] for r, t in zip(rows, toks, strict=True)]
+            scores = torch.tensor(kept)
+            if not length_penalty and _settled(finished, max(kept), n_best):
                 break  # log-probs only fall: no active beam can overtake the n-th finished one
-            from grutext.tasks.language_model.model import select_state
-
-            state = select_state(state, torch.tensor(keep_rows))  # (L, K, H)
-            x = torch.tensor(keep_tok).unsqueeze(1)  # (K, 1)
-            out, _, state = self.model(x, None, state)  # (K, 1, V)
-            logp = torch.log_softmax(out[:, -1].float(), -1)  # (K, V)
+            logp, state = self._feed_beams(state, rows, toks)
         finished.extend((s, float(v)) for s, v in zip(seqs, scores.tolist(), strict=True))
-        finished.sort(key=rank, reverse=True)
+        finished.sort(key=lambda item: _beam_rank(item, length_penalty), reverse=True)
         return [(ids, float(score)) for ids, score in finished[:n_best]]
+
+    def _feed_beams(self, state: Any, rows: list[int], toks: list[int]) -> tuple[Tensor, Any]:
+        """Feed token toks[k] to the hypothesis rows[k]: next-token log-probs (K, V) and the new state."""
+        from grutext.tasks.language_model.model import select_state
+
+        state = select_state(state, torch.tensor(rows))  # (L, K, H)
+        x = torch.tensor(toks).unsqueeze(1)  # (K, 1)
+        out, _, state = self.model(x, None, state)  # (K, 1, V)
+        return torch.log_softmax(out[:, -1].float(), -1), state  # (K, V)
 
     def beam_search(self, prompt: str, **options: Any) -> list[tuple[str, float]]:
         """`beam_search_ids` with the continuations rendered as text."""

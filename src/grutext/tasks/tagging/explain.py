@@ -223,6 +223,53 @@ def _softmax_two_best(log_probs: torch.Tensor) -> tuple[list[int], float, list[i
     return best, best_lp, second, best_lp - float(gap[i])
 
 
+@dataclass
+class _TwoBest:
+    """The decoder's two best paths as (tag ids, score s(y), probability), and each token's marginal of its best tag."""
+
+    decoder: str
+    best: tuple[list[int], float, float]
+    second: tuple[list[int], float, float]  # score -inf: no second path
+    marginal: np.ndarray  # (T,)
+
+
+def _two_best(model: Any, em: torch.Tensor, lengths: torch.Tensor, n_tokens: int) -> _TwoBest:
+    """The two best paths of one sentence's emissions em (1, T, K): 2-best Viterbi with a CRF, else softmax."""
+    crf = getattr(model, "crf", None)
+    if crf is not None:
+        paths, scores = crf.kbest(em, 2, lengths=lengths)  # best first; -inf: no such path
+        log_z = float(crf.log_partition(em, lengths=lengths)[0])
+        marg = crf.marginals(em, lengths=lengths)[0]  # (T, K)
+        best_ids, best_s = paths[0][0], float(scores[0, 0])
+        second_ids, second_s = paths[0][1], float(scores[0, 1])
+        p_best, p_second = math.exp(best_s - log_z), math.exp(second_s - log_z)
+    else:
+        log_probs = torch.log_softmax(em[0], dim=-1)  # (T, K)
+        marg = log_probs.exp()
+        b_ids, best_s, s_ids, second_s = _softmax_two_best(log_probs)
+        best_ids, second_ids = b_ids, s_ids or []
+        p_best, p_second = math.exp(best_s), math.exp(second_s)
+    marginal = marg[torch.arange(n_tokens), torch.tensor(best_ids)].cpu().numpy()  # (T,)
+    return _TwoBest(
+        decoder="crf" if crf is not None else "softmax",
+        best=(best_ids, best_s, p_best),
+        second=(second_ids, second_s, p_second),
+        marginal=marginal,
+    )
+
+
+def _tagger_notes(unknown: list[bool], single_path: bool, scheme: str) -> list[str]:
+    """Remarks on a tagger's explanation: unknown words, a single allowed path, plain labels."""
+    notes = []
+    if any(unknown):
+        notes.append(f"{sum(unknown)} of {len(unknown)} tokens are not in the vocabulary (read as <unk>)")
+    if single_path:
+        notes.append("the sentence has a single allowed tag path: no second best")
+    if scheme == NO_SCHEME:
+        notes.append("plain labels (no chunks)")
+    return notes
+
+
 @torch.no_grad()
 def explain_tagger(loaded: Any, text: str, *, tokenized: bool = False) -> TagExplanation:
     """Explain how a saved tagger tags one sentence.
@@ -249,22 +296,7 @@ def explain_tagger(loaded: Any, text: str, *, tokenized: bool = False) -> TagExp
         batch = collate([Encoder(loaded.tokenizer, vocab).encode(tokens, where="explain")])
         em, gates = model.emissions_and_gates(batch)  # (1, T, K), per layer (1, T, 2, H)
         lengths = batch["lengths"]
-        em = em.double()
-        crf = getattr(model, "crf", None)
-        if crf is not None:
-            paths, scores = crf.kbest(em, 2, lengths=lengths)  # best first; -inf: no such path
-            log_z = float(crf.log_partition(em, lengths=lengths)[0])
-            marg = crf.marginals(em, lengths=lengths)[0]  # (T, K)
-            best_ids, best_s = paths[0][0], float(scores[0, 0])
-            second_ids, second_s = paths[0][1], float(scores[0, 1])
-            p_best, p_second = math.exp(best_s - log_z), math.exp(second_s - log_z)
-        else:
-            log_probs = torch.log_softmax(em[0], dim=-1)  # (T, K)
-            marg = log_probs.exp()
-            b_ids, best_s, s_ids, second_s = _softmax_two_best(log_probs)
-            best_ids, second_ids = b_ids, s_ids or []
-            p_best, p_second = math.exp(best_s), math.exp(second_s)
-        marginal = marg[torch.arange(len(tokens)), torch.tensor(best_ids)].cpu().numpy()  # (T,)
+        two = _two_best(model, em.double(), lengths, len(tokens))
     finally:
         model.train(was_training)
     scheme = vocab.file_scheme
@@ -273,27 +305,20 @@ def explain_tagger(loaded: Any, text: str, *, tokenized: bool = False) -> TagExp
         tags = vocab.to_file([vocab.tags[i] for i in ids])
         return TagPath(tags, s, p, chunks_of(tokens, tags, offsets, text, scheme))
 
-    notes = []
     unknown = [i == loaded.tokenizer.unk_id for i in word_ids(loaded.tokenizer, tokens)]
-    if any(unknown):
-        notes.append(f"{sum(unknown)} of {len(tokens)} tokens are not in the vocabulary (read as <unk>)")
-    second = path(second_ids, second_s, p_second) if math.isfinite(second_s) else None
-    if second is None:
-        notes.append("the sentence has a single allowed tag path: no second best")
-    if scheme == NO_SCHEME:
-        notes.append("plain labels (no chunks)")
+    second = path(*two.second) if math.isfinite(two.second[1]) else None
     return TagExplanation(
         text=text,
         tokens=tokens,
         offsets=offsets,
         unknown=unknown,
-        decoder="crf" if crf is not None else "softmax",
+        decoder=two.decoder,
         scheme=scheme,
-        best=path(best_ids, best_s, p_best),
+        best=path(*two.best),
         second=second,
-        marginal=marginal,
+        marginal=two.marginal,
         gates=traces_from_gates(gates, lengths, [tokens], "gru")[0],
-        notes=notes,
+        notes=_tagger_notes(unknown, second is None, scheme),
         model_path=str(loaded.path) if getattr(loaded, "path", None) else None,
     )
 

@@ -133,3 +133,30 @@ def test_flags_given_are_fixed_and_the_space_is_the_rest(tmp_path):
     assert {"model.cell", "train.epochs"} <= fixed
     searched = space(fixed)
     assert "model.cell" not in searched and "train.lr" in searched and set(searched) <= set(SPACE)
+
+
+def test_defaults_trial_cut_short_runs_again_on_resume(tmp_path, monkeypatch, capsys):
+    """Killed during trial 0 (the defaults), the resumed study runs the defaults again before searching."""
+    import optuna
+
+    import grutext.tune as tuning
+
+    base, _ = _base(tmp_path)
+    real = tuning.run_trial
+
+    def interrupted(cfg, splits, report):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "tune"
+    monkeypatch.setattr(tuning, "run_trial", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tuning.tune(base, out, trials=3, fixed=FIXED, train_best=False)
+    monkeypatch.setattr(tuning, "run_trial", real)
+    tuning.tune(base, out, trials=2, fixed=FIXED, train_best=False)
+    assert "the defaults' trial did not finish before; it runs again first" in capsys.readouterr().out
+    study = optuna.load_study(study_name=tuning.STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE"]  # --trials counts finished ones
+    assert study.trials[1].params == {"model.pooling": "max", "model.dropout": 0.3, "train.lr": 2e-3}
+    # a third run finds the defaults done and does not run them again
+    tuning.tune(base, out, trials=3, fixed=FIXED, train_best=False)
+    assert "runs again" not in capsys.readouterr().out

@@ -186,7 +186,7 @@ class DataConfig:
     max_vocab: int | None = 30000
     bpe_vocab_size: int = 8000
     max_len: int = 400
-    truncation: str = "head"
+    truncation: str = "head+tail"  # long texts keep their opening and their ending (Sun et al. 2019)
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     data_root: str | None = None

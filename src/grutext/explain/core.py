@@ -29,7 +29,8 @@ class Explanation:
         kind: ``"classifier"`` or ``"language_model"``.
         text, tokens, ids: the input and its T tokens as read (after truncation).
         notes: human-readable remarks (truncation, unknown words, missing gates).
-        labels, probabilities, predicted, target: classifier prediction ``(C,)`` and the class explained.
+        labels, probabilities, predicted, target: classifier prediction ``(C,)`` (as predict answers it:
+            a blended classifier's with its n-gram model) and the class explained.
         method: importance method (``"ig"``, ``"occlusion"``, ``"attention"``; ``"surprisal"`` for LMs).
         importance: ``(T,)`` the chosen signal per token (None when not computed).
         gates: the `GateTrace`, or None for cells without GRU gates.
@@ -186,6 +187,19 @@ def check_classifier(loaded: Any) -> None:
     require_single_network(loaded, "explain")
 
 
+def _as_predicted(loaded: Any, probs: np.ndarray, text: str, notes: list[str]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The network's `probs` as predict answers them: blended with the model's n-gram model when it has
+    one (noted; the network's own kept as ``details["network_probabilities"]``)."""
+    ngrams = getattr(loaded, "ngrams", None)
+    if ngrams is None:
+        return probs, {}
+    notes.append(
+        f"probabilities blend the network with its n-gram model (weight {ngrams.weight:.2f}), as predict "
+        "answers; the importance and gates are the network's (its own: details network_probabilities)"
+    )
+    return np.asarray(ngrams.blend(probs[None], [text]), dtype=np.float64)[0], {"network_probabilities": probs.tolist()}
+
+
 def explain(
     loaded: Any, text: str, method: str = "ig", target: str | int | None = None, steps: int = 48
 ) -> Explanation:
@@ -230,8 +244,9 @@ def explain(
             gates = traces_from_gates(enc["gates"], lengths, [inp.tokens], cell)[0]
         else:
             notes.append(f"no gate traces: the model's cell is {cell!r}, gates need one of {', '.join(GATE_CELLS)}")
-        probs = model.probabilities(enc["logits"])[0].double().cpu().numpy()  # (C,)
-        pred = int(probs.argmax())
+        probs = model.probabilities(enc["logits"])[0].double().cpu().numpy()  # (C,) the network's
+        shown, blend_details = _as_predicted(loaded, probs, text, notes)  # blended, as predict answers
+        pred = int(shown.argmax())
         c = resolve_target(loaded.labels, target, pred)
         details: dict[str, Any] = {}
         if method == "attention":
@@ -250,13 +265,13 @@ def explain(
         ids=inp.ids,
         notes=notes,
         labels=list(loaded.labels),
-        probabilities=probs,
+        probabilities=shown,
         predicted=loaded.labels[pred],
         target=loaded.labels[c],
         method=method,
         importance=np.asarray(scores, dtype=np.float64),
         gates=gates,
-        details=details,
+        details={**details, **blend_details},
         unknown=inp.unknown,
         model_path=str(loaded.path) if loaded.path else None,
     )

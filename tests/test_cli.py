@@ -3,6 +3,7 @@ a one-line error naming file/line/field, exit code 2, no traceback, nothing half
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 
@@ -51,6 +52,26 @@ def test_summary_and_trace(model_dir, capsys):
     out = capsys.readouterr().out
     for stage in ("tokens", "ids", "padded ids", "embeddings", "recurrent output", "pooled", "probabilities"):
         assert stage in out
+
+
+def test_summary_and_trace_show_the_blend(model_dir, capsys):
+    """The model trained with model.blend = auto: summary's last line is the blend with the validation
+    accuracies metrics.json holds; trace adds the blended probabilities, which predict answers."""
+    from grutext.artifact import load_model
+    from grutext.infer.predict import Predictor
+
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    weight, network = metrics["blend"]["weight"], metrics["blend"]["network_valid"]["accuracy"]
+    assert main(["summary", str(model_dir)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    want = f"blend: n-gram model weight {weight:.2f} (network valid {network:.1%}, "
+    assert last == want + f"blended {metrics['valid']['accuracy']:.1%})"
+    assert main(["trace", str(model_dir), "a great movie"]) == 0
+    rows = {ln[:22].strip(): ln[22:] for ln in capsys.readouterr().out.splitlines()}
+    probs = Predictor(load_model(model_dir)).predict(["a great movie"])[0]["probabilities"]
+    shown = re.findall(r"(\w+): ([\d.]+)", rows[f"blend (n-grams {weight:.2f})"])
+    assert {lab: float(p) for lab, p in shown} == pytest.approx(probs, abs=1e-4)
+    assert "network probabilities" in rows
 
 
 def test_evaluate(model_dir, tmp_path, capsys):

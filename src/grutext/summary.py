@@ -1,4 +1,5 @@
-"""Keras-style model summary (layer, output shape, parameters) and the pipeline trace."""
+"""Keras-style model summary (layer, output shape, parameters), a classifier's blend line and the
+pipeline trace."""
 
 from __future__ import annotations
 
@@ -96,6 +97,21 @@ def model_summary(model: nn.Module, seq_len: int | None = None) -> str:
     return "\n".join(out)
 
 
+def blend_line(loaded: Any) -> str:
+    """A classifier's n-gram blend in one line: ``blend: n-gram model weight W (network valid X%,
+    blended Y%)`` from metrics.json (the scores left out when it lacks them), or ``blend: off``."""
+    ngrams = getattr(loaded, "ngrams", None)
+    if ngrams is None:
+        return "blend: off"
+    metrics = getattr(loaded, "metrics", None) or {}
+    network = ((metrics.get("blend") or {}).get("network_valid") or {}).get("accuracy")
+    blended = (metrics.get("valid") or {}).get("accuracy")
+    line = f"blend: n-gram model weight {ngrams.weight:.2f}"
+    if isinstance(network, (int, float)) and isinstance(blended, (int, float)):
+        line += f" (network valid {network:.1%}, blended {blended:.1%})"
+    return line
+
+
 def _peek(t: torch.Tensor | np.ndarray, k: int = 4) -> str:
     arr = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
     flat = arr.reshape(-1)
@@ -181,6 +197,15 @@ def pipeline_trace(loaded: Any, text: str, pad_to: int | None = None) -> str:
     logits = inter["logits"]
     row("logits", f"shape {tuple(logits.shape)}  {_peek(logits)}")
     probs = model.probabilities(logits)[0]
-    pairs = sorted(zip(loaded.labels, probs.tolist(), strict=True), key=lambda x: -x[1])
-    row("probabilities", "  ".join(f"{lab}: {p:.4f}" for lab, p in pairs[:8]))
+    ngrams = getattr(loaded, "ngrams", None)
+    row("probabilities" if ngrams is None else "network probabilities", _pairs(loaded.labels, probs.tolist()))
+    if ngrams is not None:  # what predict answers: the network blended with the n-gram model
+        blended = loaded.blend(probs.numpy()[None], [text])[0]
+        row(f"blend (n-grams {ngrams.weight:.2f})", _pairs(loaded.labels, blended.tolist()))
     return "\n".join(lines)
+
+
+def _pairs(labels: list[str], probs: list[float]) -> str:
+    """The 8 most likely classes as ``label: p``."""
+    pairs = sorted(zip(labels, probs, strict=True), key=lambda x: -x[1])
+    return "  ".join(f"{lab}: {p:.4f}" for lab, p in pairs[:8])

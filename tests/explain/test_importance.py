@@ -15,6 +15,11 @@ from grutext.explain import explain, gate_summary, integrated_gradients
 YES_TEXTS = [t for t, lab in zip(*zebra_texts(40, seed=7), strict=True) if lab == "yes"][:6]
 
 
+def network(ex):
+    """The network's own probabilities (what the importance explains; `probabilities` is the blend)."""
+    return np.asarray(ex.details.get("network_probabilities", ex.probabilities))
+
+
 @pytest.mark.parametrize("method", ["ig", "occlusion", "attention"])
 def test_planted_trigger_ranks_first(zebra, method):
     for text in YES_TEXTS:
@@ -38,7 +43,7 @@ def test_integrated_gradients_completeness(zebra):
     assert d["steps"] == 48
     assert abs(d["completeness_gap"]) < 1e-2
     assert d["attribution_sum"] == pytest.approx(float(ex.importance.sum()), abs=1e-6)
-    p = ex.probabilities[ex.labels.index("yes")]
+    p = network(ex)[ex.labels.index("yes")]
     assert d["p_input"] == pytest.approx(p, abs=1e-5)
 
 
@@ -55,10 +60,29 @@ def test_integrated_gradients_converges_with_steps(zebra):
 def test_occlusion_is_the_probability_drop(zebra):
     text = "the zebra movie"
     ex = explain(zebra, text, method="occlusion")
-    p_full = ex.probabilities[ex.labels.index(ex.target)]
+    p_full = network(ex)[ex.labels.index(ex.target)]
     without = explain(zebra, "the movie", method="occlusion")
-    p_without = without.probabilities[ex.labels.index(ex.target)]
+    p_without = network(without)[ex.labels.index(ex.target)]
     assert ex.importance[1] == pytest.approx(p_full - p_without, abs=1e-6)
+
+
+def test_probabilities_are_what_predict_answers(zebra):
+    """A blended classifier: the shown probabilities and prediction are predict's (the blend), noted; the
+    network's own are in details. Without an n-gram model they are the network's, with no note."""
+    from grutext.infer.predict import Predictor
+
+    assert zebra.ngrams is not None and zebra.ngrams.weight > 0  # trained with model.blend = auto
+    text = "the zebra movie of the night"
+    ex = explain(zebra, text, method="occlusion")
+    np.testing.assert_allclose(ex.probabilities, Predictor(zebra).predict_proba([text])[0], atol=1e-6)
+    assert ex.predicted == Predictor(zebra).predict([text])[0]["label"]
+    assert any("blend the network with its n-gram model" in n for n in ex.notes)
+    alone = replace(zebra, ngrams=None)
+    plain = explain(alone, text, method="occlusion")
+    np.testing.assert_allclose(network(ex), plain.probabilities, atol=1e-12)
+    np.testing.assert_allclose(plain.probabilities, Predictor(alone).predict_proba([text])[0], atol=1e-6)
+    assert "network_probabilities" not in plain.details and not any("n-gram" in n for n in plain.notes)
+    assert np.abs(ex.probabilities - plain.probabilities).max() > 1e-3  # the blend really moves them
 
 
 def test_explanation_has_gates_and_a_tidy_table(zebra):

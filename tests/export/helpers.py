@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from tests.conftest import synthetic
 
 from grutext.artifact import save_model
 from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
 from grutext.data.tokenizers import Tokenizer
+from grutext.ngrams import JSON_FILE, WEIGHTS_FILE, NgramModel
 
 LABELS = {"binary": ["neg", "pos"], "multiclass": ["mid", "neg", "pos"], "multilabel": ["mid", "neg", "pos"]}
 
@@ -31,7 +34,9 @@ def save_classifier(
     max_len: int = 400,
     truncation: str = "head",
     seed: int = 0,
+    blend: float | None = None,
 ) -> Path:
+    """A random-init classifier; with `blend`, also an n-gram model of that weight fitted on synthetic texts."""
     from grutext.tasks.classification.model import build_classifier
 
     torch.manual_seed(seed)
@@ -50,8 +55,20 @@ def save_classifier(
     )
     cfg = Config(DataConfig(min_freq=1, max_len=max_len, truncation=truncation), m, TrainConfig(out=str(out)))
     model = build_classifier(m).eval()
-    save_model(out, model, tok, cfg, labels=labels)
+    save_model(out, model, tok, cfg, labels=labels, extra=_ngram_files(task, labels, blend))
     return out
+
+
+def _ngram_files(task: str, labels: list[str], blend: float | None) -> dict[str, Any] | None:
+    """`save_model`'s extra writers of an n-gram model with weight `blend` (None: no blend)."""
+    if blend is None:
+        return None
+    texts, names = synthetic(90, classes=tuple(labels), seed=11)
+    y = np.array([labels.index(n) for n in names])
+    targets = np.eye(len(labels), dtype=int)[y] if task == "multilabel" else y
+    ngrams = NgramModel.fit(texts, targets, task, {"min_df": 1})
+    ngrams.weight = blend
+    return {JSON_FILE: ngrams.save_json, WEIGHTS_FILE: ngrams.save_weights}
 
 
 def save_lm(

@@ -38,6 +38,10 @@ def folders(tmp_path_factory):
     export_model(root / "ens", root / "ens-onnx", log=lambda s: None)
     save_lm(root / "lm")
     export_model(root / "lm", root / "lm-onnx", log=lambda s: None)
+    save_classifier(root / "blend", blend=0.4)  # a network blended with its n-gram model
+    texts, labels = synthetic(30, classes=("pos", "neg", "mid"), seed=9)
+    (root / "test.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels, strict=True)))
+    export_model(root / "blend", root / "blend-onnx", int8=True, test=str(root / "test.csv"), log=lambda s: None)
     return root
 
 
@@ -52,6 +56,49 @@ def test_export_folder_contents(folders):
     for name, entry in info["files"].items():
         assert entry["sha256"] == runtime.sha256_file(out / name)
     assert not [p for p in folders.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    assert info["blend"] is None and runtime.load(out).ngrams is None  # no n-gram model: the network alone
+
+
+def test_blended_export_carries_the_ngram_model(folders):
+    out = folders / "blend-onnx"
+    info = runtime.read_manifest(out)
+    assert info["blend"]["weight"] == 0.4 and info["blend"]["files"] == ["ngrams.json", "ngrams.safetensors"]
+    for name in ("ngrams.json", "ngrams.safetensors"):  # copied as trained, listed with their sha256
+        assert (out / name).read_bytes() == (folders / "blend" / name).read_bytes()
+        assert info["files"][name]["sha256"] == runtime.sha256_file(out / name)
+    assert runtime.load(out).blend_weight == 0.4
+
+
+def test_blended_classifier_matches_predictor(folders):
+    from grutext.infer.predict import Predictor
+
+    texts, _ = synthetic(40, classes=("pos", "neg", "mid"), seed=7, max_len=20)
+    texts += ["zzz qqq", "<br />"]
+    ref = Predictor.load(folders / "blend").predict_proba(texts)
+    rt = runtime.load(folders / "blend-onnx", threads=1)
+    got = rt.predict_proba(texts)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    network = rt.run_ids(rt.encode(texts))
+    assert np.abs(got - network).max() > 1e-2  # the blend really moves the probabilities
+    assert [r["label"] for r in rt.predict(texts)] == [rt.labels[int(i)] for i in ref.argmax(1)]
+    np.testing.assert_allclose(rt.predict_proba(texts[:1]), ref[:1], atol=1e-5, rtol=0)  # the one-text path
+    q8 = runtime.load(folders / "blend-onnx", threads=1, int8=True)  # int8: the same blend after its graph
+    want8 = 0.6 * q8.run_ids(q8.encode(texts)) + 0.4 * rt.ngrams.probabilities(texts)
+    np.testing.assert_allclose(q8.predict_proba(texts), want8, atol=1e-6, rtol=0)
+    q = runtime.read_manifest(folders / "blend-onnx")["int8"]  # measured through the blended runtime
+    assert q["n"] == 30 and 0 <= q["accuracy_int8"] <= 100
+
+
+def test_changed_ngram_file_is_refused(folders, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folders / "blend-onnx", copy)
+    meta = json.loads((copy / "ngrams.json").read_text())
+    meta["weight"] = 0.9
+    (copy / "ngrams.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="ngrams.json: sha256 differs"):
+        runtime.load(copy)
 
 
 def test_classifier_matches_predictor(folders):
@@ -197,12 +244,13 @@ def _torchless_path(tmp_path: Path) -> Path:
     """A folder holding only grutext and the runtime's own dependencies (links into site-packages)."""
     import numpy
     import onnxruntime
+    import safetensors
     import tokenizers
 
     links = tmp_path / "site"
     links.mkdir()
     (links / "grutext").symlink_to(SRC / "grutext")
-    for mod in (numpy, onnxruntime, tokenizers):
+    for mod in (numpy, onnxruntime, safetensors, tokenizers):
         site = Path(mod.__file__).resolve().parents[1]
         for entry in site.iterdir():
             name = entry.name.split(".")[0].split("-")[0]
@@ -215,7 +263,7 @@ def test_runtime_runs_where_torch_does_not_exist(folders, tmp_path):
     links = _torchless_path(tmp_path)
     script = textwrap.dedent(
         f"""
-        import importlib.util, sys
+        import importlib.util, json, sys
         sys.path.insert(0, {str(links)!r})
         assert importlib.util.find_spec("torch") is None, "torch is importable"
         from grutext import runtime
@@ -223,6 +271,8 @@ def test_runtime_runs_where_torch_does_not_exist(folders, tmp_path):
         print(m.predict(["the great film"])[0]["label"])
         lm = runtime.load({str(folders / "lm-onnx")!r}, threads=1)
         print(lm.generate("the movie", max_tokens=3, greedy=True))
+        blended = runtime.load({str(folders / "blend-onnx")!r}, threads=1)
+        print(json.dumps(blended.predict_proba(["the great film"])[0].tolist()))
         assert "torch" not in sys.modules
         """
     )
@@ -233,6 +283,10 @@ def test_runtime_runs_where_torch_does_not_exist(folders, tmp_path):
     assert res.returncode == 0, res.stderr
     rt = runtime.load(folders / "clf-onnx")
     assert res.stdout.splitlines()[0] == rt.predict(["the great film"])[0]["label"]
+    from grutext.infer.predict import Predictor
+
+    blended = Predictor.load(folders / "blend").predict_proba(["the great film"])[0]  # the n-gram blend, no torch
+    np.testing.assert_allclose(json.loads(res.stdout.splitlines()[2]), blended, atol=1e-5, rtol=0)
 
 
 def test_lm_never_offers_specials(folders, monkeypatch):

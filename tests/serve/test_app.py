@@ -3,6 +3,7 @@ on tiny models (each answer is checked against the library's own Predictor/Gener
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -89,6 +90,7 @@ def test_health_ready_model_docs_page(clf, backends):
     assert info["versions"]["grutext"] and info["versions"]["torch"] == torch.__version__
     assert info["limits"]["max_texts"] == 64 and info["limits"]["max_chars"] == 10_000
     assert info["routes"] == ["/v1/predict", "/v1/explain"]
+    assert info["blend_weight"] == backends["clf"].loaded.ngrams.weight > 0  # trained with model.blend = auto
     assert "/v1/predict" in clf.get("/openapi.json").json()["paths"]
     assert "swagger" in clf.get("/docs").text.lower()
     page = clf.get("/")
@@ -121,6 +123,30 @@ def test_predict_equals_the_predictor(clf, backends):
         assert list(g["probs"].values()) == sorted(g["probs"].values(), reverse=True)
     one = clf.post("/v1/predict", json={"text": texts[1]}).json()["results"]
     assert len(one) == 1 and one[0]["label"] == "neg"
+
+
+def test_predict_is_the_blend_and_a_model_without_one_the_network(clf, backends, tmp_path):
+    """The classifier's probabilities blend its n-gram model in (as Predictor does); a model without one
+    answers its network's, with blend_weight null (the language model's too)."""
+    from tests.export.helpers import save_classifier
+
+    from grutext.infer.predict import Predictor
+
+    texts = ["the great movie of the night", "an awful boring plot"]
+    loaded = backends["clf"].loaded
+    network = Predictor(dataclasses.replace(loaded, ngrams=None))
+    want = loaded.ngrams.blend(network.predict_proba(texts), texts)
+    got = clf.post("/v1/predict", json={"texts": texts}).json()["results"]
+    for g, w in zip(got, want, strict=True):
+        assert [g["probs"][lab] for lab in loaded.labels] == pytest.approx(list(w), abs=1e-6)
+    plain = TorchBackend(save_classifier(tmp_path / "plain"))
+    with TestClient(create_app(plain)) as c:
+        assert c.get("/v1/model").json()["blend_weight"] is None
+        got = c.post("/v1/predict", json={"texts": texts}).json()["results"]
+    want = Predictor.load(tmp_path / "plain").predict_proba(texts)
+    np.testing.assert_allclose([[g["probs"][lab] for lab in plain.labels] for g in got], want, atol=1e-6)
+    with TestClient(create_app(backends["lm"])) as c:
+        assert c.get("/v1/model").json()["blend_weight"] is None
 
 
 def test_top_k(clf):

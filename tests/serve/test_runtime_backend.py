@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -41,10 +42,12 @@ def test_an_export_folder_is_served_by_the_runtime(exports):
 
 def test_runtime_predictions_equal_torch(exports, model_dirs):
     texts = ["the great movie of the night", "an awful boring plot", "okay average film"]
-    want = TorchBackend(model_dirs["clf"]).predict(texts)
+    torch_backend = TorchBackend(model_dirs["clf"])
+    want = torch_backend.predict(texts)
     with TestClient(create_app(open_backend(exports["clf"]))) as c:
         info = c.get("/v1/model").json()
         assert info["info"]["backend"] == "onnxruntime" and info["labels"] == ["mid", "neg", "pos"]
+        assert info["blend_weight"] == torch_backend.info["blend_weight"] > 0  # the export blends as torch does
         got = c.post("/v1/predict", json={"texts": texts}).json()["results"]
         r = c.post("/v1/explain", json={"text": texts[0]})
         assert r.status_code == 404 and "onnxruntime" in r.json()["detail"]
@@ -52,6 +55,22 @@ def test_runtime_predictions_equal_torch(exports, model_dirs):
     for g, w in zip(got, want, strict=True):
         for lab, p in w["probs"].items():
             assert g["probs"][lab] == pytest.approx(p, abs=1e-4)
+
+
+def test_an_export_without_ngrams_serves_the_network(tmp_path):
+    from tests.export.helpers import save_classifier
+
+    from grutext.export.exporter import export_model
+
+    save_classifier(tmp_path / "plain")
+    export_model(tmp_path / "plain", tmp_path / "onnx", log=lambda s: None)
+    texts = ["the great movie of the night", "an awful boring plot"]
+    want = TorchBackend(tmp_path / "plain").predict_proba(texts)
+    with TestClient(create_app(open_backend(tmp_path / "onnx"))) as c:
+        assert c.get("/v1/model").json()["blend_weight"] is None
+        got = c.post("/v1/predict", json={"texts": texts}).json()["results"]
+    labels = ["mid", "neg", "pos"]
+    np.testing.assert_allclose([[g["probs"][lab] for lab in labels] for g in got], want, atol=1e-5)
 
 
 def test_runtime_language_model_routes(exports, model_dirs):

@@ -138,12 +138,16 @@ def test_trained_blend_saved_loaded_and_predicted(tmp_path):
     assert rep["blend_weight"] == 0.4
 
 
-def test_blend_off_writes_no_ngram_files(tmp_path):
+def test_blend_off_writes_no_ngram_files(tmp_path, capsys):
     run, _ = _train(tmp_path, "off")
     assert run.ngrams is None and run.blend is None
     out = tmp_path / "m"
     assert not (out / "ngrams.json").exists() and "blend" not in json.loads((out / "metrics.json").read_text())
     assert load_model(out).ngrams is None
+    from grutext.cli import main
+
+    assert main(["summary", str(out)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "blend: off"
 
 
 def test_auto_blend_picks_weight_on_validation(tmp_path):

@@ -42,7 +42,8 @@ def add_summary_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print a Keras-style summary (layer, output shape, parameters) of a saved model, or of the
-    model a config describes (--vocab-size and --num-classes fill in what data would)."""
+    model a config describes (--vocab-size and --num-classes fill in what data would); a saved
+    classifier's n-gram blend on the last line."""
     from grutext.summary import model_summary
 
     if args.model:
@@ -50,6 +51,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
         loaded = load_model(args.model, member=args.member)
         print(model_summary(loaded.model, args.seq_len))
+        if loaded.kind == "classifier" and args.member is None:  # one member is its network alone
+            from grutext.summary import blend_line
+
+            print(blend_line(loaded))
         return 0
     from grutext.tasks.classification.model import build_classifier
 
@@ -68,7 +73,7 @@ def add_trace_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """Show each stage of the pipeline for one text: tokens, ids, padded ids, embeddings, GRU output
-    and gates, pooled vector, logits, probabilities."""
+    and gates, pooled vector, logits, probabilities (a blended classifier: the network's, then the blend's)."""
     from grutext.artifact import load_model
     from grutext.summary import pipeline_trace
 

@@ -29,7 +29,8 @@ class Explanation:
         kind: ``"classifier"`` or ``"language_model"``.
         text, tokens, ids: the input and its T tokens as read (after truncation).
         notes: human-readable remarks (truncation, unknown words, missing gates).
-        labels, probabilities, predicted, target: classifier prediction ``(C,)`` and the class explained.
+        labels, probabilities, predicted, target: classifier prediction ``(C,)`` (as predict answers it:
+            a blended classifier's with its n-gram model) and the class explained.
         method: importance method (``"ig"``, ``"occlusion"``, ``"attention"``; ``"surprisal"`` for LMs).
         importance: ``(T,)`` the chosen signal per token (None when not computed).
         gates: the `GateTrace`, or None for cells without GRU gates.
@@ -215,6 +216,19 @@ def _importance(
     return imp.integrated_gradients(model, ids, lengths, c, steps=steps)
 
 
+def _as_predicted(loaded: Any, probs: np.ndarray, text: str, notes: list[str]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The network's `probs` as predict answers them: blended with the model's n-gram model when it has
+    one (noted; the network's own kept as ``details["network_probabilities"]``)."""
+    ngrams = getattr(loaded, "ngrams", None)
+    if ngrams is None:
+        return probs, {}
+    notes.append(
+        f"probabilities blend the network with its n-gram model (weight {ngrams.weight:.2f}), as predict "
+        "answers; the importance and gates are the network's (its own: details network_probabilities)"
+    )
+    return np.asarray(ngrams.blend(probs[None], [text]), dtype=np.float64)[0], {"network_probabilities": probs.tolist()}
+
+
 def explain(
     loaded: Any, text: str, method: str = "ig", target: str | int | None = None, steps: int = 48
 ) -> Explanation:
@@ -249,8 +263,9 @@ def explain(
         if n_unk:
             notes.append(f"{n_unk} of {len(inp.ids)} tokens are not in the vocabulary (read as <unk>)")
         logits, gates = _encode_with_gates(model, inp.ids_tensor, inp.lengths, inp.tokens, notes)
-        probs = model.probabilities(logits)[0].double().cpu().numpy()  # (C,)
-        pred = int(probs.argmax())
+        probs = model.probabilities(logits)[0].double().cpu().numpy()  # (C,) the network's
+        shown, blend_details = _as_predicted(loaded, probs, text, notes)  # blended, as predict answers
+        pred = int(shown.argmax())
         c = resolve_target(loaded.labels, target, pred)
         scores, details = _importance(loaded, inp, method, c, probs, steps)
     finally:
@@ -262,13 +277,13 @@ def explain(
         ids=inp.ids,
         notes=notes,
         labels=list(loaded.labels),
-        probabilities=probs,
+        probabilities=shown,
         predicted=loaded.labels[pred],
         target=loaded.labels[c],
         method=method,
         importance=np.asarray(scores, dtype=np.float64),
         gates=gates,
-        details=details,
+        details={**details, **blend_details},
         unknown=inp.unknown,
         model_path=str(loaded.path) if loaded.path else None,
     )

@@ -2,14 +2,16 @@
 
 The folder (written to a temporary sibling and renamed into place once, so it is complete or
 absent) holds ``model.onnx``, with ``--int8`` also ``model.int8.onnx``, the training
-``tokenizer.json`` and ``grutext-export.json`` (format, versions, kind, labels, pre- and
-post-processing settings, input/output names, the parity and int8 measurements, and the sha256
-of every file).
+``tokenizer.json``, a blended classifier's ``ngrams.json`` and ``ngrams.safetensors`` (its n-gram
+model, `grutext.ngrams`, copied as trained) and ``grutext-export.json`` (format, versions, kind,
+labels, pre- and post-processing settings, the blend, input/output names, the parity and int8
+measurements, and the sha256 of every file).
 
 Before it writes anything the exporter validates every graph with ``onnx.checker`` and compares
 the fp32 graph with the torch model: a padded batch of random ids against torch's output, and
 each sequence alone against the padded batch. A difference above `PARITY_TOL` is an error, not a
-warning.
+warning. The parity check is the network's alone (the graph's ``probs``); the n-gram blend is the
+same NumPy code on both sides (`grutext.ngrams`), applied after the graph by the runtime.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from grutext.errors import ArtifactError, ConfigError, DataError
 from grutext.export.graph import DEFAULT_OPSET, OPSETS, classifier_graph, lm_step_graph
 from grutext.export.nets import classifier_nets, lm_net
+from grutext.ngrams import FILES as NGRAM_FILES
 from grutext.runtime import FORMAT, FORMAT_VERSION, MANIFEST, load, read_manifest, sha256_file
 
 PARITY_TOL = 1e-4  # fp32 graph vs torch, max |difference| of probabilities / logits
@@ -258,15 +261,35 @@ def export_model(
     graphs = build(loaded, model, int8, opset, info)
     _check_graphs(graphs, model_dir)
     info["parity"] = _parity(loaded, model, graphs["model.onnx"], info, log)
-    tok_bytes = (model_dir / "tokenizer.json").read_bytes()
-    if int8:  # measured on a scratch copy through the runtime itself, end to end from the raw text
+    copied = _copied_files(loaded, model_dir)
+    if int8:  # measured on a scratch copy through the runtime itself, end to end from the raw text (blended)
         with tempfile.TemporaryDirectory(prefix=".grutext-int8-", dir=out.parent) as scratch:
-            _write_files(Path(scratch), dict(info), graphs, tok_bytes)
+            _write_files(Path(scratch), dict(info), graphs, copied)
             info["int8"] = _measure_int8(loaded, Path(scratch), test, log)
-    _write_atomic(out, lambda folder: _write_files(folder, info, graphs, tok_bytes))
-    sizes = ", ".join(f"{n} {(out / n).stat().st_size / 1e6:.2f} MB" for n in graphs)
+    _write_atomic(out, lambda folder: _write_files(folder, info, graphs, copied))
+    shown = [*graphs, *(n for n in copied if n in NGRAM_FILES)]  # a blended classifier: its n-gram model too
+    sizes = ", ".join(f"{n} {(out / n).stat().st_size / 1e6:.2f} MB" for n in shown)
     log(f"wrote {out} ({sizes})")
     return info
+
+
+def _copied_files(loaded: Any, model_dir: Path) -> dict[str, bytes]:
+    """The files the export carries as they are: the tokenizer, and a blended classifier's n-gram model."""
+    names = ["tokenizer.json", *(NGRAM_FILES if getattr(loaded, "ngrams", None) is not None else ())]
+    return {name: (model_dir / name).read_bytes() for name in names}
+
+
+def _blend_entry(loaded: Any) -> dict[str, Any] | None:
+    """The manifest's ``blend``: the n-gram model's weight and files (None: the network alone)."""
+    ngrams = getattr(loaded, "ngrams", None)
+    if ngrams is None:
+        return None
+    return {
+        "weight": ngrams.weight,
+        "files": list(NGRAM_FILES),
+        "probabilities": "(1 - weight) * the graph's probs + weight * the n-gram model's (grutext.ngrams, "
+        "on the raw text)",
+    }
 
 
 def _check_options(int8: bool, opset: int, test: str | None) -> None:
@@ -313,6 +336,7 @@ def _classifier_graphs(loaded: Any, model: torch.nn.Module, int8: bool, opset: i
             "padding": "post, id 0",
         },
         postprocess={"probabilities": "sigmoid (binary: [1-p, p]) or softmax", "multilabel_threshold": 0.5},
+        blend=_blend_entry(loaded),
         inputs={"ids": "int64 (batch, time), post-padded with 0", "lengths": "int64 (batch,), each >= 1"},
         outputs={"probs": "float32 (batch, classes), mean over ensemble members"},
         gru={"model.onnx": "ONNX GRU op, linear_before_reset=1, sequence_lens", "model.int8.onnx": "Loop"},
@@ -361,7 +385,11 @@ def _check_graphs(graphs: Graphs, model_dir: Path) -> None:
 def _parity(
     loaded: Any, model: torch.nn.Module, graph: Any, info: dict[str, Any], log: Callable[[str], None]
 ) -> dict[str, Any]:
-    """The fp32 graph against torch (the manifest's ``parity`` entry); an error above `PARITY_TOL`."""
+    """The fp32 graph against torch (the manifest's ``parity`` entry); an error above `PARITY_TOL`.
+
+    The network's probabilities only: the n-gram blend is applied after the graph, by the same
+    NumPy code (`grutext.ngrams`) in the torch predictor and the runtime, so it has nothing to check here.
+    """
     sess = _session(graph)
     vocab = int(loaded.tokenizer.vocab_size)
     if loaded.kind == "classifier":
@@ -380,13 +408,15 @@ def _parity(
     }
 
 
-def _write_files(folder: Path, manifest: dict[str, Any], graphs: Graphs, tok_bytes: bytes) -> None:
-    """The graphs, the tokenizer and the manifest (with every file's sha256 and size) into `folder`."""
+def _write_files(folder: Path, manifest: dict[str, Any], graphs: Graphs, copied: dict[str, bytes]) -> None:
+    """The graphs, the copied files (tokenizer, n-gram model) and the manifest (with every file's
+    sha256 and size) into `folder`."""
     files: dict[str, Any] = {}
     for name, graph in graphs.items():
         (folder / name).write_bytes(graph.SerializeToString())
-    (folder / "tokenizer.json").write_bytes(tok_bytes)
-    for name in [*graphs, "tokenizer.json"]:
+    for name, data in copied.items():
+        (folder / name).write_bytes(data)
+    for name in [*graphs, *copied]:
         files[name] = {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size}
     manifest["files"] = files
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")

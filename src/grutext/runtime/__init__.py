@@ -1,4 +1,4 @@
-"""Run an exported grutext model without torch: onnxruntime, tokenizers and numpy only.
+"""Run an exported grutext model without torch: onnxruntime, tokenizers, numpy and safetensors only.
 
 ``grutext export MODEL_DIR OUT`` writes a folder this module reads::
 
@@ -12,14 +12,18 @@
 ``info`` (the parsed ``grutext-export.json``) and ``path``.
 
 This package must stay importable with no torch installed: it imports only the standard
-library, numpy, onnxruntime, tokenizers and `grutext.errors` (itself standard library only);
-a test runs it in a process where torch cannot be imported.
+library, numpy, onnxruntime, tokenizers, `grutext.errors` (itself standard library only) and
+`grutext.ngrams` (numpy; safetensors when an export carries an n-gram model); a test runs it in a
+process where torch cannot be imported.
 
 How it differs from grutext's torch predictors (`grutext.infer`):
 
 - `ClassifierModel.predict` answers ``{"label", "probs"}`` (``Predictor.predict``:
   ``{"text", "label", "probability", "probabilities"}`` rounded to 6 digits); probabilities are
-  the same numbers (fp32, within 1e-5; int8 within its quantization error).
+  the same numbers (fp32, within 1e-5; int8 within its quantization error). A blended
+  classifier's export carries its n-gram model (``ngrams.json``, ``ngrams.safetensors``): the
+  graph's probabilities are blended with it as `Predictor` does (``ClassifierModel.ngrams``,
+  ``blend_weight``; None for the network alone).
 - `LanguageModelRuntime.generate` samples with numpy's generator: a seed gives repeatable
   output, but not the same text as `Generator` with that seed (greedy decoding is identical).
   There is no repetition penalty, stop list or beam search.

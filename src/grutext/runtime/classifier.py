@@ -1,4 +1,5 @@
-"""`ClassifierModel`: an exported classifier run on texts (batched by length)."""
+"""`ClassifierModel`: an exported classifier run on texts (batched by length), its probabilities
+blended with the n-gram model's when the export has one (as the torch `Predictor` does)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ from typing import Any
 import numpy as np
 
 from grutext.errors import ArtifactError, ConfigError
+from grutext.ngrams import FILES as NGRAM_FILES
+from grutext.ngrams import JSON_FILE as NGRAM_JSON
+from grutext.ngrams import NgramModel
 from grutext.runtime.manifest import MANIFEST
 from grutext.runtime.model import RuntimeModel, _check_texts
 from grutext.runtime.tokenizer import TRUNCATIONS, UNK, truncate
 
 
 class ClassifierModel(RuntimeModel):
-    """An exported classifier (one network or an ensemble's averaged probabilities)."""
+    """An exported classifier (one network or an ensemble's averaged probabilities), blended with its
+    n-gram model when the export carries one (``ngrams``; None: the network alone)."""
 
     kind = "classifier"
+    optional_files = NGRAM_FILES
 
     def __init__(self, path: Path, info: dict[str, Any], threads: int | None, int8: bool, batch_size: int = 64) -> None:
         super().__init__(path, info, threads, int8)
@@ -29,6 +35,12 @@ class ClassifierModel(RuntimeModel):
         self.task: str = info.get("task", "multiclass")
         self.threshold: float = float((info.get("postprocess") or {}).get("multilabel_threshold", 0.5))
         self.batch_size = batch_size
+        self.ngrams = _load_ngrams(path, info)
+
+    @property
+    def blend_weight(self) -> float | None:
+        """The n-gram model's share of the probabilities (None: the network alone)."""
+        return None if self.ngrams is None else self.ngrams.weight
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Ids as training made them: tokenized, an empty text one ``<unk>``, truncated."""
@@ -53,11 +65,15 @@ class ClassifierModel(RuntimeModel):
         return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """`(N, C)` probabilities, columns in `labels` order (binary: two columns)."""
+        """`(N, C)` probabilities, columns in `labels` order (binary: two columns); blended with the
+        n-gram model's when the export has one."""
         texts = _check_texts(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return self.run_ids(self.encode(texts))
+        probs = self.run_ids(self.encode(texts))
+        if self.ngrams is None:
+            return probs
+        return np.asarray(self.ngrams.blend(probs, texts), dtype=np.float32)
 
     def predict(self, texts: Sequence[str], top_k: int | None = None) -> list[dict[str, Any]]:
         """Each text's ``{"label": str, "probs": {label: float}}``.
@@ -82,6 +98,26 @@ class ClassifierModel(RuntimeModel):
                 row["labels"] = [self.labels[i] for i in np.flatnonzero(p >= self.threshold)]
             out.append(row)
         return out
+
+
+def _load_ngrams(path: Path, info: dict[str, Any]) -> NgramModel | None:
+    """The n-gram model the manifest lists (its files already checked against their sha256), else None."""
+    if NGRAM_JSON not in (info.get("files") or {}):
+        return None
+    try:
+        ngrams = NgramModel.load(path)
+    except ImportError as exc:
+        raise ArtifactError(
+            f"{path / NGRAM_JSON}: a blended export needs safetensors (pip install safetensors) ({exc})"
+        ) from None
+    except ValueError as exc:
+        raise ArtifactError(str(exc)) from None
+    if ngrams is None:  # pragma: no cover - the file check before found it
+        raise ArtifactError(f"{path / NGRAM_JSON}: missing; the export folder is incomplete")
+    labels = info.get("labels") or []
+    if ngrams.num_classes != len(labels):
+        raise ArtifactError(f"{path / NGRAM_JSON}: {ngrams.num_classes} classes, the export has {len(labels)} labels")
+    return ngrams
 
 
 __all__ = ["ClassifierModel"]

@@ -33,6 +33,7 @@ class RuntimeModel:
     """What every exported model has: ``kind``, ``labels``, ``info``, ``path``, the session."""
 
     kind: str = ""
+    optional_files: tuple[str, ...] = ()  # files beside the graph and tokenizer checked when the manifest lists them
 
     def __init__(self, path: Path, info: dict[str, Any], threads: int | None, int8: bool) -> None:
         self.path = path
@@ -44,7 +45,7 @@ class RuntimeModel:
             hint = " (export with --int8 to get one)" if int8 else ""
             raise ArtifactError(f"{path}: this export has no {name}{hint}")
         for fname, entry in files.items():
-            if fname not in (name, "tokenizer.json"):
+            if fname not in (name, "tokenizer.json", *self.optional_files):
                 continue
             fpath = path / fname
             if not fpath.is_file():

@@ -2,7 +2,9 @@
 
 `TorchBackend` runs a grutext model directory with torch (`Predictor`, `Generator`,
 `Suggester`, the tagger's `predict_texts`, the explainer); `RuntimeBackend` wraps
-`grutext.runtime.load` for a folder written by `grutext export` (it needs only onnxruntime).
+`grutext.runtime.load` for a folder written by `grutext export` (it needs only onnxruntime). A
+blended classifier's probabilities are blended with its n-gram model by both (``info["blend_weight"]``,
+None for the network alone).
 `open_backend(path)` picks one: a folder with `grutext-export.json` is an export, else a model
 directory. The server calls every method from one worker thread.
 """
@@ -126,6 +128,7 @@ class TorchBackend:
             "tokenizer": self.loaded.tokenizer.kind,
             "max_len": cfg.data.max_len,
             "explain": self.kind == "classifier" and _single_network(self.loaded),
+            "blend_weight": None if self.loaded.ngrams is None else float(self.loaded.ngrams.weight),
             "versions": {
                 "grutext": __version__,
                 "torch": torch.__version__,
@@ -266,6 +269,7 @@ class RuntimeBackend:
             "backend": "onnxruntime",
             "path": str(self.path),
             "explain": False,
+            "blend_weight": getattr(self.model, "blend_weight", None),  # the export's n-gram model, blended in
             "multilabel": bool(info.get("multilabel", False)),
             "versions": versions,
         }

@@ -27,10 +27,12 @@ def add_page(app: FastAPI) -> None:
 
 
 def model_description(ctx: ServerContext) -> dict[str, object]:
-    """The `/v1/model` answer: task, labels, routes, versions, limits, batching and the backend's info."""
+    """The `/v1/model` answer: task, labels, routes, the n-gram blend's weight (null: the network alone),
+    versions, limits, batching and the backend's info."""
     backend, settings, kind = ctx.backend, ctx.settings, ctx.kind
     info = dict(backend.info)
     versions = info.pop("versions", {})
+    blend_weight = info.pop("blend_weight", None)
     limits = asdict(settings)
     limits.pop("batching")
     limits.pop("max_batch")
@@ -39,6 +41,7 @@ def model_description(ctx: ServerContext) -> dict[str, object]:
         "task": kind,
         "labels": list(backend.labels),
         "routes": list(TASK_ROUTES[kind]) if info.get("explain") or kind != "classifier" else ["/v1/predict"],
+        "blend_weight": blend_weight,
         "versions": versions,
         "limits": limits,
         "batching": {

@@ -217,7 +217,8 @@ async function start() {
   }
   const what = model.task.replace("_", " ");
   const labels = model.labels.length ? ` · classes: ${model.labels.join(", ")}` : "";
-  $("#model-line").textContent = `a ${what} (${model.info.backend})${labels}`;
+  const blend = model.blend_weight != null ? ` · blended with n-grams (weight ${model.blend_weight})` : "";
+  $("#model-line").textContent = `a ${what} (${model.info.backend})${labels}${blend}`;
   $(`#${model.task}`).hidden = false;
   $("#cls-go").addEventListener("click", classify);
   $("#cls-text").addEventListener("input", debounce(classify, 400));

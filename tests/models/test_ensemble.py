@@ -92,7 +92,9 @@ def test_training_saving_and_loading(ensemble_dir):
     assert [m["seed"] for m in metrics["members"]] == [0, 1, 2]
     assert sorted({row["member"] for row in metrics["history"]}) == [0, 1, 2]
     texts = ["the great movie", "an awful boring plot", "okay average"]
-    direct = Predictor(LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels)).predict_proba(texts)
+    direct = Predictor(
+        LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels, ngrams=run.ngrams)
+    ).predict_proba(texts)
     loaded = load_model(d / "ens")
     assert isinstance(loaded.model, EnsembleClassifier) and loaded.config.model.ensemble == 3
     assert (Predictor(loaded).predict_proba(texts) == direct).all()

@@ -77,7 +77,7 @@ def test_train_from_language_model_then_load_without_it(lm_dir, tmp_path):
     from grutext.artifact import LoadedModel
 
     texts = ["the great movie", "an awful boring plot", "okay"]
-    direct = Predictor(LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels))
+    direct = Predictor(LoadedModel(run.model, run.tokenizer, run.config, "classifier", run.labels, ngrams=run.ngrams))
     assert (direct.predict_proba(texts) == Predictor.load(out).predict_proba(texts)).all()
 
 

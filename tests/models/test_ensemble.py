@@ -104,9 +104,14 @@ def test_training_saving_and_loading(ensemble_dir):
     for k, v in single.model.state_dict().items():
         torch.testing.assert_close(m0.model.state_dict()[k], v)
     assert not torch.equal(m0.model.head.weight, m1.model.head.weight)
-    # the ensemble's probabilities are the mean of its members'
+    # the ensemble's network probabilities are the mean of its members' (a member alone has no blend);
+    # the ensemble blends that mean with its n-gram model
     per_member = [Predictor(load_model(d / "ens", member=k)).predict_proba(texts) for k in range(3)]
-    torch.testing.assert_close(torch.as_tensor(direct), torch.as_tensor(sum(per_member) / 3), rtol=1e-5, atol=1e-6)
+    assert all(load_model(d / "ens", member=k).ngrams is None for k in range(2))
+    mean = sum(per_member) / 3
+    torch.testing.assert_close(
+        torch.as_tensor(direct), torch.as_tensor(loaded.blend(mean, texts)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_member_argument_errors(ensemble_dir):

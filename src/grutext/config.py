@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -63,20 +64,25 @@ CHOICES: dict[str, tuple[str, ...]] = {
 """The allowed values of every enumerated field, keyed ``"table.field"``."""
 
 
-def blend_weight(setting: Any) -> float | None | bool:
+def blend_weight(setting: Any) -> float | None:
     """``model.blend`` as a weight: None for auto (picked on validation), 0.0 for off, the number in
-    [0, 1] as given (a number or its text, as the command line gives it); False when it is none of these."""
+    [0, 1] as given (a number or its text, as the command line gives it).
+
+    Raises:
+        ValueError: anything else (`Config.problems` reports it; `grutext.tasks.classification.blend`
+            raises it as a ConfigError).
+    """
     if setting == "auto":
         return None
     if setting == "off":
         return 0.0
-    if isinstance(setting, bool):
-        return False
     try:
-        w = float(setting)
+        w = math.nan if isinstance(setting, bool) else float(setting)
     except (TypeError, ValueError):
-        return False
-    return w if 0.0 <= w <= 1.0 else False
+        w = math.nan
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"model.blend must be auto, off or a number from 0 to 1; got {setting!r}")
+    return w
 
 
 DEFAULT_EPOCHS = 10  # train.epochs = 0 (auto) for language models and taggers
@@ -317,8 +323,10 @@ class Config:
             if problem is not None:
                 out.append(f"{source}: {problem}")
         t, m = self.train, self.model
-        if blend_weight(m.blend) is False:
-            out.append(f"{source}: model.blend must be auto, off or a number from 0 to 1; got {m.blend!r}")
+        try:
+            blend_weight(m.blend)
+        except ValueError as exc:
+            out.append(f"{source}: {exc}")
         if t.out is not None and not isinstance(t.out, str):
             out.append(f"{source}: train.out must be a folder path; got {t.out!r}")
         if t.device not in ("auto", "cpu") and not str(t.device).startswith("cuda"):

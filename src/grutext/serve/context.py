@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from grutext.serve.backend import Backend
 from grutext.serve.batching import MicroBatcher
@@ -29,22 +29,19 @@ class ServerContext:
         self.ready = False
         # every model call runs in this one thread
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grutext-model")
-        self.predict_batcher = MicroBatcher(
-            lambda texts: backend.predict(texts),
-            self.executor,
-            max_batch=settings.max_batch,
-            max_wait_s=settings.max_wait_ms / 1000,
-            on_batch=lambda n: metrics.batch_size.labels("predict").observe(n),
-            enabled=settings.batching,
-        )
-        self.tag_batcher = MicroBatcher(
-            lambda texts: backend.tag(texts),
-            self.executor,
-            max_batch=settings.max_batch,
-            max_wait_s=settings.max_wait_ms / 1000,
-            on_batch=lambda n: metrics.batch_size.labels("tag").observe(n),
-            enabled=settings.batching,
-        )
+
+        def batcher(call: Any, route: str) -> MicroBatcher:
+            return MicroBatcher(
+                call,
+                self.executor,
+                max_batch=settings.max_batch,
+                max_wait_s=settings.max_wait_ms / 1000,
+                on_batch=lambda n: metrics.batch_size.labels(route).observe(n),
+                enabled=settings.batching,
+            )
+
+        self.predict_batcher = batcher(lambda texts: backend.predict(texts), "predict")
+        self.tag_batcher = batcher(lambda texts: backend.tag(texts), "tag")
 
     async def start(self) -> None:
         await self.predict_batcher.start()

@@ -79,6 +79,14 @@ def multilabel_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str])
     }
 
 
+def nll(probs: np.ndarray, y: np.ndarray, task: str) -> float:
+    """Mean negative log-likelihood of labels `y` under `probs` (multi-label: mean binary cross-entropy)."""
+    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    if task == "multilabel":
+        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+    return float(-np.log(p[np.arange(len(y)), y]).mean())
+
+
 def perplexity(mean_nll: float) -> float:
     """exp of the mean negative log-likelihood in nats (inf-safe; the clamp is the language model's
     `PERPLEXITY_CLAMP`, decided once in `grutext.tasks.language_model.config`)."""

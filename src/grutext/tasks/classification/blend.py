@@ -9,7 +9,7 @@ either alone, and it bounds how far the product can fall below the linear baseli
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -17,10 +17,20 @@ from grutext.config import blend_weight as _parse
 from grutext.errors import ConfigError
 from grutext.ngrams import NgramModel, choose_weight
 from grutext.tasks.classification.baseline import _targets
+from grutext.train.metrics import nll
 
 if TYPE_CHECKING:
     from grutext.data.readers import TextDataset
-    from grutext.tasks.classification.evaluate import ClassificationTask
+
+
+class _Scorer(Protocol):
+    """What the blend needs of the task adapter (`ClassificationTask`): its head, labels and report."""
+
+    task: str
+    labels: list[str]
+
+    def report(self, probs: np.ndarray, y: np.ndarray) -> dict[str, Any]: ...
+
 
 AUTO, OFF = "auto", "off"
 
@@ -31,18 +41,10 @@ def blend_weight(setting: Any) -> float | None:
     Raises:
         ConfigError: anything but auto, off or a number in [0, 1].
     """
-    w = _parse(setting)
-    if w is False:
-        raise ConfigError(f"model.blend must be auto, off or a number from 0 to 1; got {setting!r}")
-    return None if w is None else float(w)
-
-
-def nll(probs: np.ndarray, y: np.ndarray, task: str) -> float:
-    """Mean negative log-likelihood of labels `y` under `probs` (multi-label: mean binary cross-entropy)."""
-    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
-    if task == "multilabel":
-        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
-    return float(-np.log(p[np.arange(len(y)), y]).mean())
+    try:
+        return _parse(setting)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def fit_blend(
@@ -51,7 +53,7 @@ def fit_blend(
     valid: TextDataset,
     valid_probs: np.ndarray,
     valid_y: np.ndarray,
-    ctask: ClassificationTask,
+    ctask: _Scorer,
 ) -> tuple[NgramModel | None, dict[str, Any] | None]:
     """Fit the n-gram model on `train` and set its blend weight (``model.blend``; auto: on `valid`).
 

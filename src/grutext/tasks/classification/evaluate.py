@@ -10,11 +10,10 @@ import numpy as np
 import torch
 
 from grutext.errors import DataError
-from grutext.tasks.classification.blend import nll
 from grutext.tasks.classification.data import make_batches
 from grutext.tasks.classification.predict import predict_batches
 from grutext.train.loop import StepOut
-from grutext.train.metrics import classification_report, multilabel_report
+from grutext.train.metrics import classification_report, multilabel_report, nll
 from grutext.train.trace import track
 
 if TYPE_CHECKING:

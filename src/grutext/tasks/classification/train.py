@@ -19,7 +19,7 @@ from grutext.data.readers import check_labels
 from grutext.data.tokenizers import Tokenizer
 from grutext.ngrams import JSON_FILE, WEIGHTS_FILE, NgramModel
 from grutext.tasks.classification.baseline import comparison_line, fit_baseline, size_advice
-from grutext.tasks.classification.blend import fit_blend, nll
+from grutext.tasks.classification.blend import fit_blend
 from grutext.tasks.classification.config import KIND, infer_task
 from grutext.tasks.classification.data import Splits, build_tokenizer, load_splits, make_batches
 from grutext.tasks.classification.evaluate import ClassificationTask
@@ -27,7 +27,7 @@ from grutext.tasks.classification.model import EnsembleClassifier, TextClassifie
 from grutext.tasks.classification.predict import predict_batches
 from grutext.train.checkpoint import previous_folder
 from grutext.train.loop import FitResult, fit
-from grutext.train.metrics import format_confusions, format_per_class
+from grutext.train.metrics import format_confusions, format_per_class, nll
 from grutext.train.run import Run, finish_run, seed_everything, start_run
 from grutext.train.trace import plot_confusion, plot_curves, track
 

@@ -108,6 +108,7 @@ def train_one(corpus: str, seed: int, variant: str, settings: list[str]) -> dict
         "train_seconds": run.fit.train_seconds,
         "wall_seconds": wall,  # the whole train_classifier call: data, tokenizer, network, blend, baseline
         "blend_weight": run.blend["weight"] if run.blend else None,
+        "blend_temperatures": run.blend.get("temperatures") if run.blend else None,
         "network_test_accuracy": run.blend["network_test"]["accuracy"] if run.blend else run.test_report["accuracy"],
         "baseline": run.baseline,
     }
@@ -152,7 +153,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         acc = [r["test_accuracy"] for r in rs]
         bl = [r["baseline"]["test"]["accuracy"] for r in rs]
         delta = [a - b for a, b in zip(acc, bl, strict=True)]
-        today = " (today's defaults)" if all(is_default(r["config"]) for r in rs) else ""
+        today = " (today's defaults)" if variant == "defaults" and all(is_default(r["config"]) for r in rs) else ""
         label = variant + (f" `{' '.join(rs[0]['settings'])}`" if rs[0]["settings"] else "") + today
         net = [r.get("network_test_accuracy", r["test_accuracy"]) for r in rs]
         weights = ", ".join("off" if r.get("blend_weight") is None else f"{r['blend_weight']:.1f}" for r in rs)

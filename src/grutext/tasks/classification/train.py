@@ -268,10 +268,11 @@ def _blend(
             loss = nll(p, y, s.task)
         out[split] = (p, y, loss)
     info["seconds"] = round(time.perf_counter() - t0, 3)
-    net_acc = 100 * info["network_valid"]["accuracy"]
+    net_acc, temps = 100 * info["network_valid"]["accuracy"], info["temperatures"]
     s.run.log(
         f"blend: n-gram model weight {info['weight']:.2f} (validation: network {net_acc:.1f}%, "
-        f"n-grams {100 * info['ngram_valid_accuracy']:.1f}%; {info['ngrams']:,} n-grams, {info['seconds']:.1f}s)"
+        f"n-grams {100 * info['ngram_valid_accuracy']:.1f}%; temperatures {temps['network']:.2f} and "
+        f"{temps['ngrams']:.2f}; {info['ngrams']:,} n-grams, {info['seconds']:.1f}s)"
     )
     return ngram, info, out
 

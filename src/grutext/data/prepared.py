@@ -204,6 +204,19 @@ class PreparedCorpus:
         return np.fromfile(self.path / COUNTS, dtype=OFFSET_DTYPE).astype(np.int64)
 
 
+def check_settings(prep: PreparedCorpus, given: Sequence[tuple[str, Any, Any]]) -> None:
+    """ConfigError for a tokenizer setting given with a prepared corpus (``(key, value, default)``: a value
+    that is not the default) that contradicts the one the corpus was prepared with: its ids are fixed."""
+    stored = prep.header["settings"]
+    for key, value, default in given:
+        prepared = prep.header["tokenizer"] if key == "tokenizer" else stored.get(key)
+        if value != default and value != prepared:
+            raise ConfigError(
+                f"{key}={value!r}: {prep.path} was prepared with {key}={prepared!r}; its ids are fixed, so the "
+                "tokenizer settings come from the prepared folder (prepare it again to change them)"
+            )
+
+
 def open_prepared(path: str | os.PathLike[str]) -> PreparedCorpus:
     """Map a prepared folder's files (read-only) after checking the header against the file sizes.
 
@@ -258,6 +271,7 @@ __all__ = [
     "RowWriter",
     "build_folder",
     "check_out",
+    "check_settings",
     "is_prepared",
     "open_prepared",
     "peak_rss_mb",

@@ -34,6 +34,7 @@ from grutext.data.prepared import (
 )
 from grutext.errors import ConfigError, DataError
 
+
 def _plain_lines(path: Path) -> Iterator[str]:
     opener: Callable[..., Any] = gzip.open if path.name.endswith(".gz") else open
     try:

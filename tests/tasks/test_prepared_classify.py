@@ -213,3 +213,10 @@ def test_prepare_guesses_the_task_and_refuses_what_it_cannot_hold(tmp_path, caps
     assert "--word-split: applies to --task lm" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="--batch-lines"):
         prepare_table(src, tmp_path / "s", batch_rows=0, progress=False)
+
+
+def test_a_language_model_prepares_a_table_streamed(tmp_path):
+    from grutext.tasks.language_model.prepared import stream_lines
+
+    path = _write(tmp_path / "t.csv.gz", *_rows(120))
+    assert list(stream_lines([path])) == read_dataset(path, label_col=False).texts

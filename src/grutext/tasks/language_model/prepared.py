@@ -46,17 +46,17 @@ def _plain_lines(path: Path) -> Iterator[str]:
 
 
 def stream_lines(paths: list[Path], fmt: str | None = None, text_col: str | None = None) -> Iterator[str]:
-    """The corpus's lines one at a time: plain text streamed from disk; a table (csv, jsonl...) read
-    by `read_dataset` one file at a time."""
+    """The corpus's lines one at a time: plain text streamed from disk; a table's texts a chunk at a time
+    (`stream_table`: csv, tsv and jsonl streamed, other formats read whole one file at a time)."""
+    from grutext.data.stream import stream_table
     from grutext.tasks.language_model.data import _is_plain
 
     for path in paths:
         if fmt in (None, "txt", "text") and _is_plain(path):
             yield from _plain_lines(path)
         else:
-            from grutext.data.readers import read_dataset
-
-            yield from read_dataset(path, fmt=fmt, text_col=text_col, label_col=False).texts
+            for chunk in stream_table(path, fmt=fmt, text_col=text_col, label_col=False):
+                yield from chunk.texts
 
 
 @dataclass

@@ -11,8 +11,12 @@ written out here and matches scikit-learn's ``TfidfVectorizer(ngram_range=(1, 2)
 sublinear_tf=True)`` to float precision (tested): lower-case, tokens ``(?u)\\b\\w\\w+\\b``, word
 uni- and bigrams, ``1 + log(tf)`` times the idf, L2-normalised per text.
 
-Files in a model directory: ``ngrams.json`` (vocabulary, output kind, blend weight, settings) and
-``ngrams.safetensors`` (idf, coef, intercept).
+Before they are averaged, both models are calibrated on the validation split by temperature
+scaling (`fit_temperature`): a network stopped early is over-confident and an L2-regularised linear
+model under-confident, and an average of uncalibrated probabilities lets the louder model decide.
+
+Files in a model directory: ``ngrams.json`` (vocabulary, output kind, blend weight, the two
+temperatures, settings) and ``ngrams.safetensors`` (idf, coef, intercept).
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ class NgramModel:
         intercept: `(K,)`.
         output: "binary", "softmax" or "sigmoid" (multi-label).
         weight: the linear model's share of the blended probabilities, in [0, 1].
+        temperature: divides this model's logits (fitted on validation: calibration).
+        network_temperature: divides the network's log-probabilities before they are blended.
     """
 
     def __init__(
@@ -81,6 +87,8 @@ class NgramModel:
         output: str,
         weight: float = 0.5,
         settings: dict[str, Any] | None = None,
+        temperature: float = 1.0,
+        network_temperature: float = 1.0,
     ) -> None:
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}; got {output!r}")
@@ -91,6 +99,10 @@ class NgramModel:
         self.intercept = np.asarray(intercept, dtype=np.float32)
         self.output = output
         self.weight = float(weight)
+        self.temperature = float(temperature)
+        self.network_temperature = float(network_temperature)
+        if not (self.temperature > 0.0 and self.network_temperature > 0.0):
+            raise ValueError(f"n-gram model: temperatures must be > 0; got {temperature} and {network_temperature}")
         self.settings = dict(settings or SETTINGS)
         n = len(self.vocabulary)
         if self.idf.shape != (n,) or self.coef.ndim != 2 or self.coef.shape[1] != n:
@@ -162,17 +174,19 @@ class NgramModel:
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """`(N, C)` class probabilities (multi-label: each label's own probability)."""
-        z = self.logits(texts)
+        z = self.logits(texts) / np.float32(self.temperature)
         if self.output == "binary":
             p1 = _sigmoid(z[:, 0])
             return np.stack([1.0 - p1, p1], axis=1).astype(np.float32)
         return (_softmax(z) if self.output == "softmax" else _sigmoid(z)).astype(np.float32)
 
     def blend(self, network_probs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        """``(1 - weight) * network + weight * n-gram`` probabilities of `texts` (the network's as given)."""
+        """``(1 - weight) * network + weight * n-gram`` probabilities of `texts`, each model calibrated
+        by its temperature (the network's probabilities as given, scaled here)."""
         if self.weight == 0.0:
             return network_probs
-        return np.asarray((1.0 - self.weight) * network_probs + self.weight * self.probabilities(texts))
+        network = temper(network_probs, self.network_temperature, self.output)
+        return np.asarray((1.0 - self.weight) * network + self.weight * self.probabilities(texts))
 
     # ---- files
     def save(self, folder: str | Path) -> None:
@@ -186,6 +200,8 @@ class NgramModel:
             "format": 1,
             "output": self.output,
             "weight": self.weight,
+            "temperature": self.temperature,
+            "network_temperature": self.network_temperature,
             "settings": self.settings,
             "vocabulary": self.vocabulary,
         }
@@ -223,9 +239,49 @@ class NgramModel:
                 meta["output"],
                 meta["weight"],
                 meta.get("settings"),
+                float(meta.get("temperature", 1.0)),  # files written before calibration: 1.0
+                float(meta.get("network_temperature", 1.0)),
             )
         except (KeyError, ValueError, json.JSONDecodeError) as exc:
             raise ValueError(f"{folder / JSON_FILE}: not a readable n-gram model ({exc})") from None
+
+
+EPS = 1e-7
+TEMPERATURES = np.exp(np.linspace(-3.0, 3.0, 121))  # 0.05 .. 20, 5% apart
+
+
+def temper(probs: np.ndarray, t: float, output: str) -> np.ndarray:
+    """`probs` with their logits divided by `t`: ``softmax(log p / t)`` per row, or for ``"sigmoid"``
+    (multi-label) ``sigmoid(logit(p) / t)`` per entry; `t` = 1 returns `probs` unchanged."""
+    if t == 1.0:
+        return probs
+    p = np.clip(np.asarray(probs, dtype=np.float64), EPS, 1.0 - EPS)
+    if output == "sigmoid":
+        return _sigmoid(np.log(p / (1.0 - p)) / t).astype(np.float32)
+    return _softmax(np.log(p) / t).astype(np.float32)
+
+
+def _nll(probs: np.ndarray, y: np.ndarray, output: str) -> float:
+    p = np.clip(probs, EPS, 1.0 - EPS)
+    if output == "sigmoid":
+        return float(-(y * np.log(p) + (1 - y) * np.log(1.0 - p)).mean())
+    return float(-np.log(p[np.arange(len(y)), y]).mean())
+
+
+def fit_temperature(probs: np.ndarray, y: np.ndarray, output: str) -> float:
+    """The temperature that minimises the negative log-likelihood of `y` under ``temper(probs, t)``
+    (Guo et al. 2017, "On Calibration of Modern Neural Networks"), searched over `TEMPERATURES`.
+
+    Args:
+        probs: `(N, C)` probabilities (``"sigmoid"``: each label's own).
+        y: `(N,)` class indices, or `(N, C)` 0/1 for ``"sigmoid"``.
+        output: "binary", "softmax" or "sigmoid".
+    """
+    if len(y) == 0:
+        return 1.0
+    losses = [_nll(temper(probs, float(t), output), y, output) for t in TEMPERATURES]
+    best = int(np.argmin(losses))
+    return 1.0 if losses[best] >= _nll(probs, y, output) else round(float(TEMPERATURES[best]), 4)
 
 
 def choose_weight(
@@ -252,4 +308,15 @@ def choose_weight(
     return min(near, key=lambda w: (abs(w - 0.5), w)), scores
 
 
-__all__ = ["FILES", "JSON_FILE", "NgramModel", "OUTPUTS", "SETTINGS", "WEIGHTS_FILE", "choose_weight", "ngrams"]
+__all__ = [
+    "FILES",
+    "JSON_FILE",
+    "NgramModel",
+    "OUTPUTS",
+    "SETTINGS",
+    "WEIGHTS_FILE",
+    "choose_weight",
+    "fit_temperature",
+    "ngrams",
+    "temper",
+]

@@ -14,7 +14,7 @@ from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
 from grutext.data.readers import TextDataset
 from grutext.errors import ArtifactError, ConfigError
 from grutext.infer.predict import Predictor
-from grutext.ngrams import NgramModel, choose_weight, ngrams
+from grutext.ngrams import NgramModel, choose_weight, fit_temperature, ngrams, temper
 from grutext.pipeline import Splits, train_classifier
 from grutext.tasks.classification.blend import blend_weight, nll
 from grutext.tasks.classification.evaluate import evaluate_classifier
@@ -66,16 +66,52 @@ def test_multilabel_one_logistic_regression_per_label():
 def test_save_load_round_trip(tmp_path):
     y = np.arange(len(TEXTS)) % 3
     model = NgramModel.fit(TEXTS, y, "multiclass")
-    model.weight = 0.3
+    model.weight, model.temperature, model.network_temperature = 0.3, 0.5, 2.0
     model.save(tmp_path)
     back = NgramModel.load(tmp_path)
     assert back is not None and back.weight == 0.3 and back.vocabulary == model.vocabulary
+    assert (back.temperature, back.network_temperature) == (0.5, 2.0)
     np.testing.assert_array_equal(back.probabilities(PROBES), model.probabilities(PROBES))
-    net = np.full((len(PROBES), 3), 1 / 3, dtype=np.float32)
-    np.testing.assert_allclose(back.blend(net, PROBES), 0.7 * net + 0.3 * model.probabilities(PROBES), atol=1e-7)
+    net = np.tile(np.array([[0.6, 0.3, 0.1]], dtype=np.float32), (len(PROBES), 1))
+    calibrated = temper(net, 2.0, "softmax")
+    assert calibrated[0, 0] < 0.6  # a temperature above 1 softens
+    np.testing.assert_allclose(back.blend(net, PROBES), 0.7 * calibrated + 0.3 * model.probabilities(PROBES), atol=1e-6)
+    # a file written before calibration (no temperatures) loads with both at 1
+    meta = json.loads((tmp_path / "ngrams.json").read_text())
+    del meta["temperature"], meta["network_temperature"]
+    (tmp_path / "ngrams.json").write_text(json.dumps(meta))
+    old = NgramModel.load(tmp_path)
+    assert old is not None and (old.temperature, old.network_temperature) == (1.0, 1.0)
     (tmp_path / "ngrams.safetensors").unlink()
     with pytest.raises(ValueError, match="ngrams.safetensors: missing"):
         NgramModel.load(tmp_path)
+
+
+def test_temper_divides_the_logits():
+    p = np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]], dtype=np.float32)
+    np.testing.assert_array_equal(temper(p, 1.0, "binary"), p)
+    logit = np.log(p[:, 1] / p[:, 0])
+    np.testing.assert_allclose(temper(p, 2.0, "binary")[:, 1], 1 / (1 + np.exp(-logit / 2)), atol=1e-6)
+    np.testing.assert_allclose(temper(p, 0.5, "softmax").sum(1), 1.0, atol=1e-6)
+    q = np.array([[0.9, 0.2]], dtype=np.float32)  # multi-label: each entry its own sigmoid
+    np.testing.assert_allclose(temper(q, 3.0, "sigmoid"), 1 / (1 + np.exp(-np.log(q / (1 - q)) / 3)), atol=1e-6)
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_fit_temperature_recovers_over_confidence(output):
+    rng = np.random.default_rng(0)
+    z = rng.normal(0.0, 1.5, size=(6000, 3))
+    if output == "softmax":
+        truth = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+        y = np.array([rng.choice(3, p=row) for row in truth])
+        loud = np.exp(2 * z) / np.exp(2 * z).sum(1, keepdims=True)  # logits doubled: over-confident
+    else:
+        truth = 1 / (1 + np.exp(-z))
+        y = (rng.random(z.shape) < truth).astype(int)
+        loud = 1 / (1 + np.exp(-2 * z))
+    assert fit_temperature(loud, y, output) == pytest.approx(2.0, rel=0.1)
+    assert fit_temperature(truth, y, output) == pytest.approx(1.0, rel=0.1)
+    assert fit_temperature(loud[:0], y[:0], output) == 1.0
 
 
 def test_choose_weight_one_standard_error_rule():
@@ -124,12 +160,15 @@ def test_trained_blend_saved_loaded_and_predicted(tmp_path):
     out = tmp_path / "m"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["blend"]["weight"] == 0.4 and metrics["blend"]["chosen"] == "model.blend"
+    temps = metrics["blend"]["temperatures"]
     assert set(metrics["blend"]["network_valid"]) == {"accuracy", "loss"}
     loaded = load_model(out)
     assert loaded.ngrams is not None and loaded.ngrams.weight == 0.4
+    assert temps == {"network": loaded.ngrams.network_temperature, "ngrams": loaded.ngrams.temperature}
     net_only = Predictor(load_model(out, member=None))
     net_only.loaded.ngrams = None
     probs, net = Predictor.load(out).predict_proba(va.texts), net_only.predict_proba(va.texts)
+    net = temper(net, temps["network"], loaded.ngrams.output)  # the network calibrated before the blend
     np.testing.assert_allclose(probs, 0.6 * net + 0.4 * loaded.ngrams.probabilities(va.texts), atol=1e-6)
     # the blended model is what evaluate scores, and what training reported; the network's own figures kept
     rep = evaluate_classifier(loaded, va, progress=False)
@@ -193,3 +232,22 @@ def test_blend_is_refused_by_other_tasks(task, tmp_path, capsys):
     data.write_text("a b c\n")
     assert main(["train", str(data), "--task", task, "--blend", "0.5", "--out", str(tmp_path / "o")]) != 0
     assert "--blend: does not apply" in capsys.readouterr().err
+
+
+def test_fit_blend_calibrates_both_models_on_validation():
+    from grutext.tasks.classification.blend import fit_blend
+    from grutext.tasks.classification.evaluate import ClassificationTask
+
+    texts, labels = synthetic(200, classes=("pos", "neg"))
+    tr, va = TextDataset(texts[:150], labels[:150], "t"), TextDataset(texts[150:], labels[150:], "v")
+    task = ClassificationTask("binary", ["neg", "pos"])
+    y = np.array([task.labels.index(lab) for lab in va.labels])
+    rng = np.random.default_rng(0)
+    right = np.where(rng.random(len(y)) < 0.8, y, 1 - y)  # right 80% of the time, always 99% sure
+    loud = np.where(right[:, None] == np.arange(2), 0.99, 0.01).astype(np.float32)
+    model, info = fit_blend("auto", tr, va, loud, y, task)
+    assert model is not None and info is not None
+    assert model.network_temperature == fit_temperature(loud, y, "binary") > 1.5  # softened
+    model.temperature = 1.0
+    assert info["temperatures"]["ngrams"] == fit_temperature(model.probabilities(va.texts), y, "binary")
+    assert info["temperatures"]["network"] == model.network_temperature

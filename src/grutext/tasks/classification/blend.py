@@ -15,7 +15,7 @@ import numpy as np
 
 from grutext.config import blend_weight as _parse
 from grutext.errors import ConfigError
-from grutext.ngrams import NgramModel, choose_weight
+from grutext.ngrams import NgramModel, choose_weight, fit_temperature, temper
 from grutext.tasks.classification.baseline import _targets
 from grutext.train.metrics import nll
 
@@ -55,7 +55,8 @@ def fit_blend(
     valid_y: np.ndarray,
     ctask: _Scorer,
 ) -> tuple[NgramModel | None, dict[str, Any] | None]:
-    """Fit the n-gram model on `train` and set its blend weight (``model.blend``; auto: on `valid`).
+    """Fit the n-gram model on `train`, calibrate it and the network on `valid` (a temperature each),
+    and set its blend weight (``model.blend``; auto: picked on `valid` among the calibrated blends).
 
     Returns:
         `(model or None, info)`: None when the blend is off or the weight came out 0 (the network
@@ -68,6 +69,11 @@ def fit_blend(
     targets = _targets(train, ctask.labels, ctask.task == "multilabel")
     model = NgramModel.fit(train.texts, targets, ctask.task)
     ngram_valid = model.probabilities(valid.texts)
+    # calibrate both on validation (temperature scaling), then weigh them
+    model.temperature = fit_temperature(ngram_valid, valid_y, model.output)
+    model.network_temperature = fit_temperature(valid_probs, valid_y, model.output)
+    ngram_valid = temper(ngram_valid, model.temperature, model.output)
+    valid_probs = temper(valid_probs, model.network_temperature, model.output)
 
     def accuracy(p: np.ndarray) -> float:
         return float(ctask.report(p, valid_y)["accuracy"])
@@ -83,6 +89,7 @@ def fit_blend(
         "chosen": "validation (one-standard-error rule, closest to 0.5)" if fixed is None else "model.blend",
         "validation_grid": [{"weight": w, "accuracy": a} for w, a in grid],
         "ngram_valid_accuracy": accuracy(ngram_valid),
+        "temperatures": {"network": model.network_temperature, "ngrams": model.temperature},
         "ngrams": len(model.vocabulary),
         "settings": model.settings,
     }

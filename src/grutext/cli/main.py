@@ -64,7 +64,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "prepare",
         "train",
-        "tokenize a corpus once into a memory-mapped token file for language models larger than memory",
+        "tokenize a corpus (text, or a labelled table) once into memory-mapped files: training data larger than memory",
         "grutext.cli.prepare",
         "cmd_prepare",
         "add_prepare_arguments",

@@ -147,6 +147,19 @@ def _from_records(
     if not records:
         raise DataError(f"{source}: no records, expected at least one {unit} of data")
     text_name, label_name = _pick_columns(columns, [r for _, r in records[:200]], source, text_col, label_col)
+    texts, labels = _cells(records, source, unit, text_name, label_name, label_sep)
+    return TextDataset(texts, labels, source, columns=(text_name, label_name))
+
+
+def _cells(
+    records: list[tuple[int, dict[str, Any]]],
+    source: str,
+    unit: str,
+    text_name: str,
+    label_name: str | None,
+    label_sep: str | None,
+) -> tuple[list[str], list[Any] | None]:
+    """The checked text (and label) cells of `records` (the columns chosen): one-line errors name the line."""
     texts: list[str] = []
     labels: list[Any] | None = [] if label_name is not None else None
     for num, rec in records:
@@ -160,7 +173,7 @@ def _from_records(
             labels.append(_label_value(rec[label_name], where, label_name, label_sep))
     if labels is not None:
         _check_label_kinds(labels, source)
-    return TextDataset(texts, labels, source, columns=(text_name, label_name))
+    return texts, labels
 
 
 def _check_label_kinds(labels: list[Any], source: str) -> None:

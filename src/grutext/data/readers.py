@@ -20,6 +20,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import numpy as np
+
 import grutext.data.named as named
 from grutext.data.columns import LABEL_COLUMNS, TEXT_COLUMNS, _from_records, _pick_columns
 from grutext.data.dataset import TextDataset, _in_class_order, _label_set
@@ -320,20 +322,39 @@ def train_test_split(
     Raises:
         ConfigError: `test_size` out of range.
     """
-    n = len(ds)
+    groups: list[list[int]] | None = None
+    if stratify and ds.labels is not None:
+        by_class: dict[str, list[int]] = defaultdict(list)
+        for i, lab in enumerate(ds.labels):
+            by_class[cast(str, lab[0] if isinstance(lab, list) else lab)].append(i)
+        groups = [by_class[key] for key in _in_class_order(ds, set(by_class))]
+    train_idx, test_idx = split_indices(len(ds), groups, test_size, seed, ds.source)
+    return (
+        ds.subset(train_idx.tolist(), f"{ds.source}[train]"),
+        ds.subset(test_idx.tolist(), f"{ds.source}[test]"),
+    )
+
+
+def split_indices(
+    n: int, groups: list[list[int]] | None, test_size: float, seed: int, source: str = "data"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded split of `train_test_split` by index: ``(train, test)`` positions of `n` examples, each
+    increasing (int64). `groups` (stratified) holds each class's positions, increasing, classes in class
+    order; it is shuffled in place. None splits without strata.
+
+    Raises:
+        ConfigError: `test_size` out of range.
+        DataError: too few examples to split.
+    """
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
         raise ConfigError(f"test_size: expected a fraction in (0, 1) or a count, got {test_size!r}")
     frac = test_size / n if isinstance(test_size, int) and test_size >= 1 else float(test_size)
     if not 0.0 < frac < 1.0:
         raise ConfigError(f"test_size: expected a fraction in (0, 1) or a count below {n:,}, got {test_size!r}")
     rng = random.Random(seed)
-    if stratify and ds.labels is not None:
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, lab in enumerate(ds.labels):
-            groups[cast(str, lab[0] if isinstance(lab, list) else lab)].append(i)
-        test: list[int] = []
-        for key in _in_class_order(ds, set(groups)):
-            idx = groups[key]
+    test: list[int] = []
+    if groups is not None:
+        for idx in groups:
             rng.shuffle(idx)
             k = int(round(len(idx) * frac))
             k = min(k, len(idx) - 1)  # never move a whole class out of train
@@ -342,14 +363,11 @@ def train_test_split(
         idx = list(range(n))
         rng.shuffle(idx)
         test = idx[: max(1, int(round(n * frac)))]
-    test_set = set(test)
-    if not test_set or len(test_set) == n:
-        raise DataError(f"{ds.source}: {n:,} examples are too few to split with test_size={test_size!r}")
-    train_idx = [i for i in range(n) if i not in test_set]
-    return (
-        ds.subset(train_idx, f"{ds.source}[train]"),
-        ds.subset(sorted(test_set), f"{ds.source}[test]"),
-    )
+    in_test = np.zeros(n, dtype=bool)  # (N,)
+    in_test[np.asarray(test, dtype=np.int64)] = True
+    if not in_test.any() or in_test.all():
+        raise DataError(f"{source}: {n:,} examples are too few to split with test_size={test_size!r}")
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
 
 
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -414,25 +432,33 @@ def check_labels(train: TextDataset, other: TextDataset | None = None, other_nam
         raise DataError(
             f"{train.source}: one class only ({sorted(classes)}), expected at least 2 classes to train a classifier"
         )
-    if other is not None and other.labels is not None:
-        unseen = _label_set(other) - classes
-        if unseen:
-            counts: Counter[str] = Counter()
-            for lab in other.labels:
-                for x in lab if isinstance(lab, list) else [lab]:
-                    if x in unseen:
-                        counts[x] += 1
-            shown = ", ".join(f"{k!r} ({v:,}x)" for k, v in counts.most_common(5))
-            more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
-            raise DataError(
-                f"{other.source} ({other_name}): {len(unseen)} label(s) not seen in training: {shown}{more}; "
-                f"training classes are {sorted(classes)[:10]}"
-            )
+    check_unseen_labels(classes, other, other_name)
     return _in_class_order(train, classes)
+
+
+def check_unseen_labels(classes: set[str], other: TextDataset | None, other_name: str = "dev") -> None:
+    """DataError when `other` (a labelled dev/test set) has a label outside the training `classes`."""
+    if other is None or other.labels is None:
+        return
+    unseen = _label_set(other) - classes
+    if unseen:
+        counts: Counter[str] = Counter()
+        for lab in other.labels:
+            for x in lab if isinstance(lab, list) else [lab]:
+                if x in unseen:
+                    counts[x] += 1
+        shown = ", ".join(f"{k!r} ({v:,}x)" for k, v in counts.most_common(5))
+        more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+        raise DataError(
+            f"{other.source} ({other_name}): {len(unseen)} label(s) not seen in training: {shown}{more}; "
+            f"training classes are {sorted(classes)[:10]}"
+        )
 
 
 __all__ = [
     "TextDataset",
+    "check_unseen_labels",
+    "split_indices",
     "read_dataset",
     "split_sentences",
     "infer_format",

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from grutext.data.columns import _from_records
@@ -26,8 +27,20 @@ def _raise_csv_limit() -> None:
 
 
 def _read_delimited(text: str, source: str, delimiter: str, **kw: Any) -> TextDataset:
+    header, rows = _delimited_records(io.StringIO(text, newline=""), source, delimiter, text)
+    records = list(rows)
+    if not records:
+        raise DataError(f"{source}: no data rows after the header")
+    return _from_records(records, header, source, "line", **kw)
+
+
+def _delimited_records(
+    lines: Iterable[str], source: str, delimiter: str, head: str
+) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """The header of a csv/tsv read from `lines` (checked now, `head`: its first lines, for the delimiter
+    hint) and its data rows as (first line number, record), read as they are asked for."""
     _raise_csv_limit()
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -35,8 +48,13 @@ def _read_delimited(text: str, source: str, delimiter: str, **kw: Any) -> TextDa
     header = [h.strip() for h in header]
     if not any(header):
         raise DataError(f"{source} line 1: empty header row, expected column names")
-    _delimiter_hint(header, text, source, delimiter)
-    records: list[tuple[int, dict[str, Any]]] = []
+    _delimiter_hint(header, head, source, delimiter)
+    return header, _delimited_rows(reader, header, source, delimiter)
+
+
+def _delimited_rows(
+    reader: Any, header: list[str], source: str, delimiter: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
     prev_end = reader.line_num
     try:
         for row in reader:
@@ -48,14 +66,11 @@ def _read_delimited(text: str, source: str, delimiter: str, **kw: Any) -> TextDa
                 raise DataError(
                     f"{_where(source, start)}: expected {len(header)} fields (delimiter {delimiter!r}), got {len(row)}"
                 )
-            records.append((start, dict(zip(header, row, strict=True))))
+            yield start, dict(zip(header, row, strict=True))
     except csv.Error as exc:
         raise DataError(
             f"{_where(source, reader.line_num)}: malformed {('CSV', 'TSV')[delimiter == chr(9)]} ({exc})"
         ) from None
-    if not records:
-        raise DataError(f"{source}: no data rows after the header")
-    return _from_records(records, header, source, "line", **kw)
 
 
 def _delimiter_hint(header: list[str], text: str, source: str, delimiter: str) -> None:
@@ -96,19 +111,24 @@ def _read_json(text: str, source: str, fmt: str, **kw: Any) -> TextDataset:
             records.append((i, obj))
         unit = "item"
     else:  # one object a line
-        for num, line in _iter_lines(text):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{_where(source, num)}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{_where(source, num)}: expected a JSON object, got {type(obj).__name__}")
-            records.append((num, obj))
+        records = list(_json_line_records(_iter_lines(text), source))
         unit = "line"
     if not records:
         raise DataError(f"{source}: no records, expected JSON objects")
     columns = list(records[0][1].keys())
     return _from_records(records, columns, source, unit, **kw)
+
+
+def _json_line_records(lines: Iterable[tuple[int, str]], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """JSON lines (numbered, blank ones left out) as (line number, object)."""
+    for num, line in lines:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{_where(source, num)}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{_where(source, num)}: expected a JSON object, got {type(obj).__name__}")
+        yield num, obj
 
 
 def _read_parquet(raw: bytes, source: str, **kw: Any) -> TextDataset:

@@ -33,8 +33,14 @@ def reject_train_flags(args: argparse.Namespace) -> None:
 
 def train(cfg: Config, args: argparse.Namespace) -> int:
     """`grutext train` for classifiers."""
+    from grutext.data.prepared import is_prepared
     from grutext.tasks.classification.train import train_classifier
 
+    if cfg.data.train and is_prepared(cfg.data.train):  # asked for on the command line: an error, not a note
+        from grutext.tasks.classification.prepared import prepared_config
+
+        asked = {"model.blend", "train.baseline"}
+        prepared_config(cfg, {key for key in asked if getattr(args, key, None) is not None})
     train_classifier(cfg, resume=args.resume)
     return 0
 
@@ -64,6 +70,7 @@ def _stored_training_split(loaded: Any) -> Any:
     """The training split the model's config.json names, re-read with its seed; None, with a note, when a
     stored path lies outside the model folder (never followed) or cannot be read here."""
     from grutext.data.named import is_named
+    from grutext.data.prepared import is_prepared
     from grutext.errors import GrutextError
     from grutext.safeio import inside
     from grutext.tasks.classification.baseline import NAME
@@ -71,6 +78,13 @@ def _stored_training_split(loaded: Any) -> Any:
 
     cfg = loaded.config
     folder = Path(getattr(loaded, "path", None) or ".")
+    if cfg.data.train and is_prepared(cfg.data.train):
+        print(
+            f"baseline {NAME}: skipped: the model was trained on the prepared corpus {cfg.data.train} (token ids, "
+            "no texts to fit TF-IDF on); pass --baseline-train FILE (or --no-baseline)",
+            file=sys.stderr,
+        )
+        return None
     for field in ("train", "valid", "test"):
         stored = getattr(cfg.data, field)
         if stored and not is_named(stored) and not inside(stored, folder):

@@ -12,9 +12,10 @@ import torch
 import grutext.data.named as named
 from grutext.config import DataConfig
 from grutext.data.batching import TextBatches
+from grutext.data.prepared import is_prepared
 from grutext.data.readers import TextDataset, check_labels, load_named, read_dataset, split_sentences, train_test_split
 from grutext.data.tokenizers import Tokenizer
-from grutext.errors import ConfigError
+from grutext.errors import ConfigError, DataError
 
 NAMED = named.names("classification")
 
@@ -34,6 +35,10 @@ def _is_named(name: str) -> bool:
 
 
 def _read(source: str, d: DataConfig) -> dict[str, TextDataset]:
+    if is_prepared(source):
+        raise DataError(
+            f"{source}: a prepared corpus (token ids, no texts); `grutext train` reads it, this needs the raw file"
+        )
     if _is_named(source) and not Path(source).exists():
         return load_named(source, data_root=d.data_root, text_col=d.text_col, label_col=d.label_col)
     return {"train": read_dataset(source, fmt=d.format, text_col=d.text_col, label_col=d.label_col)}

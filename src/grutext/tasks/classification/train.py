@@ -15,6 +15,7 @@ import numpy as np
 from grutext.artifact import save_model
 from grutext.config import Config, ModelConfig, resolve_epochs
 from grutext.data.embeddings import AUTO, resolve_pretrained
+from grutext.data.prepared import is_prepared
 from grutext.data.readers import check_labels
 from grutext.data.tokenizers import Tokenizer
 from grutext.ngrams import JSON_FILE, WEIGHTS_FILE, NgramModel
@@ -25,6 +26,12 @@ from grutext.tasks.classification.data import Splits, build_tokenizer, load_spli
 from grutext.tasks.classification.evaluate import ClassificationTask
 from grutext.tasks.classification.model import EnsembleClassifier, TextClassifier
 from grutext.tasks.classification.predict import predict_batches
+from grutext.tasks.classification.prepared import (
+    PreparedSplit,
+    load_prepared_splits,
+    prepared_config,
+    prepared_data_config,
+)
 from grutext.train.checkpoint import previous_folder
 from grutext.train.loop import FitResult, fit
 from grutext.train.metrics import format_confusions, format_per_class, nll
@@ -83,6 +90,8 @@ class _Setup:
     source: Any = None
 
     def batches(self, ds: Any, batch_size: int, shuffle: bool, seed: int = 0) -> Any:
+        if isinstance(ds, PreparedSplit):  # rows read from the memory maps batch by batch
+            return ds.batches(self.labels, self.task, self.cfg.data, batch_size, shuffle, seed)
         return make_batches(self.tokenizer, ds, self.labels, self.task, self.cfg.data, batch_size, shuffle, seed)
 
 
@@ -120,28 +129,25 @@ def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
         cfg = replace(cfg, model=replace(cfg.model, pretrained=chosen))
         if note:
             log(note)
-    splits = splits or load_splits(cfg.data, seed=cfg.train.seed)
-    task = infer_task(splits.train, cfg.model.task)
-    labels = check_labels(splits.train)
+    cfg, splits = _read_splits(cfg, splits, log)
+    task = infer_task(splits.train, cfg.model.task)  # a PreparedSplit has what it reads (classes, multilabel)
     t0 = time.perf_counter()
-    source = _transfer_source(cfg, splits, 0, log) if cfg.model.init_from else None
-    tokenizer = source.tokenizer if source is not None else build_tokenizer(splits.train.texts, cfg.data)
-    oov = tokenizer.oov_rate(splits.valid.texts[:2000])
-    log(
-        f"data: train {len(splits.train):,}  valid {len(splits.valid):,}  "
-        f"test {len(splits.test) if splits.test else 0:,}  classes {len(labels)} ({task})"
-    )
-    cols = splits.train.columns
-    if cols is not None:
-        log(f"  columns: text {cols[0]!r}, label {cols[1]!r} (--text-col / --label-col choose others)")
+    if isinstance(splits.train, PreparedSplit):
+        labels, source = splits.train.names, None
+        tokenizer = splits.train.corpus.tokenizer()
     else:
-        log(f"  text and labels: from {splits.train.source} (not a table: no columns to choose)")
-    for note in splits.notes:
-        log(f"  {note}")
+        labels = check_labels(splits.train)
+        source = _transfer_source(cfg, splits, 0, log) if cfg.model.init_from else None
+        tokenizer = source.tokenizer if source is not None else build_tokenizer(splits.train.texts, cfg.data)
+    valid = splits.valid
+    oov = valid.oov_rate(2000) if isinstance(valid, PreparedSplit) else tokenizer.oov_rate(valid.texts[:2000])
+    _log_data(splits, task, labels, log)
     advice = size_advice(len(splits.train))
     if advice:
         log(advice)
     kind = f"{tokenizer.kind} (from init_from)" if source else cfg.data.tokenizer
+    if isinstance(splits.train, PreparedSplit):
+        kind = f"{tokenizer.kind} (from {cfg.data.train})"
     log(
         f"tokenizer: {kind}, vocabulary {tokenizer.vocab_size:,}, validation OOV rate {oov:.2%}, "
         f"built in {time.perf_counter() - t0:.1f}s"
@@ -155,6 +161,36 @@ def _prepare(cfg: Config, splits: Splits | None, run: Run) -> _Setup:
         model_cfg = source.shape_config(model_cfg)
     cfg = replace(cfg, model=model_cfg)
     return _Setup(cfg, run, splits, task, labels, tokenizer, model_cfg, matrix, emb_report, source)
+
+
+def _read_splits(cfg: Config, splits: Splits | None, log: Callable[..., None]) -> tuple[Config, Splits]:
+    """The given splits, else those `cfg.data` names: a prepared corpus (`grutext prepare`) mapped, with the
+    settings that need raw texts switched off (`prepared_config`), else the files read."""
+    if splits is not None:
+        return cfg, splits
+    if cfg.data.train and is_prepared(cfg.data.train):
+        cfg, notes = prepared_config(cfg)
+        for note in notes:
+            log(note)
+        splits = load_prepared_splits(cfg.data, seed=cfg.train.seed)
+        assert isinstance(splits.train, PreparedSplit)
+        return replace(cfg, data=prepared_data_config(cfg.data, splits.train.corpus)), splits
+    return cfg, load_splits(cfg.data, seed=cfg.train.seed)
+
+
+def _log_data(splits: Splits, task: str, labels: list[str], log: Callable[..., None]) -> None:
+    """The data summary: split sizes, classes, the columns chosen, how the splits were made."""
+    log(
+        f"data: train {len(splits.train):,}  valid {len(splits.valid):,}  "
+        f"test {len(splits.test) if splits.test else 0:,}  classes {len(labels)} ({task})"
+    )
+    cols = splits.train.columns
+    if cols is not None:
+        log(f"  columns: text {cols[0]!r}, label {cols[1]!r} (--text-col / --label-col choose others)")
+    else:
+        log(f"  text and labels: from {splits.train.source} (not a table: no columns to choose)")
+    for note in splits.notes:
+        log(f"  {note}")
 
 
 def _log_model(s: _Setup, member: TextClassifier, seed: int) -> None:

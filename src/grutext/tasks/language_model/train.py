@@ -14,6 +14,7 @@ import torch
 
 from grutext.artifact import save_model
 from grutext.config import Config, DataConfig
+from grutext.data.prepared import PreparedCorpus, check_settings, is_prepared, open_prepared, prepared_task
 from grutext.data.tokenizers import Tokenizer
 from grutext.errors import ConfigError, DataError
 from grutext.tasks.language_model.config import KIND, LN2, LMConfig, lm_config, perplexity
@@ -26,7 +27,6 @@ from grutext.tasks.language_model.data import (
 )
 from grutext.tasks.language_model.evaluate import LanguageModelTask, format_scores, score_stream
 from grutext.tasks.language_model.model import LanguageModel, unigram_perplexity
-from grutext.tasks.language_model.prepared import PreparedCorpus, is_prepared, open_prepared
 from grutext.train.loop import FitResult, fit
 from grutext.train.run import Run, finish_run, start_run
 
@@ -66,6 +66,11 @@ def _read_lines(d: DataConfig, train: list[str] | None, valid: list[str] | None,
         if not d.train:
             raise ConfigError("data.train: expected a text file (or files) to train the language model on; got nothing")
         if is_prepared(d.train):  # `grutext prepare` output: ids memory-mapped, the tokenizer in the folder
+            if prepared_task(d.train) != "lm":
+                raise ConfigError(
+                    f"{d.train}: prepared for a classifier (one labelled example a row), not a language model; "
+                    "train it without --task lm, or prepare the text with `grutext prepare --task lm`"
+                )
             if valid is None and d.valid:
                 valid = read_corpus(d.valid, fmt=d.format, text_col=d.text_col)
             if test is None and d.test:
@@ -135,26 +140,18 @@ def _from_prepared(d: DataConfig, lm: LMConfig, corpus: _Corpus, prep: PreparedC
 
 def _check_prepared_settings(d: DataConfig, lm: LMConfig, prep: PreparedCorpus) -> None:
     """A tokenizer flag given with a prepared corpus must agree with it (its ids are fixed)."""
-    head, given = prep.header["settings"], {}
     defaults, lm_defaults = DataConfig(), LMConfig()
-    for key, value, default in (
-        ("tokenizer", d.tokenizer, defaults.tokenizer),
-        ("min_freq", d.min_freq, defaults.min_freq),
-        ("max_vocab", d.max_vocab, defaults.max_vocab),
-        ("bpe_vocab_size", d.bpe_vocab_size, defaults.bpe_vocab_size),
-        ("word_split", lm.word_split, lm_defaults.word_split),
-    ):
-        prepared = prep.header["tokenizer"] if key == "tokenizer" else head.get(key)
-        if value != default and value != prepared:
-            given[key] = (value, prepared)
-    if lm.add_eos is not None and lm.add_eos != head.get("add_eos"):
-        given["add_eos"] = (lm.add_eos, head.get("add_eos"))
-    if given:
-        key, (value, prepared) = next(iter(given.items()))
-        raise ConfigError(
-            f"{key}={value!r}: {prep.path} was prepared with {key}={prepared!r}; its ids are fixed, so the "
-            "tokenizer settings come from the prepared folder (prepare it again to change them)"
-        )
+    check_settings(
+        prep,
+        [
+            ("tokenizer", d.tokenizer, defaults.tokenizer),
+            ("min_freq", d.min_freq, defaults.min_freq),
+            ("max_vocab", d.max_vocab, defaults.max_vocab),
+            ("bpe_vocab_size", d.bpe_vocab_size, defaults.bpe_vocab_size),
+            ("word_split", lm.word_split, lm_defaults.word_split),
+            ("add_eos", lm.add_eos, None),
+        ],
+    )
 
 
 def _unigram(corpus: _Corpus, vocab_size: int) -> float:

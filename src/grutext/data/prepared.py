@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,20 @@ class RowWriter:
             raise DataError(f"{source}: {self.num_tokens:,} tokens; a prepared corpus holds fewer than 2^32")
         tok.save(folder / TOKENIZER)
         (folder / COUNTS).write_bytes(self.counts.astype(OFFSET_DTYPE).tobytes())
+
+    def header(self, task: str, tok: Any, settings: dict[str, Any], paths: Sequence[Path], t0: float) -> dict[str, Any]:
+        """The header.json fields both tasks share: task, tokenizer, counts, sources, seconds since `t0`."""
+        return {
+            "task": task,
+            "tokenizer": tok.kind,
+            "settings": settings,
+            "vocab_size": tok.vocab_size,
+            "num_tokens": self.num_tokens,
+            "num_lines": self.num_rows,
+            "dtype": "uint32",
+            "sources": [{"path": str(p), "bytes": p.stat().st_size} for p in paths],
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
 
 
 @dataclass

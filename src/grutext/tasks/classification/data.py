@@ -3,6 +3,7 @@ is missing), train the tokenizer, and turn texts and labels into padded batches.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -96,7 +97,8 @@ def label_tensor(ds: TextDataset, labels: list[str], task: str) -> torch.Tensor:
     return torch.tensor([index[cast(str, lab)] for lab in ds.labels], dtype=torch.long)
 
 
-def build_tokenizer(texts: list[str], d: DataConfig) -> Tokenizer:
+def build_tokenizer(texts: Iterable[str], d: DataConfig) -> Tokenizer:
+    """The tokenizer `grutext train` fits on the training texts (any iterable: the prepared reader streams them)."""
     return Tokenizer.train(
         texts,
         kind=d.tokenizer,

@@ -46,7 +46,7 @@ from grutext.data.readers import check_unseen_labels, read_dataset, split_indice
 from grutext.data.stream import stream_table, streams
 from grutext.data.tokenizers import Tokenizer
 from grutext.errors import ConfigError, DataError
-from grutext.tasks.classification.data import Splits, encode_texts
+from grutext.tasks.classification.data import Splits, build_tokenizer, encode_texts
 
 BATCH_ROWS = 2_000  # examples encoded per batch (reviews run to thousands of characters)
 
@@ -151,16 +151,7 @@ def _learn(table: _Table, d: DataConfig) -> tuple[Tokenizer, Counter[str], tuple
                 columns.append(chunk.columns)
             yield from chunk.texts
 
-    tok = Tokenizer.train(
-        texts(),
-        kind=d.tokenizer,
-        lowercase=d.lowercase,
-        strip_html=d.strip_html,
-        min_freq=d.min_freq,
-        max_size=d.max_vocab,
-        bpe_vocab_size=d.bpe_vocab_size,
-        split_contractions=d.split_contractions,
-    )
+    tok = build_tokenizer(texts(), d)
     return tok, counts, (columns[0] if columns else ("text", "label"))
 
 
@@ -182,18 +173,7 @@ def _encode(
         flab.flush()
         os.fsync(flab.fileno())
     rows.finish(tmp, tok, table.source)
-    return {
-        "task": "classify",
-        "tokenizer": tok.kind,
-        "settings": settings,
-        **extra,
-        "vocab_size": tok.vocab_size,
-        "num_tokens": rows.num_tokens,
-        "num_lines": rows.num_rows,
-        "dtype": "uint32",
-        "sources": [{"path": str(p), "bytes": p.stat().st_size} for p in table.paths],
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
+    return {**rows.header("classify", tok, settings, table.paths, t0), **extra}
 
 
 @dataclass

@@ -172,17 +172,7 @@ def _write_prepared(
             _encode_lines(rows, tok, corpus.lines(), settings["add_eos"], batch_lines, bar)
         bar.close()
         rows.finish(tmp, tok, corpus.source)
-        return {
-            "task": "lm",
-            "tokenizer": tok.kind,
-            "settings": settings,
-            "vocab_size": tok.vocab_size,
-            "num_tokens": rows.num_tokens,
-            "num_lines": rows.num_rows,
-            "dtype": "uint32",
-            "sources": [{"path": str(p), "bytes": p.stat().st_size} for p in corpus.paths],
-            "seconds": round(time.perf_counter() - t0, 2),
-        }
+        return rows.header("lm", tok, settings, corpus.paths, t0)
 
     return build_folder(out, fill)
 

@@ -34,7 +34,9 @@ import numpy as np
 JSON_FILE = "ngrams.json"
 WEIGHTS_FILE = "ngrams.safetensors"
 FILES = (JSON_FILE, WEIGHTS_FILE)
-TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# scikit-learn's token_pattern is r"(?u)\b\w\w+\b"; for findall, maximal runs of 2+ word characters are the same
+# tokens (a run starts and ends at a word boundary by definition), and the pattern without \b runs ~1.5x faster
+TOKEN = re.compile(r"\w\w+")
 OUTPUTS = ("binary", "softmax", "sigmoid")  # one logit (2 classes), C logits (multiclass), C labels (multi-label)
 
 # the fit's settings: scikit-learn's TF-IDF + logistic regression; min_df and max_features bound the
@@ -156,12 +158,14 @@ class NgramModel:
     # ---- scoring (NumPy)
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The text's TF-IDF row as `(feature indices, L2-normalised values)` (empty when no n-gram is known)."""
-        counts = Counter(i for i in map(self.index.get, ngrams(text)) if i is not None)
+        counts = Counter(map(self.index.get, ngrams(text)))  # counted in C; None: unknown n-grams
+        counts.pop(None, None)
         if not counts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float32, count=len(counts))
-        val = tf * self.idf[idx]
+        n = len(counts)
+        idx = np.fromiter(counts.keys(), dtype=np.int64, count=n)
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=n)
+        val = (np.log(tf) + np.float32(1.0)) * self.idf[idx]
         return idx, val / np.float32(np.sqrt(float(val @ val)))
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
@@ -258,7 +262,8 @@ def temper(probs: np.ndarray, t: float, output: str) -> np.ndarray:
     p = np.clip(np.asarray(probs, dtype=np.float64), EPS, 1.0 - EPS)
     if output == "sigmoid":
         return _sigmoid(np.log(p / (1.0 - p)) / t).astype(np.float32)
-    return _softmax(np.log(p) / t).astype(np.float32)
+    q = p ** (1.0 / t)  # softmax(log p / t), without the log and exp
+    return (q / q.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _nll(probs: np.ndarray, y: np.ndarray, output: str) -> float:

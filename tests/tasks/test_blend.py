@@ -41,6 +41,11 @@ def sklearn_pair(texts, y):
 
 def test_ngrams_as_sklearn_forms_them():
     assert ngrams("The cat's HAT, a b") == ["the", "cat", "hat", "the cat", "cat hat"]
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    analyse = TfidfVectorizer(ngram_range=(1, 2)).build_analyzer()
+    tricky = "L'été à São-Paulo, x y zz 12 3 _a a_ __ é ÉCOLE naïve\tcafé--bar x2 ٣٤ 東京 o'clock"
+    assert ngrams(tricky) == analyse(tricky)
 
 
 @pytest.mark.parametrize("classes", [2, 3])

@@ -228,6 +228,21 @@ def _populate(p: argparse.ArgumentParser, command: Command) -> None:
     p.set_defaults(func=run)
 
 
+# the optional packages a command may need, and the extra that installs each (pyproject.toml)
+EXTRA_OF = {
+    "torch": "train",
+    "sklearn": "train",
+    "onnx": "export",
+    "onnxruntime": "runtime",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "prometheus_client": "serve",
+    "optuna": "tune",
+    "matplotlib": "plot",
+}
+TORCH_HINT = " (with a GPU: first the torch build for your CUDA version, see pytorch.org)"
+
+
 def build_parser(populate: Iterable[str] = ()) -> argparse.ArgumentParser:
     """The `grutext` parser with every command; the ones named in `populate` get their options."""
     parser = argparse.ArgumentParser(
@@ -289,6 +304,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"grutext {args.command}{_rank_note()}: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # an optional package; a missing module of our own is a bug: re-raised
+        extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+        if debug or extra is None:
+            raise
+        print(
+            f"grutext {args.command}: error: this command needs {exc.name}, which is not installed: "
+            f"pip install 'grutext[{extra}]'" + (TORCH_HINT if extra == "train" else ""),
+            file=sys.stderr,
+        )
+        return 2
     except OSError as exc:  # read-only or full file system, permissions: one line, not a traceback
         if debug:
             raise
@@ -314,4 +339,4 @@ def _os_error(exc: OSError) -> str:
     return f"{where}: {what}" if where else what
 
 
-__all__ = ["COMMANDS", "GROUPS", "Command", "build_parser", "main", "version_text"]
+__all__ = ["COMMANDS", "EXTRA_OF", "GROUPS", "Command", "build_parser", "main", "version_text"]

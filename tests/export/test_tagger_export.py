@@ -245,7 +245,7 @@ def test_export_folder_of_a_tagger(trained):
 
 
 def test_bad_input_is_a_clear_error(trained):
-    from grutext.errors import DataError
+    from grutext.errors import ArtifactError, DataError
 
     rt = runtime.load(trained / "onnx")
     with pytest.raises(DataError, match="expected a list"):
@@ -256,6 +256,11 @@ def test_bad_input_is_a_clear_error(trained):
         rt.tag([[]])
     with pytest.raises(DataError, match=r"features\[0\]: 1 values for 2 tokens"):
         rt.tag([["the", "dog"]], features=[["DT"]])
+    with pytest.raises(DataError, match=r"sentences\[1\]: an empty sentence"):
+        rt.tag_tokens([["the"], []])
+    assert rt.tag([]) == []
+    with pytest.raises(ArtifactError, match=r"no model.int8.onnx$"):
+        runtime.load(trained / "onnx", int8=True)
 
 
 def test_cli_exports_a_tagger_and_refuses_int8(trained, tmp_path, capsys):

@@ -169,6 +169,8 @@ class TaggerModel(RuntimeModel):
             raise DataError(f"features: {len(features)} lists for {len(sentences)} sentences; expected one each")
         items = []
         for i, toks in enumerate(sentences):
+            if not toks:
+                raise DataError(f"sentences[{i}]: an empty sentence; expected at least one token")
             feats = features[i] if features is not None else None
             if feats is not None and len(feats) != len(toks):
                 raise DataError(f"features[{i}]: {len(feats)} values for {len(toks)} tokens; expected one per token")

@@ -86,3 +86,75 @@ def save_lm(
     model = LanguageModel.from_config(m).eval()
     save_model(out, model, tok, cfg, kind=KIND, meta={"lm": asdict(LMConfig())})
     return out
+
+
+FEATURES = ["DT", "JJ", "NN", "VB", "IN", "."]
+
+
+def tagger_corpus(n: int, seed: int, feature: bool = False) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """`n` planted chunking sentences: (tokens, IOB2 tags, a POS-like feature column drawn at random)."""
+    import random
+
+    from tests.tasks.planted_chunks import sentences
+
+    toks, tags = sentences(n, seed)
+    rng = random.Random(seed)
+    feats = [[rng.choice(FEATURES) for _ in s] for s in toks] if feature else []
+    return toks, tags, feats
+
+
+def save_tagger(
+    out: Path,
+    *,
+    char_encoder: str = "gru",
+    decoder: str = "crf",
+    feature: bool = False,
+    plain: bool = False,
+    scheme: str = "IOB2",
+    num_layers: int = 1,
+    seed: int = 0,
+) -> Path:
+    """A random-init tagger on the planted chunks' vocabulary, its file in `scheme` (`plain`: POS-like labels,
+    no scheme); its head scaled up and its CRF's scores random so that emissions, decoding and constraints
+    all matter."""
+    from grutext.data.tag_schemes import convert
+    from grutext.tasks.tagging.config import KIND, SECTION, TagConfig
+    from grutext.tasks.tagging.data import TagVocab, build_word_tokenizer
+    from grutext.tasks.tagging.model import Tagger
+
+    torch.manual_seed(seed)
+    toks, tags, _ = tagger_corpus(40, seed)
+    tok = build_word_tokenizer(toks)
+    if plain:
+        vocab = TagVocab(["DT", "JJ", "NN", "VB"], [], file_scheme="none", train_scheme="none")
+    else:
+        names = sorted({t for s in tags for t in convert(s, "IOB2", "BIOES")} - {"O"})
+        vocab = TagVocab(["O", *names], [], file_scheme=scheme, train_scheme="BIOES")
+    vocab.chars = ["<pad>", "<unk>", *sorted({c for s in toks for w in s for c in w})]
+    vocab.features = ["<pad>", "<unk>", *FEATURES] if feature else []
+    tag_cfg = TagConfig(
+        feature_col=1 if feature else None,
+        decoder=decoder,
+        char_encoder=char_encoder,
+        char_dim=4,
+        char_hidden=3,
+        case_dim=3,
+        feature_dim=4,
+    )
+    m = ModelConfig(
+        embed_dim=6,
+        hidden_size=5,
+        num_layers=num_layers,
+        dropout=0.0,
+        vocab_size=tok.vocab_size,
+        num_classes=len(vocab.tags),
+    )
+    cfg = Config(DataConfig(min_freq=1, tokenizer="word"), m, TrainConfig(out=str(out)))
+    model = Tagger.from_config(m, tag_cfg, vocab)
+    with torch.no_grad():
+        model.head.weight.mul_(8.0)
+        if model.crf is not None:
+            for p in (model.crf.transitions, model.crf.start, model.crf.end):
+                p.normal_()
+    save_model(out, model.eval(), tok, cfg, kind=KIND, meta={SECTION: {**tag_cfg.to_dict(), **vocab.to_dict()}})
+    return out

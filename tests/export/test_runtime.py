@@ -19,7 +19,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from tests.conftest import SHARED_DATA, synthetic  # noqa: E402
-from tests.export.helpers import save_classifier, save_lm  # noqa: E402
+from tests.export.helpers import save_classifier, save_lm, save_tagger  # noqa: E402
 
 from grutext import runtime  # noqa: E402
 from grutext.errors import ArtifactError, ConfigError, DataError  # noqa: E402
@@ -42,6 +42,8 @@ def folders(tmp_path_factory):
     texts, labels = synthetic(30, classes=("pos", "neg", "mid"), seed=9)
     (root / "test.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels, strict=True)))
     export_model(root / "blend", root / "blend-onnx", int8=True, test=str(root / "test.csv"), log=lambda s: None)
+    save_tagger(root / "tag", feature=True, seed=3)
+    export_model(root / "tag", root / "tag-onnx", log=lambda s: None)
     return root
 
 
@@ -273,6 +275,8 @@ def test_runtime_runs_where_torch_does_not_exist(folders, tmp_path):
         print(lm.generate("the movie", max_tokens=3, greedy=True))
         blended = runtime.load({str(folders / "blend-onnx")!r}, threads=1)
         print(json.dumps(blended.predict_proba(["the great film"])[0].tolist()))
+        tagger = runtime.load({str(folders / "tag-onnx")!r}, threads=1)
+        print(json.dumps(tagger.tag(["The big dog sees a cat in London."])))
         assert "torch" not in sys.modules
         """
     )
@@ -287,6 +291,11 @@ def test_runtime_runs_where_torch_does_not_exist(folders, tmp_path):
 
     blended = Predictor.load(folders / "blend").predict_proba(["the great film"])[0]  # the n-gram blend, no torch
     np.testing.assert_allclose(json.loads(res.stdout.splitlines()[2]), blended, atol=1e-5, rtol=0)
+    from grutext.artifact import load_model
+    from grutext.tasks.tagging.predict import predict_texts
+
+    tagged = predict_texts(load_model(folders / "tag"), ["The big dog sees a cat in London."])
+    assert json.loads(res.stdout.splitlines()[3]) == tagged and tagged[0]["chunks"]  # the tagger, no torch
 
 
 def test_lm_never_offers_specials(folders, monkeypatch):

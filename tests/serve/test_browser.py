@@ -1,7 +1,7 @@
 """The web page at / in a real headless chromium (Selenium): type a text, see the predicted label, the
 class bars and the token importances appear; a language model's suggestions and streamed generation;
-a tagger's highlighted chunks. Skipped, with the reason, when chromium, chromedriver or selenium is
-missing (`make test-browser`; Debian: apt-get install chromium chromium-driver).
+a tagger's highlighted chunks (its model directory and its export). Skipped, with the reason, when
+chromium, chromedriver or selenium is missing (`make test-browser`; Debian: apt-get install chromium chromium-driver).
 
 `GRUTEXT_SCREENSHOT=PATH` writes the classifier page's screenshot there (`make test-browser` writes
 runs/serve.png; `make test-browser SCREENSHOT=docs/img/serve.png` refreshes the README's picture);
@@ -87,8 +87,13 @@ def _serve(model_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def servers(model_dirs) -> Iterator[dict[str, str]]:
-    gens = {k: _serve(model_dirs[k]) for k in ("clf", "lm", "tag")}
+def servers(model_dirs, tmp_path_factory) -> Iterator[dict[str, str]]:
+    from grutext.export.exporter import export_model
+
+    folders = {k: model_dirs[k] for k in ("clf", "lm", "tag")}
+    folders["tag-onnx"] = tmp_path_factory.mktemp("page") / "tag-onnx"  # the tagger's export, run by the runtime
+    export_model(model_dirs["tag"], folders["tag-onnx"], log=lambda s: None)
+    gens = {k: _serve(folder) for k, folder in folders.items()}
     urls = {k: next(g) for k, g in gens.items()}
     yield urls
     for g in gens.values():
@@ -145,10 +150,11 @@ def test_language_model_page_suggests_and_streams(driver, servers):
     _wait(driver, lambda d: d.find_element(By.ID, "generated").text.strip() != "", "generated text")
 
 
-def test_tagger_page_highlights_chunks(driver, servers):
+@pytest.mark.parametrize("served", ["tag", "tag-onnx"])
+def test_tagger_page_highlights_chunks(driver, servers, served):
     from selenium.webdriver.common.by import By
 
-    _open(driver, servers["tag"], "tagger")
+    _open(driver, servers[served], "tagger")
     driver.find_element(By.ID, "tag-text").send_keys("the dog sees a cat .")
     driver.find_element(By.ID, "tag-go").click()
     marks = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#tagged mark") or False, "chunks")

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
 def exports(model_dirs, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("exports")
     out = {}
-    for k in ("clf", "lm"):  # taggers are not exported yet (see test_a_tagger_export_is_refused)
+    for k in ("clf", "lm", "tag"):
         assert main(["export", str(model_dirs[k]), str(root / k)]) == 0
         out[k] = root / k
     return out
@@ -81,9 +81,18 @@ def test_runtime_language_model_routes(exports, model_dirs):
         assert r.status_code == 200 and "event: done" in r.text
 
 
-def test_a_tagger_export_is_refused(model_dirs, tmp_path, capsys):
-    """Until the tagger has an ONNX graph, exporting one is a one-line error and writes nothing."""
-    assert main(["export", str(model_dirs["tag"]), str(tmp_path / "tag")]) != 0
-    err = capsys.readouterr().err
-    assert "a tagger model; export supports classifiers and language models" in err and "Traceback" not in err
-    assert not (tmp_path / "tag").exists()
+def test_runtime_tagger_serves_tag_as_torch(exports, model_dirs):
+    texts = ["the dog sees a cat .", "This house likes the car.", "a cat"]
+    want = TorchBackend(model_dirs["tag"]).tag(texts)
+    backend = open_backend(exports["tag"])
+    assert isinstance(backend, RuntimeBackend) and backend.kind == "tagger"
+    with TestClient(create_app(backend)) as c:
+        info = c.get("/v1/model").json()
+        assert info["task"] == "tagger" and info["routes"] == ["/v1/tag"] and info["info"]["backend"] == "onnxruntime"
+        got = c.post("/v1/tag", json={"texts": texts}).json()["results"]
+        one = c.post("/v1/tag", json={"text": texts[0]}).json()["results"]
+        assert c.post("/v1/predict", json={"text": "a"}).status_code == 404
+    assert got == want and one == want[:1]
+    spans = [s for row in got for s in row["spans"]]
+    assert {s["type"] for s in spans} == {"NP", "VP"}  # character spans, as the web page reads them
+    assert all(texts[0][s["start"] : s["end"]] == s["text"] for s in got[0]["spans"])

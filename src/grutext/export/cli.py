@@ -8,12 +8,13 @@ from grutext.export.graph import DEFAULT_OPSET, OPSETS
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="model directory (a classifier, an ensemble or a language model)")
+    p.add_argument("model", help="model directory (a classifier, an ensemble, a language model or a tagger)")
     p.add_argument("out", help="export folder to write (a new path; an earlier export folder with --overwrite)")
     p.add_argument(
         "--int8",
         action="store_true",
-        help="also write model.int8.onnx (embedding, linear layers and the GRU int8) and print its accuracy change",
+        help="also write model.int8.onnx (embedding, linear layers and the GRU int8) and print its accuracy change "
+        "(classifiers and language models)",
     )
     p.add_argument(
         "--test",
@@ -35,8 +36,9 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a model to ONNX: one folder with model.onnx (and model.int8.onnx with --int8), the
-    tokenizer and grutext-export.json, which `grutext.runtime` runs without torch. Every graph is
-    checked with onnx.checker and against the torch model before the folder is written."""
+    tokenizer (a tagger: also tagger.json) and grutext-export.json, which `grutext.runtime` runs
+    without torch. Every graph is checked with onnx.checker and against the torch model before the
+    folder is written."""
     from grutext.export.exporter import export_model
 
     export_model(args.model, args.out, int8=args.int8, opset=args.opset, test=args.test, overwrite=args.overwrite)

@@ -3,15 +3,16 @@
 The folder (written to a temporary sibling and renamed into place once, so it is complete or
 absent) holds ``model.onnx``, with ``--int8`` also ``model.int8.onnx``, the training
 ``tokenizer.json``, a blended classifier's ``ngrams.json`` and ``ngrams.safetensors`` (its n-gram
-model, `grutext.ngrams`, copied as trained) and ``grutext-export.json`` (format, versions, kind,
+model, `grutext.ngrams`, copied as trained), a tagger's ``tagger.json`` (`grutext.export.tagger`)
+and ``grutext-export.json`` (format, versions, kind,
 labels, pre- and post-processing settings, the blend, input/output names, the parity and int8
 measurements, and the sha256 of every file).
 
 Before it writes anything the exporter validates every graph with ``onnx.checker`` and compares
 the fp32 graph with the torch model: a padded batch of random ids against torch's output, and
 each sequence alone against the padded batch. A difference above `PARITY_TOL` is an error, not a
-warning. The parity check is the network's alone (the graph's ``probs``); the n-gram blend is the
-same NumPy code on both sides (`grutext.ngrams`), applied after the graph by the runtime.
+warning. The parity check is the network's alone (the graph's ``probs``, a tagger's ``emissions``);
+the n-gram blend and the tagger's decoding run after the graph, in NumPy, in the runtime.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch
 from grutext.errors import ArtifactError, ConfigError, DataError
 from grutext.export.graph import DEFAULT_OPSET, OPSETS, classifier_graph, lm_step_graph
 from grutext.export.nets import classifier_nets, lm_net
+from grutext.export.tagger import TAGGER_FILE, tagger_file, tagger_graphs, tagger_parity
 from grutext.ngrams import FILES as NGRAM_FILES
 from grutext.runtime import FORMAT, FORMAT_VERSION, MANIFEST, load, read_manifest, sha256_file
 
@@ -226,10 +228,10 @@ def export_model(
     """Export a model directory to an ONNX folder.
 
     Args:
-        model_dir: a classifier (one network or an ensemble) or language model directory.
+        model_dir: a classifier (one network or an ensemble), language model or tagger directory.
         out: the folder to write (a new path, an empty folder, or an earlier export with `overwrite`).
         int8: also write ``model.int8.onnx`` (embedding, linear layers and the GRU's matrices int8)
-            and measure its accuracy change on the test set.
+            and measure its accuracy change on the test set (not for taggers: a ConfigError).
         opset: ONNX opset (one of `OPSETS`).
         test: labelled test file (classifier) or text file (language model) for the int8 measurement;
             a classifier without it uses the test split its training recorded.
@@ -251,13 +253,13 @@ def export_model(
     model_dir, out = Path(model_dir), Path(out)
     _check_out(out, overwrite)
     loaded = load_model(model_dir)
-    if loaded.kind not in ("classifier", "language_model"):
+    if loaded.kind not in ("classifier", "language_model", "tagger"):
         raise ArtifactError(
-            f"{model_dir}: a {loaded.kind} model; export supports classifiers and language models for now"
+            f"{model_dir}: a {loaded.kind} model; export supports classifiers, language models and taggers"
         )
     model = loaded.model.eval()
     info = _base_manifest(loaded, model_dir, opset)
-    build = _classifier_graphs if loaded.kind == "classifier" else _lm_graphs
+    build = {"classifier": _classifier_graphs, "language_model": _lm_graphs, "tagger": tagger_graphs}[loaded.kind]
     graphs = build(loaded, model, int8, opset, info)
     _check_graphs(graphs, model_dir)
     info["parity"] = _parity(loaded, model, graphs["model.onnx"], info, log)
@@ -276,7 +278,10 @@ def export_model(
 def _copied_files(loaded: Any, model_dir: Path) -> dict[str, bytes]:
     """The files the export carries as they are: the tokenizer, and a blended classifier's n-gram model."""
     names = ["tokenizer.json", *(NGRAM_FILES if getattr(loaded, "ngrams", None) is not None else ())]
-    return {name: (model_dir / name).read_bytes() for name in names}
+    files = {name: (model_dir / name).read_bytes() for name in names}
+    if loaded.kind == "tagger":  # its vocabularies and CRF, written from the model
+        files[TAGGER_FILE] = tagger_file(loaded)
+    return files
 
 
 def _blend_entry(loaded: Any) -> dict[str, Any] | None:
@@ -394,6 +399,8 @@ def _parity(
     vocab = int(loaded.tokenizer.vocab_size)
     if loaded.kind == "classifier":
         diff = classifier_parity(model, sess, vocab)
+    elif loaded.kind == "tagger":
+        diff = tagger_parity(model, sess)
     else:
         diff = lm_parity(model, sess, vocab, info["lm"]["num_layers"], info["lm"]["hidden_size"])
     if not diff <= PARITY_TOL:

@@ -7,14 +7,15 @@
     >>> m.predict(["Shares rally as profits beat forecasts"])[0]["label"]   # doctest: +SKIP
     'business'
 
-`load` returns a `ClassifierModel` (``kind == "classifier"``) or a `LanguageModelRuntime`
-(``kind == "language_model"``). Both have ``kind``, ``labels`` (class names; the LM: empty),
-``info`` (the parsed ``grutext-export.json``) and ``path``.
+`load` returns a `ClassifierModel` (``kind == "classifier"``), a `LanguageModelRuntime`
+(``kind == "language_model"``) or a `TaggerModel` (``kind == "tagger"``). All have ``kind``,
+``labels`` (class names; the LM and the tagger: empty), ``info`` (the parsed
+``grutext-export.json``) and ``path``.
 
 This package must stay importable with no torch installed: it imports only the standard
-library, numpy, onnxruntime, tokenizers, `grutext.errors` (itself standard library only) and
-`grutext.ngrams` (numpy; safetensors when an export carries an n-gram model); a test runs it in a
-process where torch cannot be imported.
+library, numpy, onnxruntime, tokenizers, `grutext.errors`, `grutext.data.tag_schemes` and
+`grutext.data.tag_words` (standard library only) and `grutext.ngrams` (numpy; safetensors when an
+export carries an n-gram model); a test runs it in a process where torch cannot be imported.
 
 How it differs from grutext's torch predictors (`grutext.infer`):
 
@@ -31,10 +32,15 @@ How it differs from grutext's torch predictors (`grutext.infer`):
   (the k most likely next words, specials excluded, model probabilities); for character and
   BPE models it returns the k most likely next *tokens* (the torch `Suggester` searches ahead
   to whole words).
+- `TaggerModel.tag` answers, for a raw sentence, what ``grutext predict`` on the tagger answers
+  (`predict_texts`: tokens, tags in the training file's scheme, offsets, chunks with character
+  spans); for a token list, its tags and chunks (token spans). The CRF's Viterbi is NumPy here and
+  in the torch model on CPU (the same recursion), so the tags are the same.
 
 The package's modules: `manifest` (the folder's ``grutext-export.json``), `tokenizer`
 (`RuntimeTokenizer`, truncation), `model` (`RuntimeModel`: files, tokenizer, onnxruntime session),
-`classifier` (`ClassifierModel`) and `language_model` (`LanguageModelRuntime`).
+`classifier` (`ClassifierModel`), `language_model` (`LanguageModelRuntime`) and `tagger`
+(`TaggerModel`, `viterbi`).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from grutext.runtime.language_model import LanguageModelRuntime
 from grutext.runtime.manifest import FORMAT, FORMAT_VERSION, MANIFEST, read_manifest
 from grutext.runtime.manifest import sha256_file as sha256_file
 from grutext.runtime.model import RuntimeModel
+from grutext.runtime.tagger import TaggerModel
 from grutext.runtime.tokenizer import _HTML_BREAK as _HTML_BREAK
 from grutext.runtime.tokenizer import BOS as BOS
 from grutext.runtime.tokenizer import EOS as EOS
@@ -57,7 +64,11 @@ from grutext.runtime.tokenizer import WORD_PIECES as WORD_PIECES
 from grutext.runtime.tokenizer import RuntimeTokenizer as RuntimeTokenizer
 from grutext.runtime.tokenizer import truncate as truncate
 
-_KINDS: dict[str, type[RuntimeModel]] = {"classifier": ClassifierModel, "language_model": LanguageModelRuntime}
+_KINDS: dict[str, type[RuntimeModel]] = {
+    "classifier": ClassifierModel,
+    "language_model": LanguageModelRuntime,
+    "tagger": TaggerModel,
+}
 
 
 def load(path: str | Path, threads: int | None = None, int8: bool = False) -> RuntimeModel:
@@ -69,7 +80,7 @@ def load(path: str | Path, threads: int | None = None, int8: bool = False) -> Ru
         int8: run ``model.int8.onnx`` (exported with ``--int8``) instead of ``model.onnx``.
 
     Returns:
-        A `ClassifierModel` or `LanguageModelRuntime`.
+        A `ClassifierModel`, `LanguageModelRuntime` or `TaggerModel`.
 
     Raises:
         ArtifactError: not an export folder, a file missing or changed (sha256), an unknown kind.
@@ -89,6 +100,7 @@ __all__ = [
     "ClassifierModel",
     "LanguageModelRuntime",
     "RuntimeModel",
+    "TaggerModel",
     "load",
     "read_manifest",
 ]

@@ -42,7 +42,7 @@ class RuntimeModel:
         files = info.get("files") or {}
         name = "model.int8.onnx" if int8 else "model.onnx"
         if name not in files:
-            hint = " (export with --int8 to get one)" if int8 else ""
+            hint = " (export with --int8 to get one)" if int8 and self.kind != "tagger" else ""
             raise ArtifactError(f"{path}: this export has no {name}{hint}")
         for fname, entry in files.items():
             if fname not in (name, "tokenizer.json", *self.optional_files):

@@ -81,6 +81,22 @@ def rows_from_probs(labels: Sequence[str], probs: np.ndarray, top_k: int | None 
     return rows
 
 
+def tag_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`/v1/tag` results of tagged raw texts (`predict_texts` / `TaggerModel.tag` rows): tokens, tags and
+    the chunks as spans with character offsets (``start``, ``end``) and their text."""
+    return [
+        {
+            "tokens": row["tokens"],
+            "tags": row["tags"],
+            "spans": [
+                {"type": c["type"], "start": c["char_start"], "end": c["char_end"], "text": c["text"]}
+                for c in row["chunks"]
+            ],
+        }
+        for row in rows
+    ]
+
+
 class TorchBackend:
     """A grutext model directory run with torch.
 
@@ -215,18 +231,7 @@ class TorchBackend:
         from grutext.tasks.tagging.predict import predict_texts
 
         self._need("tagger", "tag")
-        rows = predict_texts(self.loaded, list(texts))
-        return [
-            {
-                "tokens": row["tokens"],
-                "tags": row["tags"],
-                "spans": [
-                    {"type": c["type"], "start": c["char_start"], "end": c["char_end"], "text": c["text"]}
-                    for c in row["chunks"]
-                ],
-            }
-            for row in rows
-        ]
+        return tag_rows(predict_texts(self.loaded, list(texts)))
 
 
 def _single_network(loaded: Any) -> bool:
@@ -314,7 +319,9 @@ class RuntimeBackend:
         )
 
     def tag(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-        return list(self.model.tag(list(texts)))
+        if self.kind != "tagger":
+            raise ArtifactError(f"{self.path}: tag needs a tagger; this export is a {self.kind}")
+        return tag_rows(self.model.tag(list(texts)))  # raw texts: rows as the torch predictor's
 
 
 def is_export(path: str | Path) -> bool:
@@ -357,4 +364,5 @@ __all__ = [
     "is_export",
     "open_backend",
     "rows_from_probs",
+    "tag_rows",
 ]

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from grutext.config import CHOICES, Config
+from grutext.data.tag_words import CASES, MAX_WORD_CHARS, case_id  # written once, shared with the runtime
 from grutext.errors import ConfigError
 
 KIND = "tagger"  # the artifact kind stored in config.json
@@ -22,27 +23,6 @@ TRAIN_SCHEME = "BIOES"  # chunk tags are learnt in BIOES (Ratinov & Roth 2009); 
 NO_SCHEME = "none"  # plain labels (POS): no chunks, no conversion, no transition constraints
 CHUNK_MONITOR = "val_chunk_f1"  # validation chunk F1 (conlleval) picks the best epoch for chunk tags
 LABEL_MONITOR = "val_accuracy"  # ... and token accuracy for plain labels
-MAX_WORD_CHARS = 30  # the character encoder reads at most this many characters of a word (first 15 + last 15)
-# case of a word, the feature that goes with the lower-cased lookup; id 0 is padding
-CASES: tuple[str, ...] = ("<pad>", "lower", "upper", "title", "mixed", "digits", "has_digit", "other")
-
-
-def case_id(token: str) -> int:
-    """Index in :data:`CASES` of `token`'s shape: lower, UPPER, Title, miXed, 123, a1, other (punctuation)."""
-    if token.isdigit():
-        return 5
-    if any(c.isdigit() for c in token):
-        return 6
-    letters = [c for c in token if c.isalpha()]
-    if not letters:
-        return 7
-    if all(c.islower() for c in letters):
-        return 1
-    if all(c.isupper() for c in letters):
-        return 2 if len(letters) > 1 or not token[0].isupper() else 3
-    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
-        return 3
-    return 4
 
 
 def column(value: Any) -> int | str:

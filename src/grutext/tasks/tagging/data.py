@@ -4,7 +4,6 @@ lookup and a case feature, characters, features, tags in the training scheme) an
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,9 +14,10 @@ import torch
 
 from grutext.data.conll import TaggedCorpus, read_conll
 from grutext.data.tag_schemes import convert
+from grutext.data.tag_words import char_rows, feature_ids, lookup_words, split_raw, split_tokens
 from grutext.data.tokenizers import SPECIALS, UNK, Tokenizer
 from grutext.errors import DataError
-from grutext.tasks.tagging.config import MAX_WORD_CHARS, NO_SCHEME, TRAIN_SCHEME, TagConfig, case_id
+from grutext.tasks.tagging.config import NO_SCHEME, TRAIN_SCHEME, TagConfig, case_id
 
 PAD_ID, UNK_ID = 0, 1  # in every vocabulary of this module (chars, features); words: the tokenizer's specials
 
@@ -129,50 +129,14 @@ def build_word_tokenizer(
 
 def word_ids(tokenizer: Tokenizer, tokens: Sequence[str]) -> list[int]:
     """Ids of whole words (the lower-cased lookup: the tokenizer's normaliser, no splitting)."""
-    hf, unk = tokenizer.hf, tokenizer.unk_id
-    out = []
-    for tok in tokens:
-        i = hf.token_to_id(tokenizer.normalize(tok))
-        out.append(unk if i is None else int(i))
-    return out
-
-
-# what the Penn Treebank (CoNLL-2000's tokens) keeps whole and the word tokenizer's punctuation split breaks:
-# numbers with inner separators (1.8, 1,000, 10:30, 3/4) and dotted single-letter abbreviations (U.S., e.g.)
-_KEEP_WHOLE = re.compile(r"(?<![\w.])(?:\d+(?:[.,:/]\d+)+|(?:[A-Za-z]\.){2,})(?!\w)")
+    return lookup_words(tokenizer.hf, tokens, tokenizer.unk_id)
 
 
 def split_text(tokenizer: Tokenizer, text: str) -> tuple[list[str], list[tuple[int, int]]]:
     """A raw sentence as the model's tokenizer splits it, with numbers such as ``1.8`` / ``1,000`` and
     abbreviations such as ``U.S.`` kept whole as in the Treebank: the words as written and their
-    character offsets."""
-    enc = tokenizer.hf.encode(text, add_special_tokens=False)
-    offsets = [(int(a), int(b)) for a, b in enc.offsets]
-    for m in _KEEP_WHOLE.finditer(text):
-        a, b = m.span()
-        inside = [i for i, (x, y) in enumerate(offsets) if x >= a and y <= b]
-        if len(inside) > 1 and inside == list(range(inside[0], inside[-1] + 1)):
-            offsets[inside[0] : inside[-1] + 1] = [(a, b)]
-    return [text[a:b] for a, b in offsets], offsets
-
-
-def split_tokens(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """A pre-tokenized sentence (words between whitespace) and each word's character offsets."""
-    tokens, offsets, pos = [], [], 0
-    for tok in text.split():
-        start = text.index(tok, pos)
-        tokens.append(tok)
-        offsets.append((start, start + len(tok)))
-        pos = start + len(tok)
-    return tokens, offsets
-
-
-def _word_chars(tok: str) -> str:
-    """The characters the encoder reads: all of a short word, the first and last halves of a long one."""
-    if len(tok) <= MAX_WORD_CHARS:
-        return tok
-    half = MAX_WORD_CHARS // 2
-    return tok[:half] + tok[-half:]
+    character offsets (`grutext.data.tag_words.split_raw`)."""
+    return split_raw(tokenizer.hf, text)
 
 
 @dataclass
@@ -207,13 +171,13 @@ class Encoder:
         """One sentence as ids; `tags` in the file's scheme (None: unknown, for prediction)."""
         if not tokens:
             raise DataError(f"{where}: an empty sentence; expected at least one token")
-        rows = [[self.char_index.get(c, UNK_ID) for c in _word_chars(t)] or [UNK_ID] for t in tokens]
+        rows = char_rows(tokens, self.char_index)
         chars = np.zeros((len(rows), max(len(r) for r in rows)), dtype=np.int64)  # (n, W)
         for j, r in enumerate(rows):
             chars[j, : len(r)] = r
         feats = None
         if self.vocab.features:
-            feats = [self.feature_index.get(f, UNK_ID) for f in features] if features else [UNK_ID] * len(tokens)
+            feats = feature_ids(features, self.feature_index, len(tokens))
         tag_ids = None
         if tags is not None:  # a tag training never saw (only in a test file) counts as tag 0 in the loss;
             # the scores read the gold tags themselves

@@ -305,12 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grutext {args.command}{_rank_note()}: error: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:  # an optional package; a missing module of our own is a bug: re-raised
-        extra = EXTRA_OF.get((exc.name or "").split(".")[0])
-        if debug or extra is None:
+        package_extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+        if debug or package_extra is None:
             raise
         print(
             f"grutext {args.command}: error: this command needs {exc.name}, which is not installed: "
-            f"pip install 'grutext[{extra}]'" + (TORCH_HINT if extra == "train" else ""),
+            f"pip install 'grutext[{package_extra}]'" + (TORCH_HINT if package_extra == "train" else ""),
             file=sys.stderr,
         )
         return 2

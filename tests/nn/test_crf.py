@@ -232,3 +232,25 @@ def test_numpy_viterbi_equals_the_torch_loop(monkeypatch: pytest.MonkeyPatch, dt
         assert fast[0] == slow[0] and [len(p) for p in fast[0]] == lengths.tolist()
         assert fast[1].dtype == slow[1].dtype == dtype and torch.equal(fast[1], slow[1])
         assert all(crf.allowed_start[p[0]] for p in fast[0]) or not constrained
+
+
+@pytest.mark.parametrize("lengths", [[6], [6, 6, 6], [6, 2, 4]])
+def test_numpy_viterbi_breaks_ties_as_the_torch_loop(monkeypatch: pytest.MonkeyPatch, lengths: list[int]) -> None:
+    """Small integer scores: many equal candidates; both recursions keep the first best previous tag
+    (full batches take the NumPy path's no-padding shortcut at every step)."""
+    import grutext.nn.crf as crf_module
+
+    tags = ["O", "B-NP", "I-NP", "E-NP", "S-NP"]
+    crf = CRF(len(tags), allowed_transitions(tags, "BIOES"))
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.copy_(torch.randint(-1, 2, p.shape, generator=gen).float())
+    emissions = torch.randint(-1, 2, (len(lengths), 6, len(tags)), generator=gen).float()
+    lens = torch.tensor(lengths)
+    for constrained in (True, False):
+        fast = crf.decode(emissions, lengths=lens, constrained=constrained)
+        monkeypatch.setattr(crf_module, "NUMPY_VITERBI", False)
+        slow = crf.decode(emissions, lengths=lens, constrained=constrained)
+        monkeypatch.setattr(crf_module, "NUMPY_VITERBI", True)
+        assert fast[0] == slow[0] and torch.equal(fast[1], slow[1])

@@ -8,6 +8,7 @@ share this code, so an exported tagger builds its inputs exactly as training did
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ MAX_WORD_CHARS = 30  # the character encoder reads at most this many characters 
 CASES: tuple[str, ...] = ("<pad>", "lower", "upper", "title", "mixed", "digits", "has_digit", "other")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # words repeat: the shape of a known word is a lookup
 def case_id(token: str) -> int:
     """Index in :data:`CASES` of `token`'s shape: lower, UPPER, Title, miXed, 123, a1, other (punctuation)."""
     if token.isdigit():

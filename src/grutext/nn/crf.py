@@ -114,10 +114,17 @@ def _viterbi_numpy(
     score = st[None, :] + em[:, 0]  # (B, K): best path ending in each tag
     pointers = np.zeros((t_len, b, k), dtype=np.int64)  # pointers[t]: best previous tag, for t >= 1
     identity = np.broadcast_to(np.arange(k), (b, k))  # (B, K): padding points to itself
+    tr_t = np.ascontiguousarray(tr.T)  # (K, K_prev): the previous tag on the last, contiguous axis
+    bb, kk = rows[:, None], np.arange(k)[None, :]  # (B, 1), (1, K): indices of `best`
+    full = int(m.sum(axis=1).min()) if b else 0  # steps before this one are real in every row
     for t in range(1, t_len):
-        cand = score[:, :, None] + tr[None, :, :] + em[:, t, None, :]  # (B, K_prev, K)
-        arg = cand.argmax(axis=1)  # (B, K)
-        best = cand.max(axis=1)  # (B, K): the value at arg
+        # (B, K, K_prev): score[prev] + trans[prev, tag] + em[tag], summed in that order as in CRF.decode
+        cand = score[:, None, :] + tr_t[None, :, :] + em[:, t, :, None]
+        arg = cand.argmax(axis=2)  # (B, K): the first best previous tag, as torch's max picks
+        best = cand[bb, kk, arg]  # (B, K): the value at arg
+        if t < full:  # every row is still in its sentence: no padding to hold
+            score, pointers[t] = best, arg
+            continue
         step = m[:, t, None]  # (B, 1)
         score = np.where(step, best, score)
         pointers[t] = np.where(step, arg, identity)

@@ -19,6 +19,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -179,6 +180,32 @@ def latency(model_dir: str, repeats: int = 300) -> dict[str, Any]:
         "median_ms": round(1000 * statistics.median(times), 3),
         "p90_ms": round(1000 * times[int(0.9 * len(times))], 3),
         "threads": torch.get_num_threads(),
+        "runtime": runtime_latency(model_dir, repeats),
+    }
+
+
+def runtime_latency(model_dir: str, repeats: int) -> dict[str, Any] | None:
+    """The same sentence through the model's ONNX export (`grutext.runtime`, onnxruntime, 1 thread,
+    NumPy Viterbi); None without onnx/onnxruntime."""
+    try:
+        from grutext import runtime
+        from grutext.export.exporter import export_model
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        export_model(model_dir, Path(tmp) / "onnx", log=lambda s: None)
+        tagger = runtime.load(Path(tmp) / "onnx", threads=1)
+        for _ in range(20):
+            tagger.tag([SENTENCE])
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tagger.tag([SENTENCE])
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    return {
+        "median_ms": round(1000 * statistics.median(times), 3),
+        "p90_ms": round(1000 * times[int(0.9 * len(times))], 3),
     }
 
 
@@ -217,6 +244,12 @@ def table(results: dict[str, Any]) -> str:
                 else ""
             )
         )
+        rt = lat.get("runtime")
+        if rt:
+            lines.append(
+                f"- its ONNX export through `grutext.runtime` (onnxruntime, 1 thread, NumPy Viterbi): "
+                f"{rt['median_ms']:.2f} ms median, {rt['p90_ms']:.2f} ms p90"
+            )
     else:
         lines.append("- not measured")
     return "\n".join(lines) + "\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.conftest import synthetic, write_csv
 
-from conftest import synthetic, write_csv
 from grutext.cli import main
 from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
 from grutext.errors import ConfigError

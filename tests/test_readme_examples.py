@@ -185,3 +185,11 @@ def test_walk_catches_a_bad_example() -> None:
     assert "tracked by git" in text and "outside runs/" in text
     assert "'runs/never'" in text
     assert "'runs/x'" not in text  # made by the first command
+
+
+def test_the_generated_benchmark_block_holds_only_the_benchmarks() -> None:
+    """`benchmarks/update_readme.py` (run by `make bench`) rewrites everything between the markers: a
+    hand-written section placed inside them would be deleted."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split("<!-- BENCHMARKS -->", 1)[1].split("<!-- /BENCHMARKS -->", 1)[0]
+    assert re.findall(r"^## .*$", block, flags=re.M) == ["## Benchmarks (measured, 2-core CPU)"]

@@ -12,7 +12,7 @@ import pytest
 
 from grutext.data.embeddings import build_embedding_matrix, load_vectors
 from grutext.data.tokenizers import Tokenizer
-from grutext.errors import DataError
+from grutext.errors import ConfigError, DataError
 
 WORDS = ["the", "cat", "Dog", "new york"]
 VECS = np.arange(12, dtype=np.float32).reshape(4, 3) / 10  # (4, 3)
@@ -31,6 +31,19 @@ def test_glove_text(tmp_path: Path) -> None:
     np.testing.assert_allclose(vecs, VECS, atol=1e-6)
     words, vecs = load_vectors(p, limit=2)
     assert words == ["the", "cat"] and vecs.shape == (2, 3)
+    words, vecs = load_vectors(p, limit=1)  # the smallest limit allowed
+    assert words == ["the"] and vecs.shape == (1, 3)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="limit: expected an integer >= 1"):
+            load_vectors(p, limit=bad)
+
+
+def test_a_row_with_nan_and_infinity_names_both() -> None:
+    from grutext.data.embeddings import _non_finite
+
+    assert _non_finite(np.array([np.nan, np.inf, 1.0])).startswith("holds NaN and Infinity (2 of 3 values)")
+    assert _non_finite(np.array([np.nan, 0.0])).startswith("holds NaN (1 of 2 values)")
+    assert _non_finite(np.array([-np.inf, 0.0])).startswith("holds Infinity (1 of 2 values)")
 
 
 def test_word2vec_text_with_header_and_gz(tmp_path: Path) -> None:

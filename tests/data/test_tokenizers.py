@@ -118,6 +118,14 @@ def test_plain_hf_json_loads(word: Tokenizer) -> None:
     assert tok.kind == "word" and tok.encode("the film") == word.encode("the film")
 
 
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_plain_hf_json_kind_is_guessed(kind: str) -> None:
+    """A tokenizer.json without our "grutext" key: the kind comes from the model and pre-tokenizer."""
+    tok = Tokenizer.train(TEXTS, kind=kind, bpe_vocab_size=300)
+    back = Tokenizer.from_json_str(tok.hf.to_str())
+    assert back.kind == kind and back.encode("the film") == tok.encode("the film")
+
+
 def test_load_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"missing\.json: tokenizer file not found"):
         Tokenizer.load(tmp_path / "missing.json")

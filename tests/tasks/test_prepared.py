@@ -122,3 +122,19 @@ def test_a_damaged_prepared_folder_is_refused(tmp_path):
         open_prepared(tmp_path / "p")
     with pytest.raises(ConfigError, match="batch-lines"):
         prepare_corpus(src, tmp_path / "q", batch_lines=0, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("[1, 2]", "expected a JSON object, got a JSON list"),
+        ('{"format": "something-else"}', "expected format .*, got 'something-else'"),
+        ("{}", "expected format .*, got None"),
+    ],
+)
+def test_a_header_of_another_kind_is_refused(tmp_path, header, message):
+    src = _corpus(tmp_path / "c.txt")
+    prepare_corpus(src, tmp_path / "p", progress=False, log=lambda *a: None)
+    (tmp_path / "p" / "header.json").write_text(header)
+    with pytest.raises(ArtifactError, match=message):
+        open_prepared(tmp_path / "p")

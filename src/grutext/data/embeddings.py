@@ -251,7 +251,7 @@ def load_vectors(
         >>> vecs.shape  # doctest: +SKIP
         (1000, 50)
     """
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError(f"limit: expected an integer >= 1 or None, got {limit!r}")
     if isinstance(source, str) and source.lower() in NAMED_VECTORS:
         return _load_glove_package(limit)

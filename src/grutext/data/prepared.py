@@ -243,7 +243,9 @@ def open_prepared(path: str | os.PathLike[str]) -> PreparedCorpus:
         header = json.loads((path / HEADER).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: not a prepared corpus ({HEADER} unreadable: {exc})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict):
+        raise ArtifactError(f"{path}/{HEADER}: expected a JSON object, got a JSON {type(header).__name__}")
+    if header.get("format") != FORMAT:
         raise ArtifactError(f"{path}/{HEADER}: expected format {FORMAT!r}, got {header.get('format')!r}")
     if header.get("version") != VERSION:
         raise ArtifactError(f"{path}/{HEADER}: version {header.get('version')!r}, this grutext reads {VERSION}")

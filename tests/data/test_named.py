@@ -172,3 +172,10 @@ def test_sst_names_agree_between_sst2_and_sst5() -> None:
     assert len(both) > 5000
     for lab2, lab5 in both:
         assert lab5 in ({"negative", "very negative"} if lab2 == "negative" else {"positive", "very positive"})
+
+
+def test_help_lines_name_each_datasets_task():
+    lm, clf = named.help_lines("language_model"), named.help_lines("classification")
+    assert lm and clf
+    assert all(": language model, " in line for line in lm)
+    assert all(": classification, " in line for line in clf)

@@ -90,6 +90,19 @@ def test_streamed_errors_are_the_whole_file_readers(tmp_path, name, body, needle
     assert needle in str(whole.value) and str(streamed.value) == str(whole.value)
 
 
+def test_streamed_reader_names_the_file_of_a_corrupt_gzip(tmp_path):
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(gzip.compress(("text,label\n" + "a fine film,pos\n" * 500).encode())[:60])
+    with pytest.raises(DataError, match=r"cut\.csv\.gz line \d+: corrupt gzip data"):
+        list(stream_table(path, chunk_rows=10))
+
+
+def test_prepare_makes_the_missing_parent_folders(tmp_path):
+    src = write_csv(tmp_path / "t.csv", *synthetic(40, seed=3))
+    prepare_table(src, tmp_path / "a" / "b" / "p")
+    assert prepared_format.open_prepared(tmp_path / "a" / "b" / "p").header["num_lines"] == 40
+
+
 def test_streamed_reader_names_the_line_of_a_byte_that_is_not_utf8(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes(b"text,label\ngood,pos\ncaf\xe9 noir,neg\n")

@@ -85,6 +85,10 @@ def test_saved_model_perplexity_is_exp_of_mean_nll(tmp_path, add_eos):
     assert rep["tokens"] == count == len(ids) - 1
     assert rep["loss"] == pytest.approx(nll, rel=1e-5)
     assert rep["perplexity"] == pytest.approx(math.exp(nll), rel=1e-5)
+    # per character: the text's characters, one newline per line, blank lines not counted (word models)
+    chars = sum(len(line) + 1 for line in text if line.strip())
+    assert rep["nats_per_character"] == pytest.approx(nll * count / chars, rel=1e-5)
+    assert rep["bits_per_character"] == pytest.approx(nll * count / chars / math.log(2), rel=1e-5)
 
 
 def test_training_trace_perplexity_is_exp_of_mean_nll():

@@ -87,6 +87,13 @@ def test_columns_by_name_from_header_and_argument(tmp_path: Path) -> None:
         read_conll(path, tag_col="chunk")
     with pytest.raises(DataError, match=r"line 1: tag_col=7 is out of range, the file has 4 columns"):
         read_conll(plain, tag_col=7)
+    # negative indices count from the end, down to -width (the first column)
+    first = read_conll(plain, tag_col=-2, feature_col=-4, scheme="IOB2")
+    assert first[0].features == ("EU", "rejects")
+    with pytest.raises(DataError, match=r"line 1: feature_col=-5 is out of range, the file has 4 columns"):
+        read_conll(plain, feature_col=-5)
+    with pytest.raises(DataError, match=r"line 1: 3 column names \(w, p, n\) for 4 columns"):
+        read_conll(plain, columns=["w", "p", "n"])
 
 
 def test_iob1_and_bioes_detection_and_their_warnings(tmp_path: Path) -> None:

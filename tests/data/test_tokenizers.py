@@ -51,8 +51,11 @@ def test_word_round_trip_and_unk(word: Tokenizer) -> None:
     assert word.decode(word.encode("the", add_bos=True, add_eos=True)) == "the"
     assert word.id_to_token(word.token_to_id("film")) == "film"
     assert word.token_to_id("zebra") is None
-    with pytest.raises(DataError, match=r"id_to_token: id 9999 out of range, expected 0\.\."):
-        word.id_to_token(9999)
+    last = word.vocab_size - 1
+    assert word.id_to_token(last) and word.id_to_token(0) == "<pad>"
+    for bad in (9999, word.vocab_size, -1):
+        with pytest.raises(DataError, match=rf"id_to_token: id {bad} out of range, expected 0\.\.{last}$"):
+            word.id_to_token(bad)
 
 
 def test_oov_rate_known_example(word: Tokenizer) -> None:

@@ -239,6 +239,11 @@ def test_invalid_transitions_messages() -> None:
     assert invalid_transitions(["I-X", "I-X", "B-X", "B-Y"], "IOB1") == [
         (3, "B-Y after B-X (IOB1 uses B- only right after a Y chunk)")
     ]
+    assert invalid_transitions(["O", "E-X", "S-Y"], "IOB1") == [
+        (1, "E-X is not an IOB1 tag (E-/S- belong to BIOES)"),
+        (2, "S-Y is not an IOB1 tag (E-/S- belong to BIOES)"),
+    ]
+    assert invalid_transitions(["O", "I-X"], "IOB2") == [(1, "I-X after O (IOB2 starts a chunk with B-X)")]
     assert invalid_transitions(["B-X", "E-Y"], "BIOES") == [
         (0, "B-X before E-Y (BIOES closes a chunk with E-X)"),
         (1, "E-Y after B-X (BIOES opens a chunk with B-Y or S-Y)"),
@@ -251,3 +256,14 @@ def test_detect_scheme() -> None:
     assert detect_scheme([["B-NP", "E-NP"]]) == "BIOES"
     assert detect_scheme([["O", "S-NP"]]) == "BIOES"
     assert detect_scheme([["O"]]) == "IOB2"
+
+
+def test_converted_gives_every_sentence_in_another_scheme(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.txt", "EU B-NP\nrejects B-VP\nGerman B-NP\ncall I-NP\n\nPeter B-NP\n")
+    corpus = read_conll(path)
+    assert corpus.scheme == "IOB2"
+    assert corpus.converted("BIOES") == [["S-NP", "S-VP", "B-NP", "E-NP"], ["S-NP"]]
+    assert corpus[0].tags == ("B-NP", "B-VP", "B-NP", "I-NP")  # the corpus itself is left as read
+    plain = read_conll(path, scheme="none")
+    with pytest.raises(DataError, match="plain labels .* cannot be converted to BIOES"):
+        plain.converted("BIOES")

@@ -179,9 +179,7 @@ def invalid_transitions(tags: Sequence[str], scheme: str) -> list[tuple[int, str
     parsed = [split_tag(t) for t in tags]
     for i, (prefix, kind) in enumerate(parsed):
         prev = parsed[i - 1] if i > 0 else (OUTSIDE, "")
-        prev_tag = tags[i - 1] if i > 0 else "sentence start"
-        if prev[0] == OUTSIDE:
-            prev_tag = "O" if i > 0 else "sentence start"
+        prev_tag = "sentence start" if i == 0 else ("O" if prev[0] == OUTSIDE else tags[i - 1])
         same_open = prev[1] == kind and prev[0] in ("B", "I")
         tag = tags[i]
         if scheme == "IOB2":

@@ -131,3 +131,27 @@ def test_glove_6b_50d_package() -> None:
     assert len(words) == 400000 and words[0] == "the" and "the" in words
     w10, v10 = load_vectors("glove-6b-50d", limit=10)
     assert w10 == words[:10] and np.array_equal(v10, vecs[:10])
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_byte_that_is_not_utf8_is_replaced_not_fatal(tmp_path: Path, gz: bool) -> None:
+    body = b"caf\xe9 0.1 0.2\nthe 0.3 0.4\n"
+    p = tmp_path / ("v.txt.gz" if gz else "v.txt")
+    p.write_bytes(gzip.compress(body) if gz else body)
+    words, vecs = load_vectors(p)
+    assert words == ["caf\ufffd", "the"] and vecs.shape == (2, 2)
+
+
+def test_byte_level_bpe_tokens_find_their_word_without_the_space_mark() -> None:
+    from types import SimpleNamespace
+
+    from grutext.data.embeddings import _pretrained_rows
+
+    vocab = ["<pad>", "\u0120the", "\u0120Cat", "dog", "\u0120zebra"]
+    tok = SimpleNamespace(vocab_size=len(vocab), kind="bpe", id_to_token=lambda t: vocab[t])
+    rows, missing = _pretrained_rows(tok, ["the", "cat", "dog"], {0}, True, 5)
+    assert rows.tolist() == [-1, 0, 1, 2, -1] and missing == ["\u0120zebra"]
+    rows, _ = _pretrained_rows(tok, ["the", "cat", "dog"], {0}, False, 5)  # no lower-casing: "Cat" is missing
+    assert rows.tolist() == [-1, 0, -1, 2, -1]
+    word = SimpleNamespace(vocab_size=len(vocab), kind="word", id_to_token=lambda t: vocab[t])
+    assert _pretrained_rows(word, ["the", "cat", "dog"], {0}, True, 5)[0].tolist() == [-1, -1, -1, 2, -1]

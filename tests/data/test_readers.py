@@ -356,3 +356,60 @@ def test_hf_missing_datasets_gives_install_hint(monkeypatch: pytest.MonkeyPatch)
         DataError, match=r"dataset 'hf:imdb' needs the Hugging Face datasets package: pip install 'grutext\[hub\]'"
     ):
         load_named("hf:imdb")
+
+
+class _FakeSplit:
+    """The slice of a Hugging Face `datasets.Dataset` that the hub reader uses."""
+
+    def __init__(self, rows: list[dict[str, object]], label_names: list[str] | None) -> None:
+        self.rows = rows
+        self.column_names = list(rows[0])
+        self.features = {"label": type("ClassLabel", (), {"names": label_names})()} if label_names else {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, object]:
+        return self.rows[i]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.rows)
+
+
+def _fake_datasets(monkeypatch: pytest.MonkeyPatch, splits: dict[str, _FakeSplit] | Exception) -> list[str]:
+    import sys
+    import types
+
+    asked: list[str] = []
+
+    def load_dataset(name: str) -> dict[str, _FakeSplit]:
+        asked.append(name)
+        if isinstance(splits, Exception):
+            raise splits
+        return splits
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    return asked
+
+
+def test_hf_dataset_class_names_splits_and_unlabelled_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = ["World", "Sports"]
+    train = _FakeSplit([{"text": f"story number {i}", "label": i % 2} for i in range(6)], names)
+    valid = _FakeSplit([{"text": "a match report", "label": 1}, {"text": "an election", "label": 0}], names)
+    test = _FakeSplit([{"text": "kept", "label": 0}, {"text": "no label", "label": -1}], names)
+    asked = _fake_datasets(monkeypatch, {"train": train, "validation": valid, "test": test})
+    out = load_named("hf:ag_news")
+    assert asked == ["ag_news"] and sorted(out) == ["dev", "test", "train"]
+    assert out["train"].labels == ["World", "Sports"] * 3 and out["train"].texts[1] == "story number 1"
+    assert out["dev"].labels == ["Sports", "World"]
+    assert out["test"].texts == ["kept"] and out["test"].labels == ["World"]  # -1: an unlabelled row, left out
+
+
+def test_hf_string_labels_pass_through_and_load_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [{"sentence": f"text {i}", "label": "pos" if i % 2 else "neg"} for i in range(4)]
+    _fake_datasets(monkeypatch, {"train": _FakeSplit(rows, None)})
+    out = load_named("hf:some/set")
+    assert out["train"].labels == ["neg", "pos", "neg", "pos"] and out["train"].texts[0] == "text 0"
+    _fake_datasets(monkeypatch, ConnectionError("offline"))
+    with pytest.raises(DataError, match=r"^dataset 'hf:x': cannot load from the hub \(ConnectionError: offline\)$"):
+        load_named("hf:x")

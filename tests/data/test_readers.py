@@ -95,6 +95,15 @@ def test_parquet(tmp_path: Path) -> None:
         read_dataset(p)
 
 
+@pytest.mark.parametrize(("classes", "fmt"), [(100, "labeled-lines"), (101, "text")])
+def test_labeled_lines_have_at_most_100_labels(tmp_path: Path, classes: int, fmt: str) -> None:
+    """A leading number on every line reads as a label only while the numbers repeat: at most 100
+    distinct ones (else a numbered list or ids)."""
+    body = "".join(f"{i % classes} line number {i} of the file\n" for i in range(4 * classes))
+    p = write(tmp_path / "lines.txt", body)
+    assert infer_format(p) == fmt
+
+
 def test_labeled_lines_sst_style(tmp_path: Path) -> None:
     p = write(tmp_path / "stsa.binary.train", "1 a good film .\n0 a bad one\n\n1 fine\n")
     assert infer_format(p) == "labeled-lines"

@@ -254,3 +254,19 @@ def test_numpy_viterbi_breaks_ties_as_the_torch_loop(monkeypatch: pytest.MonkeyP
         slow = crf.decode(emissions, lengths=lens, constrained=constrained)
         monkeypatch.setattr(crf_module, "NUMPY_VITERBI", True)
         assert fast[0] == slow[0] and torch.equal(fast[1], slow[1])
+
+
+def test_set_constraints_replaces_and_clears_the_allowed_transitions() -> None:
+    tags = ["O", "B-NP", "I-NP", "E-NP", "S-NP"]
+    mask = allowed_transitions(tags, "BIOES")
+    crf = CRF(len(tags), mask)
+    assert not bool(crf.allowed_transitions.all()) and not bool(crf.allowed_start.all())
+    crf.set_constraints(None)  # allow everything
+    for buf in (crf.allowed_start, crf.allowed_transitions, crf.allowed_end):
+        assert bool(buf.all())
+    assert crf.allowed_end.shape == (len(tags),) and crf.allowed_transitions.shape == (len(tags), len(tags))
+    crf.set_constraints(mask)
+    assert torch.equal(crf.allowed_transitions, mask.transitions) and torch.equal(crf.allowed_end, mask.end)
+    assert torch.equal(crf.allowed_start, mask.start)
+    with pytest.raises(ValueError, match="constraints are for 3 tags, the CRF has 5"):
+        crf.set_constraints(allowed_transitions(["O", "B-NP", "I-NP"], "IOB2"))

@@ -239,3 +239,12 @@ def test_mingru_auto_scan_on_cpu_is_the_compiled_one() -> None:
     assert fused.COUNTERS["mingru_ext"] == 0
     with pytest.raises(ConfigError, match="scan"):
         MinGRU(E, H, scan="parallel")
+
+
+@pytest.mark.parametrize("scan", ["sequential", "log"])
+def test_mingru_on_an_empty_sequence_returns_the_initial_state(scan: str) -> None:
+    torch.manual_seed(0)
+    m = MinGRU(4, 3, batch_first=True, bidirectional=True, scan=scan)
+    h0 = torch.randn(2, 2, 3)
+    out, h_n = m(torch.zeros(2, 0, 4), h0=h0)
+    assert out.shape == (2, 0, 6) and torch.equal(h_n, h0)

@@ -158,3 +158,14 @@ def save_tagger(
                 p.normal_()
     save_model(out, model.eval(), tok, cfg, kind=KIND, meta={SECTION: {**tag_cfg.to_dict(), **vocab.to_dict()}})
     return out
+
+
+def session(model: Any) -> Any:
+    """An onnxruntime session (1 thread) of an ONNX model, checked by onnx.checker first."""
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(model, full_check=True)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])

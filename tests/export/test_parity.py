@@ -12,27 +12,14 @@ import torch
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from tests.export.helpers import session  # noqa: E402
+
 from grutext.export.graph import classifier_graph, lm_step_graph  # noqa: E402
 from grutext.export.nets import classifier_nets, lm_net  # noqa: E402
 from grutext.tasks.classification.model import EnsembleClassifier, TextClassifier  # noqa: E402
 from grutext.tasks.language_model.model import LanguageModel  # noqa: E402
 
 TOL = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def session(model):
-    onnx.checker.check_model(model, full_check=True)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def batch(B, T, vocab=50, seed=0):

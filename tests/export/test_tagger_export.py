@@ -15,7 +15,7 @@ import torch
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from tests.export.helpers import save_tagger, tagger_corpus  # noqa: E402
+from tests.export.helpers import save_tagger, session, tagger_corpus  # noqa: E402
 
 from grutext import runtime  # noqa: E402
 from grutext.cli import main  # noqa: E402
@@ -35,21 +35,6 @@ SENTENCES = [
     "dog",
     "Quick!",
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def session(model):
-    onnx.checker.check_model(model, full_check=True)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def tagger(char_encoder: str, decoder: str, features: int, layers: int, seed: int) -> Tagger:

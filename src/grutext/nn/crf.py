@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from grutext.data.tag_schemes import canonical_scheme, split_tag
+from grutext.data.viterbi import viterbi
 
 
 @dataclass(frozen=True)
@@ -104,40 +104,14 @@ NUMPY_VITERBI = True  # CPU decoding through `_viterbi_numpy` (False: the torch 
 def _viterbi_numpy(
     emissions: Tensor, mask: Tensor, start: Tensor, trans: Tensor, end: Tensor
 ) -> tuple[list[list[int]], Tensor]:
-    """`CRF.decode`'s Viterbi recursion in NumPy (CPU tensors, padding already cleaned): the same sums in
-    the same order and dtype, so the same paths and scores."""
-    em = emissions.detach().numpy()  # (B, T, K)
-    m = mask.numpy()  # (B, T)
-    st, tr, en = (v.detach().numpy() for v in (start, trans, end))  # (K,), (K, K), (K,)
-    b, t_len, k = em.shape
-    rows = np.arange(b)
-    score = st[None, :] + em[:, 0]  # (B, K): best path ending in each tag
-    pointers = np.zeros((t_len, b, k), dtype=np.int64)  # pointers[t]: best previous tag, for t >= 1
-    identity = np.broadcast_to(np.arange(k), (b, k))  # (B, K): padding points to itself
-    tr_t = np.ascontiguousarray(tr.T)  # (K, K_prev): the previous tag on the last, contiguous axis
-    bb, kk = rows[:, None], np.arange(k)[None, :]  # (B, 1), (1, K): indices of `best`
-    full = int(m.sum(axis=1).min()) if b else 0  # steps before this one are real in every row
-    for t in range(1, t_len):
-        # (B, K, K_prev): score[prev] + trans[prev, tag] + em[tag], summed in that order as in CRF.decode
-        cand = score[:, None, :] + tr_t[None, :, :] + em[:, t, :, None]
-        arg = cand.argmax(axis=2)  # (B, K): the first best previous tag, as torch's max picks
-        best = cand[bb, kk, arg]  # (B, K): the value at arg
-        if t < full:  # every row is still in its sentence: no padding to hold
-            score, pointers[t] = best, arg
-            continue
-        step = m[:, t, None]  # (B, 1)
-        score = np.where(step, best, score)
-        pointers[t] = np.where(step, arg, identity)
-    final = score + en[None, :]  # (B, K)
-    tag = final.argmax(axis=1)  # (B,)
-    best_score = final[rows, tag]  # (B,)
-    path = np.zeros((b, t_len), dtype=np.int64)  # (B, T); padded steps repeat the last real tag
-    path[:, -1] = tag
-    for t in range(t_len - 1, 0, -1):
-        tag = pointers[t][rows, tag]
-        path[:, t - 1] = tag
-    lengths = m.sum(axis=1).tolist()
-    return [row[:n] for row, n in zip(path.tolist(), lengths, strict=True)], torch.from_numpy(best_score)
+    """`CRF.decode`'s Viterbi recursion in NumPy (`grutext.data.viterbi`, CPU tensors): the same sums
+    in the same order and dtype, so the same paths and scores."""
+    paths, scores = viterbi(
+        emissions.detach().numpy(),
+        mask.sum(1).numpy(),
+        *(v.detach().numpy() for v in (start, trans, end)),
+    )
+    return paths, torch.from_numpy(scores)
 
 
 class CRF(nn.Module):

@@ -19,50 +19,13 @@ import numpy as np
 
 from grutext.data.tag_schemes import convert, spans
 from grutext.data.tag_words import case_id, char_rows, feature_ids, lookup_words, split_raw, split_tokens
+from grutext.data.viterbi import viterbi
 from grutext.errors import ArtifactError, DataError
 from grutext.runtime.manifest import MANIFEST
 from grutext.runtime.model import RuntimeModel, _check_texts
 
 TAGGER_FILE = "tagger.json"
 NO_SCHEME = "none"
-
-
-def viterbi(
-    emissions: np.ndarray, lengths: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np.ndarray
-) -> tuple[list[list[int]], np.ndarray]:
-    """The best tag path of each sentence and its score.
-
-    Args:
-        emissions: (B, T, K) tag scores (post-padded); lengths: (B,) each >= 1.
-        start, trans, end: (K,), (K, K) ([i, j]: tag j after tag i), (K,) scores in the emissions'
-            dtype, disallowed ones -inf (`constrained_scores`).
-
-    Returns:
-        ``paths`` (one list of tag indices per sentence, its length long) and ``scores`` (B,).
-    """
-    b, t_len, k = emissions.shape
-    m = np.arange(t_len)[None, :] < np.asarray(lengths)[:, None]  # (B, T)
-    em = np.where(m[:, :, None], emissions, np.zeros((), emissions.dtype))  # padding cleaned, as the CRF does
-    rows = np.arange(b)
-    score = start[None, :] + em[:, 0]  # (B, K): best path ending in each tag
-    pointers = np.zeros((t_len, b, k), dtype=np.int64)  # pointers[t]: best previous tag, for t >= 1
-    identity = np.broadcast_to(np.arange(k), (b, k))  # (B, K): padding points to itself
-    for t in range(1, t_len):
-        cand = score[:, :, None] + trans[None, :, :] + em[:, t, None, :]  # (B, K_prev, K)
-        arg = cand.argmax(axis=1)  # (B, K)
-        best = cand.max(axis=1)  # (B, K)
-        step = m[:, t, None]  # (B, 1)
-        score = np.where(step, best, score)
-        pointers[t] = np.where(step, arg, identity)
-    final = score + end[None, :]  # (B, K)
-    tag = final.argmax(axis=1)  # (B,)
-    best_score = final[rows, tag]  # (B,)
-    path = np.zeros((b, t_len), dtype=np.int64)  # padded steps repeat the last real tag
-    path[:, -1] = tag
-    for t in range(t_len - 1, 0, -1):
-        tag = pointers[t][rows, tag]
-        path[:, t - 1] = tag
-    return [row[:n] for row, n in zip(path.tolist(), m.sum(axis=1).tolist(), strict=True)], best_score
 
 
 def constrained_scores(crf: dict[str, Any], dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

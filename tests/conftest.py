@@ -105,3 +105,12 @@ def write_csv(path: Path, texts: list[str], labels: list[str]) -> Path:
         w.writerow(["text", "label"])
         w.writerows(zip(texts, labels, strict=True))
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, restored after (parity figures and timings single-threaded)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

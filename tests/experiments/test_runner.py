@@ -25,11 +25,8 @@ CELLS = ["gru", "lstm", "rnn", "mingru", "lngru"]
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -1,14 +1,10 @@
-"""Export tests run torch on one thread (the parity figures and timings are single-threaded)."""
+"""Export tests run torch on one thread (`tests.conftest.one_thread`)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _export_one_thread(one_thread):
     yield
-    torch.set_num_threads(before)

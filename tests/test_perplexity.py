@@ -4,6 +4,7 @@ model's per-token log-probabilities: in `score_stream`, through a saved model's
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -89,6 +90,12 @@ def test_saved_model_perplexity_is_exp_of_mean_nll(tmp_path, add_eos):
     chars = sum(len(line) + 1 for line in text if line.strip())
     assert rep["nats_per_character"] == pytest.approx(nll * count / chars, rel=1e-5)
     assert rep["bits_per_character"] == pytest.approx(nll * count / chars / math.log(2), rel=1e-5)
+    # the same lines from a file, its format named (the extension says otherwise): the same figures
+    real = [line for line in text if line.strip()]
+    table = tmp_path / "held_out.txt"
+    table.write_text("".join(json.dumps({"body": line}) + "\n" for line in real), encoding="utf-8")
+    from_file = evaluate_language_model(loaded, table, fmt="jsonl", text_col="body")
+    assert from_file["tokens"] == rep["tokens"] and from_file["loss"] == pytest.approx(rep["loss"], rel=1e-6)
 
 
 def test_training_trace_perplexity_is_exp_of_mean_nll():

@@ -104,6 +104,22 @@ def test_labeled_lines_have_at_most_100_labels(tmp_path: Path, classes: int, fmt
     assert infer_format(p) == fmt
 
 
+@pytest.mark.parametrize(("classes", "fmt"), [(20, "labeled-lines"), (21, "text")])
+def test_labeled_lines_need_each_label_on_two_lines_on_average(tmp_path: Path, classes: int, fmt: str) -> None:
+    """From 20 lines on, the first tokens must repeat: at most one distinct label per two lines."""
+    body = "".join(f"{i % classes} line number {i} of the file\n" for i in range(40))
+    assert infer_format(write(tmp_path / "lines.txt", body)) == fmt
+
+
+def test_sniffing_a_file_that_is_not_utf8_replaces_the_bad_bytes(tmp_path: Path) -> None:
+    p = tmp_path / "reviews"  # no extension: the format is read from the content
+    p.write_bytes("1 caf\u00e9 was good\n0 na\u00efve and bad\n".encode("cp1252"))
+    assert infer_format(p) == "labeled-lines"
+    with pytest.warns(UnicodeWarning, match="not valid UTF-8"):
+        ds = read_dataset(p)
+    assert ds.labels == ["1", "0"] and ds.texts[0] == "caf\u00e9 was good"
+
+
 def test_labeled_lines_sst_style(tmp_path: Path) -> None:
     p = write(tmp_path / "stsa.binary.train", "1 a good film .\n0 a bad one\n\n1 fine\n")
     assert infer_format(p) == "labeled-lines"
@@ -422,3 +438,10 @@ def test_hf_string_labels_pass_through_and_load_errors_are_one_line(monkeypatch:
     _fake_datasets(monkeypatch, ConnectionError("offline"))
     with pytest.raises(DataError, match=r"^dataset 'hf:x': cannot load from the hub \(ConnectionError: offline\)$"):
         load_named("hf:x")
+
+
+def test_hf_named_columns_override_the_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [{"body": f"a long review number {i}", "title": "t", "bucket": ["lo", "hi"][i % 2]} for i in range(4)]
+    _fake_datasets(monkeypatch, {"train": _FakeSplit(rows, None)})
+    out = load_named("hf:reviews", text_col="title", label_col="bucket")
+    assert out["train"].texts == ["t"] * 4 and out["train"].labels == ["lo", "hi", "lo", "hi"]

@@ -110,6 +110,48 @@ def test_matching_counts_the_language_models_own_network(tmp_path):
     assert type(model).__name__ == "LanguageModel" and model.tied == LMConfig().tie_weights
 
 
+def _tag_file(path: Path, n: int, seed: int) -> Path:
+    from tests.tasks.planted_chunks import sentences
+
+    tokens, tags = sentences(n, seed)
+    lines = [
+        line
+        for ws, ts in zip(tokens, tags, strict=True)
+        for line in [*(f"{w} {t}" for w, t in zip(ws, ts, strict=True)), ""]
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_matching_and_compare_for_taggers(tmp_path, monkeypatch, capsys):
+    """A tagger's cells are matched on the tagger's own network (word + case + character embeddings, the
+    bidirectional stack, the head, the CRF), and `compare --task tag` trains one run per cell."""
+    from functools import partial
+
+    data = _tag_file(tmp_path / "train.txt", 120, seed=0)
+    cfg = Config(DataConfig(train=str(data), min_freq=1), ModelConfig(embed_dim=16), TrainConfig(epochs=1, seed=0))
+    build = model_builder("tagger", cfg, {"char_dim": 6, "char_hidden": 6})
+    sizes = match_hidden_sizes(build, ["gru", "lstm", "rnn"], 32)
+    assert all(abs(sizes[c]["relative_difference"]) <= 0.02 for c in ("lstm", "rnn"))
+    model = build("lstm", sizes["lstm"]["hidden_size"])
+    assert type(model).__name__ == "Tagger" and type(model.encoder).__name__ == "LSTM" and model.crf is not None
+
+    monkeypatch.setattr(runner, "run_all", partial(runner.run_all, processes=False))
+    monkeypatch.setattr(runner, "latency_pass", partial(runner.latency_pass, processes=False))
+    out = tmp_path / "cmp"
+    argv = ["compare", str(data), "--task", "tag", "--cells", "gru,lstm", "--seeds", "1", "--out", str(out)]
+    argv += ["--epochs", "1", "--embed-dim", "8", "--hidden-size", "16", "--char-hidden", "6", "--threads", "1"]
+    assert main([*argv, "--latency-repeats", "2"]) == 0
+    assert "lstm vs gru" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [r["cell"] for r in results["runs"]] == ["gru", "lstm"]
+    saved = [json.loads((out / "runs" / f"{c}-seed1" / "config.json").read_text()) for c in ("gru", "lstm")]
+    assert [m["kind"] for m in saved] == ["tagger", "tagger"] and [m["config"]["model"]["cell"] for m in saved] == [
+        "gru",
+        "lstm",
+    ]
+
+
 def test_a_network_that_ignores_the_cell_is_refused():
     with pytest.raises(ConfigError, match="does not use model.cell"):
         match_hidden_sizes(lambda cell, h: torch.nn.Linear(h, 2), ["gru", "lstm"], 8)

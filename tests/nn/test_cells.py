@@ -248,3 +248,15 @@ def test_mingru_on_an_empty_sequence_returns_the_initial_state(scan: str) -> Non
     h0 = torch.randn(2, 2, 3)
     out, h_n = m(torch.zeros(2, 0, 4), h0=h0)
     assert out.shape == (2, 0, 6) and torch.equal(h_n, h0)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn", "mingru", "lngru"])
+@pytest.mark.parametrize("impl", ["auto", "explicit"])
+def test_an_empty_sequence_gives_an_empty_output_and_keeps_h0(cell: str, impl: str) -> None:
+    """T = 0 (torch's own LSTM kernel refuses it): no output steps, the final state is h0."""
+    options = {"impl": impl} if cell in ("gru", "lstm", "rnn") else {}
+    enc = make_encoder(cell, 3, 4, num_layers=2, bidirectional=True, **options)
+    h0 = torch.randn(4, 2, 4)
+    out, h_n = enc(torch.randn(2, 0, 3), h0=(h0, torch.randn(4, 2, 4)) if cell == "lstm" else h0)
+    assert out.shape == (2, 0, 8)
+    torch.testing.assert_close(h_n[0] if cell == "lstm" else h_n, h0)

@@ -270,3 +270,13 @@ def test_set_constraints_replaces_and_clears_the_allowed_transitions() -> None:
     assert torch.equal(crf.allowed_start, mask.start)
     with pytest.raises(ValueError, match="constraints are for 3 tags, the CRF has 5"):
         crf.set_constraints(allowed_transitions(["O", "B-NP", "I-NP"], "IOB2"))
+
+
+def test_bad_shapes_and_empty_sentences_are_named_errors() -> None:
+    crf = make_crf()
+    with pytest.raises(ValueError, match=rf"^emissions must be \(B, T, {K}\), got \(2, 3, {K + 1}\)$"):
+        crf.decode(torch.zeros(2, 3, K + 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"^every sentence needs at least one token \(mask\[:, 0\] must be True\)$"):
+        crf.decode(torch.zeros(2, 3, K, dtype=torch.float64), lengths=torch.tensor([3, 0]))
+    with pytest.raises(ValueError, match="at least one token"):
+        crf.decode(torch.zeros(2, 0, K, dtype=torch.float64))

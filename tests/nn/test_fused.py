@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import pytest
@@ -298,3 +299,21 @@ def test_aten_gemm_fallback_matches(tmp_path) -> None:
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert float(done.stdout.strip().splitlines()[-1]) <= 1e-10
+
+
+def test_the_extensions_load_wherever_a_compiler_is_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where a C++ compiler and ninja exist both loops (GRU; LSTM/RNN) must build and expose their ops (the
+    spy tests skip otherwise, so a broken build would pass unseen)."""
+    import importlib.util
+    import shutil
+
+    from grutext.nn import fused_cells
+
+    if not (shutil.which("c++") or shutil.which("g++")) or importlib.util.find_spec("ninja") is None:
+        pytest.skip("no C++ compiler or ninja here")
+    if os.environ.get("GRUTEXT_NO_EXT"):
+        pytest.skip("GRUTEXT_NO_EXT is set")
+    for module, ops, op in ((fused, "grutext_gru", "forward"), (fused_cells, "grutext_cells", "lstm_forward")):
+        monkeypatch.setattr(module, "_EXT_OK", None)
+        assert module.extension_available() is True, module.__name__
+        assert hasattr(getattr(torch.ops, ops), op)

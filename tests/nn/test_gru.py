@@ -282,3 +282,9 @@ def test_force_impl_switch() -> None:
         fused.FORCE_IMPL = old
     gru(x)
     assert gru.last_path == "fused"
+
+
+def test_repr_names_every_option_that_differs_from_torch_defaults() -> None:
+    assert repr(GRU(E, H)) == f"GRU({E}, {H}, num_layers=1)"
+    full = GRU(E, H, num_layers=2, bias=False, batch_first=True, dropout=0.25, bidirectional=True)
+    assert repr(full) == f"GRU({E}, {H}, num_layers=2, bias=False, batch_first=True, dropout=0.25, bidirectional=True)"

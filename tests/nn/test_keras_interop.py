@@ -85,3 +85,11 @@ def test_keras_parity(bi: bool) -> None:
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(layer(x)), ours2(torch.from_numpy(x))[0].detach().numpy(), rtol=1e-5, atol=1e-5
     )
+
+
+def test_a_state_dict_without_the_layer_is_a_config_error_naming_its_keys() -> None:
+    state = {"weight_hh_l0": np.zeros((3 * H, H)), "bias_ih_l0": np.zeros(3 * H)}
+    with pytest.raises(
+        ConfigError, match=r"^state_dict: expected key 'weight_ih_l1', got keys \['bias_ih_l0', 'weight_hh_l0'\]$"
+    ):
+        state_dict_to_keras_layer(state, layer=1)

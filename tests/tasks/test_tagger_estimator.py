@@ -66,8 +66,10 @@ def test_params_and_clone():
     est = GRUTagger(hidden_size=32, decoder="softmax")
     twin = sklearn.base.clone(est)
     assert twin.get_params() == est.get_params() and twin is not est
-    est.set_params(char_encoder="cnn")
+    est.set_params(char_encoder="cnn", cell="lstm")
     assert est.char_encoder == "cnn"
+    cfg, tag_cfg = est._configs()
+    assert cfg.model.cell == "lstm" and tag_cfg.char_encoder == "cnn"  # the params reach the training configs
     with pytest.raises(ValueError, match="(?i)invalid parameter"):
         est.set_params(nope=1)
 
@@ -88,6 +90,8 @@ def test_errors(fitted, data, tmp_path):
         GRUTagger(**SMALL).fit(str(tmp_path / "nope.txt"))
     with pytest.raises(ConfigError, match="feature column"):
         GRUTagger(**SMALL, feature_col=1).fit(X, y)
+    with pytest.raises(ConfigError, match="model.cell"):
+        GRUTagger(**SMALL, cell="lsmt").fit(X, y)
     with pytest.raises(ConfigError, match="tag.decoder"):
         GRUTagger(**{**SMALL, "decoder": "hmm"}).fit(X, y)
     with pytest.raises(DataError, match=r"X\[0\]: expected a list of token strings"):

@@ -178,6 +178,38 @@ def test_softmax_decoder_and_cnn_characters(corpus, tmp_path):
     assert res.test_scores["f1"] >= 0.95
 
 
+@pytest.mark.parametrize("cell", ["lstm", "mingru"])
+def test_other_cells_drive_the_word_level_stack(corpus, tmp_path, capsys, cell):
+    """`--cell` reaches the tagger's bidirectional stack (the character encoder stays a BiGRU); the model saves
+    and loads with that cell; an LSTM tagger has no GRU gates to explain and no ONNX export: one-line errors."""
+    from grutext.artifact import load_model
+    from grutext.errors import ConfigError
+    from grutext.nn.cells import make_encoder
+    from grutext.tasks.tagging.config import TagConfig
+    from grutext.tasks.tagging.explain import explain_tagger
+    from grutext.tasks.tagging.train import train_tagger
+
+    out = tmp_path / cell
+    cfg = _cfg(corpus["train"], corpus["test"], out)
+    res = train_tagger(
+        replace(cfg, model=replace(cfg.model, cell=cell)), TagConfig(char_hidden=8), verbose=False, progress=False
+    )
+    want = type(make_encoder(cell, 4, 4, bidirectional=True))
+    assert type(res.model.encoder) is want and res.model.encoder.num_directions == 2
+    assert type(res.model.chars.rnn).__name__ == "GRU"
+    assert res.test_scores["f1"] >= 0.9
+    loaded = load_model(out)
+    assert type(loaded.model.encoder) is want and loaded.model.cell == cell
+    if cell == "lstm":
+        with pytest.raises(ConfigError, match="gate traces: expected a model with a GRU-family cell"):
+            explain_tagger(loaded, "the dog sees a cat")
+        pytest.importorskip("onnx")
+        assert main(["export", str(out), str(tmp_path / "onnx")]) == 2
+        assert "export supports cell 'gru'" in capsys.readouterr().err and not (tmp_path / "onnx").exists()
+    else:
+        assert explain_tagger(loaded, "the dog sees a cat").gates.num_layers == 1
+
+
 def test_words_are_looked_up_lower_cased(trained):
     from grutext.tasks.tagging.data import word_ids
 
@@ -295,4 +327,3 @@ def test_cli_bad_inputs_are_one_line_errors(cli_model, corpus, capsys, tmp_path)
     assert "tag.char_dim" in _error(capsys, ["train", str(corpus["train"]), "--task", "tag", "--char-dim", "0"])
     assert "--file" in _error(capsys, ["predict", str(cli_model), "--format", "conll"])
     assert "not found" in _error(capsys, ["evaluate", str(cli_model), str(tmp_path / "nope.txt")])
-    assert "model.cell" in _error(capsys, ["train", str(corpus["train"]), "--task", "tag", "--cell", "lstm"])

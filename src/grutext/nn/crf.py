@@ -168,9 +168,11 @@ class CRF(nn.Module):
             raise ValueError(f"emissions must be (B, T, {self.num_tags}), got {tuple(emissions.shape)}")
         b, t, _ = emissions.shape
         if mask is None:
-            if lengths is None:
-                return torch.ones(b, t, dtype=torch.bool, device=emissions.device)  # (B, T)
-            mask = lengths_to_mask(lengths.to(emissions.device), t)
+            mask = (
+                torch.ones(b, t, dtype=torch.bool, device=emissions.device)  # (B, T)
+                if lengths is None
+                else lengths_to_mask(lengths.to(emissions.device), t)
+            )
         mask = mask.to(torch.bool)
         if t == 0 or not bool(mask[:, 0].all()):
             raise ValueError("every sentence needs at least one token (mask[:, 0] must be True)")

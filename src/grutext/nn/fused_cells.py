@@ -113,8 +113,8 @@ def choose_path(module: Any, x: Tensor, lengths: Tensor | None, return_gates: bo
     x: (T, B, E); lengths: (B,) CPU LongTensor or None.
     """
     impl = FORCE_IMPL or module.impl
-    if return_gates or impl == "explicit":
-        return "explicit"
+    if return_gates or impl == "explicit" or x.shape[0] == 0:
+        return "explicit"  # also for T = 0: torch's kernels refuse empty sequences
     full = lengths is None or bool((lengths == x.shape[0]).all())
     if impl == "torch":
         return "torch"

@@ -96,7 +96,7 @@ class TagConfig:
 
 
 # shared settings the tagger does not read: set to anything but the default, they are an error, not ignored
-# (the tagger's tokens are the file's words, its BiGRU is always bidirectional, dropout is model.dropout)
+# (the tagger's tokens are the file's words, its recurrent stack is always bidirectional, dropout is model.dropout)
 NOT_FOR_TAGGERS: dict[str, tuple[str, ...]] = {
     "data": ("tokenizer", "bpe_vocab_size", "max_len", "truncation", "text_col", "label_col", "sentences"),
     "model": ("bidirectional", "embed_dropout", "pooling", "init_from", "ensemble", "blend"),
@@ -115,10 +115,8 @@ def tagger_config(cfg: Config, scheme: str) -> Config:
     """Shared settings that make no sense for a tagger, set right: word tokens, the monitor of `monitor_for`.
 
     Raises:
-        ConfigError: a recurrent cell other than gru (the tagger runs grutext.nn.GRU).
+        ConfigError: a classifier/language-model setting changed from its default.
     """
-    if cfg.model.cell != "gru":
-        raise ConfigError(f"model.cell: the tagger runs grutext.nn.GRU; expected 'gru', got {cfg.model.cell!r}")
     defaults = Config()
     for table, names in NOT_FOR_TAGGERS.items():
         for name in names:

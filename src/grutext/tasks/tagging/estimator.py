@@ -49,6 +49,8 @@ class GRUTagger(*_BASES, _ParamsMixin):  # type: ignore[misc]
 
     Args:
         embed_dim, hidden_size, num_layers, dropout: the network (see `ModelConfig`).
+        cell: the word-level bidirectional stack's cell (``"gru"``; ``"lstm"``, ``"rnn"``, ``"mingru"``,
+            ``"lngru"`` to compare).
         decoder, char_encoder, char_dim, char_hidden, case_dim, scheme: the tagger (see `TagConfig`).
         tag_col, token_col, feature_col: the columns when ``X`` is a file path (a feature column
             such as POS needs a file: in-memory sentences carry no features).
@@ -70,6 +72,7 @@ class GRUTagger(*_BASES, _ParamsMixin):  # type: ignore[misc]
         hidden_size: int = _M.hidden_size,
         num_layers: int = _M.num_layers,
         dropout: float = _M.dropout,
+        cell: str = _M.cell,
         decoder: str = _G.decoder,
         char_encoder: str = _G.char_encoder,
         char_dim: int = _G.char_dim,
@@ -98,6 +101,7 @@ class GRUTagger(*_BASES, _ParamsMixin):  # type: ignore[misc]
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
+        self.cell = cell
         self.decoder = decoder
         self.char_encoder = char_encoder
         self.char_dim = char_dim

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from grutext.errors import ConfigError, DataError
-from grutext.explain.gates import DIRECTIONS, GateTrace, traces_from_gates
+from grutext.explain.gates import DIRECTIONS, GateTrace, check_gate_cell, traces_from_gates
 from grutext.tasks.tagging.config import NO_SCHEME
 from grutext.tasks.tagging.data import Encoder, TagVocab, collate, split_text, split_tokens, word_ids
 from grutext.tasks.tagging.predict import check_tagger, chunks_of
@@ -282,9 +282,12 @@ def explain_tagger(loaded: Any, text: str, *, tokenized: bool = False) -> TagExp
         A `TagExplanation`.
 
     Raises:
-        ArtifactError: not a tagger. DataError: a sentence without tokens.
+        ArtifactError: not a tagger. DataError: a sentence without tokens. ConfigError: a tagger whose
+            recurrent cell has no GRU gates (lstm, rnn).
     """
     check_tagger(loaded)
+    cell = getattr(loaded.model, "cell", "gru")
+    check_gate_cell(cell)
     vocab = TagVocab.from_meta(loaded.meta)
     tokens, offsets = split_tokens(text) if tokenized else split_text(loaded.tokenizer, text)
     if not tokens:
@@ -317,7 +320,7 @@ def explain_tagger(loaded: Any, text: str, *, tokenized: bool = False) -> TagExp
         best=path(*two.best),
         second=second,
         marginal=two.marginal,
-        gates=traces_from_gates(gates, lengths, [tokens], "gru")[0],
+        gates=traces_from_gates(gates, lengths, [tokens], cell)[0],
         notes=_tagger_notes(unknown, second is None, scheme),
         model_path=str(loaded.path) if getattr(loaded, "path", None) else None,
     )

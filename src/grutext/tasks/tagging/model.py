@@ -1,4 +1,5 @@
-"""The tagger: word embedding (+ case, characters, feature) -> BiGRU stack -> emissions -> CRF or softmax.
+"""The tagger: word embedding (+ case, characters, feature) -> bidirectional recurrent stack (a BiGRU by
+default; any cell of `grutext.nn.make_encoder`) -> emissions -> CRF or softmax.
 
 ::
 
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from grutext.nn.cells import make_encoder
 from grutext.nn.crf import CRF, allowed_transitions, lengths_to_mask
 from grutext.nn.gru import GRU
 from grutext.tasks.tagging.config import CASES, NO_SCHEME, TagConfig
@@ -57,7 +59,7 @@ class CharCNN(nn.Module):
 
 
 class Tagger(nn.Module):
-    """A BiGRU tagger with a CRF or softmax output layer.
+    """A bidirectional recurrent tagger (BiGRU by default) with a CRF or softmax output layer.
 
     Args:
         vocab_size: V, word ids (the tokenizer's).
@@ -65,7 +67,9 @@ class Tagger(nn.Module):
         scheme: the tags' scheme (``"BIOES"``, ``"IOB2"``, ...; ``"none"``: no transition constraints).
         num_chars: character ids (0 = padding).
         num_features: feature ids (0 = none: no feature embedding).
-        embed_dim: E. hidden_size: H per direction. num_layers: stacked BiGRU layers.
+        embed_dim: E. hidden_size: H per direction. num_layers: stacked bidirectional layers.
+        cell: the recurrent cell of the word-level stack (``"gru"``, ``"lstm"``, ``"rnn"``, ``"mingru"``,
+            ``"lngru"``; `grutext.nn.make_encoder`). The character encoder is a BiGRU whatever this says.
         dropout: on the concatenated inputs and the encoder's output (and between layers).
         char_encoder: ``"gru"``, ``"cnn"`` or ``"none"``. char_dim, char_hidden: its sizes.
         case_dim, feature_dim: the case and feature embeddings' sizes.
@@ -90,11 +94,13 @@ class Tagger(nn.Module):
         case_dim: int = 8,
         feature_dim: int = 20,
         decoder: str = "crf",
+        cell: str = "gru",
     ) -> None:
         super().__init__()
         self.tags = list(tags)
         self.scheme = scheme
         self.decoding = decoder  # "crf" | "softmax"
+        self.cell = cell
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.case = nn.Embedding(len(CASES), case_dim, padding_idx=0)
         width = embed_dim + case_dim
@@ -109,7 +115,7 @@ class Tagger(nn.Module):
         if self.feature is not None:
             width += feature_dim
         self.drop = nn.Dropout(dropout)
-        self.encoder = GRU(width, hidden_size, num_layers, batch_first=True, bidirectional=True, dropout=dropout)
+        self.encoder = make_encoder(cell, width, hidden_size, num_layers, bidirectional=True, dropout=dropout)
         self.head = nn.Linear(2 * hidden_size, len(tags))
         self.crf = CRF(len(tags)) if decoder == "crf" else None
         if self.crf is not None and scheme != NO_SCHEME:
@@ -134,6 +140,7 @@ class Tagger(nn.Module):
             case_dim=tag_cfg.case_dim,
             feature_dim=tag_cfg.feature_dim,
             decoder=tag_cfg.decoder,
+            cell=cfg.cell,
         )
 
     def _char_features(self, chars: Tensor, mask: Tensor) -> Tensor:
@@ -150,7 +157,7 @@ class Tagger(nn.Module):
         return self._emissions(batch, return_gates=False)[0]
 
     def emissions_and_gates(self, batch: dict[str, Any]) -> tuple[Tensor, list[dict[str, Tensor]]]:
-        """Tag scores (B, T, K) and the BiGRU stack's gates (one dict per layer, ``(B, T, 2, H)`` each),
+        """Tag scores (B, T, K) and the recurrent stack's gates (one dict per layer, ``(B, T, 2, H)`` each),
         captured in the same forward pass (`grutext.nn.gru.GRU` with ``return_gates``)."""
         em, gates = self._emissions(batch, return_gates=True)
         assert gates is not None

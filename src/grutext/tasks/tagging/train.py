@@ -179,7 +179,8 @@ def _build_model(
     if cfg.model.pretrained:
         _pretrained(cfg, tokenizer, model, log)
     log(
-        f"model: {tag_cfg.char_encoder} characters, {cfg.model.num_layers}x BiGRU {cfg.model.hidden_size}, "
+        f"model: {tag_cfg.char_encoder} characters, {cfg.model.num_layers}x bidirectional {cfg.model.cell} "
+        f"{cfg.model.hidden_size}, "
         f"{tag_cfg.decoder} ({sum(p.numel() for p in model.parameters()):,} parameters); monitor {cfg.train.monitor}"
     )
     return cfg, model

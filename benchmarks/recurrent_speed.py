@@ -1,10 +1,11 @@
 """Forward+backward training speed of the recurrent layers on CPU.
 
-Compares torch.nn.GRU, torch.nn.LSTM, grutext's GRU (fp32 and bf16 GEMMs), minGRU, LSTM and RNN
-at B=64, T in {50, 200, 400}, H in {128, 256} (input size = H), uni- and bidirectional. All
+Compares torch.nn.GRU, torch.nn.LSTM, grutext's GRU (fp32 and bf16 GEMMs), minGRU, LSTM (on a full batch,
+and on a padded one: lengths spread over [T/2, T]) and RNN at B=64, T in {50, 200, 400}, H in {128, 256} (input size = H), uni- and bidirectional. All
 models of one configuration are timed interleaved (round robin), repeated, and the median is
 kept, so that ratios come from the same moments of a shared machine. The same run also measures
-fp32 and bf16 GEMM GFLOP/s; each layer's achieved GFLOP/s uses analytic FLOP counts.
+fp32 GEMM GFLOP/s (and bf16 when gru_bf16 is timed: on a CPU without AVX-512 BF16 a 2048³ bf16 GEMM takes
+about a minute); each layer's achieved GFLOP/s uses analytic FLOP counts.
 
     python benchmarks/recurrent_speed.py                 # full run (~10 min on 2 cores)
     python benchmarks/recurrent_speed.py --quick         # T=200 only, fewer repeats
@@ -36,8 +37,8 @@ from grutext.nn.cells import LSTM, RNN, MinGRU  # noqa: E402
 from grutext.nn.gru import GRU  # noqa: E402
 
 B = 64
-MODELS = ["torch_gru", "torch_lstm", "gru_fp32", "gru_bf16", "mingru", "mingru_log", "lstm", "rnn"]
-GATES = {"torch_gru": 3, "torch_lstm": 4, "gru_fp32": 3, "gru_bf16": 3, "lstm": 4, "rnn": 1}
+MODELS = ["torch_gru", "torch_lstm", "gru_fp32", "gru_bf16", "mingru", "mingru_log", "lstm", "lstm_padded", "rnn"]
+GATES = {"torch_gru": 3, "torch_lstm": 4, "gru_fp32": 3, "gru_bf16": 3, "lstm": 4, "lstm_padded": 4, "rnn": 1}
 
 
 def layer_flops(model: str, T: int, H: int, In: int, D: int) -> float:
@@ -62,22 +63,31 @@ def build(model: str, H: int, bi: bool) -> torch.nn.Module:
         return MinGRU(H, H, **kw)  # default scan on CPU: the compiled sequential scan
     if model == "mingru_log":
         return MinGRU(H, H, scan="log", **kw)  # the paper's log-space parallel scan
-    if model == "lstm":
+    if model in ("lstm", "lstm_padded"):
         return LSTM(H, H, **kw)
     if model == "rnn":
         return RNN(H, H, **kw)
     raise ValueError(model)
 
 
-def step_fn(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def padded_lengths(T: int) -> torch.Tensor:
+    """B lengths spread evenly over [T/2, T] (the longest is T): a padded batch, a quarter of it padding."""
+    return torch.linspace(T / 2, T, B).round().long()
+
+
+def step_fn(module: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None) -> Callable[[], None]:
     def run() -> None:
         module.zero_grad(set_to_none=True)
-        out, h_n = module(x)[:2]
+        out, h_n = (module(x) if lengths is None else module(x, lengths))[:2]
         h = h_n[0] if isinstance(h_n, tuple) else h_n
         loss = out.float().square().mean() + h.float().square().mean()
         loss.backward()
 
     return run
+
+
+def _gf(gemm: dict[str, float], key: str) -> str:
+    return f"{gemm[key]:.0f}" if key in gemm else "not measured"
 
 
 def gemm_gflops(dtype: torch.dtype, m: int, k: int, n: int, reps: int) -> float:
@@ -111,10 +121,11 @@ def main() -> None:
 
     gemm = {
         "fp32_2048": gemm_gflops(torch.float32, 2048, 2048, 2048, reps),
-        "bf16_2048": gemm_gflops(torch.bfloat16, 2048, 2048, 2048, reps),
         "fp32_step_64x256x768": gemm_gflops(torch.float32, 64, 256, 768, 50),
-        "bf16_step_64x256x768": gemm_gflops(torch.bfloat16, 64, 256, 768, 50),
     }
+    if "gru_bf16" in args.models:
+        gemm["bf16_2048"] = gemm_gflops(torch.bfloat16, 2048, 2048, 2048, reps)
+        gemm["bf16_step_64x256x768"] = gemm_gflops(torch.bfloat16, 64, 256, 768, 50)
     print("GEMM GFLOP/s:", {k: round(v, 1) for k, v in gemm.items()}, flush=True)
 
     rows = []
@@ -124,7 +135,8 @@ def main() -> None:
             for bi in (False, True):
                 D = 2 if bi else 1
                 x = torch.randn(B, T, H, requires_grad=True)
-                fns = {m: step_fn(build(m, H, bi), x) for m in args.models}
+                lengths = {"lstm_padded": padded_lengths(T)}  # tokens/s counts the padded B x T, as for the rest
+                fns = {m: step_fn(build(m, H, bi), x, lengths.get(m)) for m in args.models}
                 for fn in fns.values():  # warm-up
                     fn()
                 times: dict[str, list[float]] = {m: [] for m in fns}
@@ -197,12 +209,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"C++ loop: {result['machine']['cpp_extension']}, malloc tuning (`grutext.nn.fused.tune_allocator`, "
         f"applies to every model in the run): {result['machine'].get('malloc_tuned', False)}.",
         "",
-        f"GEMM GFLOP/s in this run: fp32 2048³ {g['fp32_2048']:.0f}, bf16 2048³ {g['bf16_2048']:.0f}; "
-        f"per-step shape 64×256×768: fp32 {g['fp32_step_64x256x768']:.0f}, bf16 {g['bf16_step_64x256x768']:.0f}.",
+        f"GEMM GFLOP/s in this run: fp32 2048³ {g['fp32_2048']:.0f}, bf16 2048³ {_gf(g, 'bf16_2048')}; "
+        f"per-step shape 64×256×768: fp32 {g['fp32_step_64x256x768']:.0f}, bf16 {_gf(g, 'bf16_step_64x256x768')}.",
         "",
         "Tokens/s (thousands), achieved GFLOP/s in brackets (analytic FLOPs: 3 x forward GEMM FLOPs per layer). "
         "gru_* = grutext GRU fused path; mingru = compiled sequential scan (the CPU default), "
-        "mingru_log = the paper's log-space parallel scan; lstm/rnn = grutext explicit loops.",
+        "mingru_log = the paper's log-space parallel scan; lstm = grutext's LSTM on a full batch (torch's "
+        "oneDNN kernel, which computes exactly our function there), lstm_padded = the same on a padded batch "
+        "(lengths spread over [T/2, T]; the C++ loop of `csrc/lstm_loop.cpp`, each row walking its own length; "
+        "tokens/s counts B x T as for the others), rnn = grutext's RNN (C++ loop).",
         "",
         "The fused GRU (`grutext.nn.fused`, C++ loops in `csrc/gru_loop.cpp`): each call splits its "
         "(direction, batch chunk) items across the threads once, and every thread walks all steps of its "
@@ -218,9 +233,10 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append(
         "| T | H | dir | "
         + " | ".join(models)
-        + " | gru/torch_gru | gru/torch_lstm | bf16/torch_gru | mingru/gru | mingru_log/gru |"
+        + " | gru/torch_gru | gru/torch_lstm | bf16/torch_gru | mingru/gru | mingru_log/gru | lstm/torch_lstm "
+        "| lstm_padded/torch_lstm |"
     )
-    lines.append("|---" * (3 + len(models) + 5) + "|")
+    lines.append("|---" * (3 + len(models) + 7) + "|")
     for row in result["rows"]:
         ms = row["models"]
         cells = [f"{ms[m]['tokens_per_s'] / 1e3:.1f} ({ms[m]['gflops']:.0f})" for m in models]
@@ -235,6 +251,8 @@ def markdown(result: dict[str, Any]) -> str:
                     _ratio(ms, "gru_bf16", "torch_gru"),
                     _ratio(ms, "mingru", "gru_fp32"),
                     _ratio(ms, "mingru_log", "gru_fp32"),
+                    _ratio(ms, "lstm", "torch_lstm"),
+                    _ratio(ms, "lstm_padded", "torch_lstm"),
                 ]
             )
             + " |"

@@ -1,11 +1,12 @@
 """Forward+backward training speed of the recurrent layers on CPU.
 
-Compares torch.nn.GRU, torch.nn.LSTM, grutext's GRU (fp32 and bf16 GEMMs), minGRU, LSTM (on a full batch,
-and on a padded one: lengths spread over [T/2, T]) and RNN at B=64, T in {50, 200, 400}, H in {128, 256} (input size = H), uni- and bidirectional. All
-models of one configuration are timed interleaved (round robin), repeated, and the median is
-kept, so that ratios come from the same moments of a shared machine. The same run also measures
-fp32 GEMM GFLOP/s (and bf16 when gru_bf16 is timed: on a CPU without AVX-512 BF16 a 2048³ bf16 GEMM takes
-about a minute); each layer's achieved GFLOP/s uses analytic FLOP counts.
+Compares torch.nn.GRU, torch.nn.LSTM, grutext's GRU (fp32 and bf16 GEMMs), minGRU, LSTM (on a full
+batch, and on a padded one: lengths spread over [T/2, T]) and RNN at B=64, T in {50, 200, 400},
+H in {128, 256} (input size = H), uni- and bidirectional. All models of one configuration are timed
+interleaved (round robin), repeated, and the median is kept, so that ratios come from the same
+moments of a shared machine. The same run also measures fp32 GEMM GFLOP/s (and bf16 when gru_bf16
+is timed: on a CPU without AVX-512 BF16 a 2048³ bf16 GEMM takes about a minute); each layer's
+achieved GFLOP/s uses analytic FLOP counts.
 
     python benchmarks/recurrent_speed.py                 # full run (~10 min on 2 cores)
     python benchmarks/recurrent_speed.py --quick         # T=200 only, fewer repeats

@@ -106,6 +106,14 @@ def section() -> str:
     if speed.is_file():
         text = re.sub(r"^# .*\n\n", "", speed.read_text()).strip()
         parts += ["### Recurrent layer speed", "", text, ""]
+        older = RESULTS / "recurrent_speed_avx512.md"
+        if older.is_file():
+            parts += [
+                "An earlier full run on a host with AVX-512 (bf16 GEMMs in hardware, so it also times the GRU's "
+                "bf16 path; the LSTM and RNN then still ran explicit step loops): "
+                "[benchmarks/results/recurrent_speed_avx512.md](benchmarks/results/recurrent_speed_avx512.md).",
+                "",
+            ]
     return "\n".join(parts)
 
 

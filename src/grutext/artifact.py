@@ -35,6 +35,7 @@ import torch
 from grutext.config import Config
 from grutext.errors import ArtifactError, ConfigError, GrutextError
 from grutext.manifest import depends_of, verify_manifest, write_manifest
+from grutext.nn.gru import GRU
 from grutext.safeio import check_finite, dumps, follow_umask, remove_stale_temporaries, temp_prefix
 from grutext.tasks import CLASSIFICATION, TASKS, task_for
 from grutext.version import __version__
@@ -256,7 +257,8 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
             network. None: the whole model.
 
     Returns:
-        LoadedModel with the module in eval mode.
+        LoadedModel with the module in eval mode, its GRUs' ``inference_cache`` on (see
+        `grutext.nn.gru.GRU`: edit their weights through torch, not through ``.data``).
 
     Raises:
         ArtifactError: missing/corrupt files, newer format, or files that do not agree with each other
@@ -283,6 +285,9 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu", member
             raise ArtifactError(f"{directory}: --member must be 0..{n - 1} (an ensemble of {n}); got {member!r}")
         model, cfg = task.member(model, cfg, member)
     model.to(device).eval()
+    for module in model.modules():  # loaded to predict: keep the GRUs' weights prepared between no-grad calls
+        if isinstance(module, GRU):
+            module.inference_cache = True
     ngrams = _load_ngrams(directory) if member is None else None  # one member: the network alone
     metrics = {}
     if (directory / "metrics.json").is_file():

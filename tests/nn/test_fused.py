@@ -317,3 +317,69 @@ def test_the_extensions_load_wherever_a_compiler_is_present(monkeypatch: pytest.
         monkeypatch.setattr(module, "_EXT_OK", None)
         assert module.extension_available() is True, module.__name__
         assert hasattr(getattr(torch.ops, ops), op)
+
+
+@pytest.mark.parametrize(("layers", "bi"), [(1, False), (2, True)])
+def test_the_inference_cache_computes_the_same_and_follows_weight_changes(layers: int, bi: bool) -> None:
+    """Prediction keeps the prepared weights between calls: bit-identical outputs, rebuilt after an optimiser
+    step, ``load_state_dict`` or an in-place ``copy_``; never used with autograd on or in training mode."""
+    if not fused.extension_available():
+        pytest.skip("C++ extension unavailable")
+    torch.manual_seed(0)
+    gru = GRU(E, H, num_layers=layers, bidirectional=bi, batch_first=True).eval()
+    x, lengths = torch.randn(B, T, E), torch.tensor([T, 2, 5, 1])
+
+    def fresh() -> tuple[torch.Tensor, torch.Tensor]:
+        gru.inference_cache = False
+        with torch.no_grad():
+            out = gru(x, lengths)
+        gru.inference_cache = True
+        return out
+
+    def cached() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return gru(x, lengths)
+
+    gru.inference_cache = True
+    for _ in range(2):  # the second call reads the cache
+        got, want = cached(), fresh()
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert len(gru._inference_weights) == layers
+
+    opt = torch.optim.SGD(gru.parameters(), lr=0.5)  # an optimiser step changes the weights in place
+    gru.train()
+    gru(x, lengths)[0].sum().backward()
+    assert len(gru._inference_weights) == layers  # training with autograd never touches the cache
+    opt.step()
+    gru.eval()
+    assert torch.equal(cached()[0], fresh()[0])
+    other = GRU(E, H, num_layers=layers, bidirectional=bi, batch_first=True)
+    gru.load_state_dict(other.state_dict())
+    assert torch.equal(cached()[0], fresh()[0])
+    with torch.no_grad():
+        gru.weight_hh_l0.copy_(torch.randn_like(gru.weight_hh_l0))
+    assert torch.equal(cached()[0], fresh()[0])
+
+    x.requires_grad_(True)  # autograd on: the ordinary path, gradients reach the input
+    gru(x, lengths)[0].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_loaded_models_predict_with_the_inference_cache(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import synthetic, write_csv
+
+    from grutext.artifact import load_model
+    from grutext.config import Config, DataConfig, ModelConfig, TrainConfig
+    from grutext.tasks.classification.train import train_classifier
+
+    texts, labels = synthetic(40, seed=1)
+    data = write_csv(tmp_path / "train.csv", texts, labels)
+    cfg = Config(
+        DataConfig(train=str(data), min_freq=1),
+        ModelConfig(embed_dim=8, hidden_size=8, blend="off"),
+        TrainConfig(epochs=1, batch_size=16, out=str(tmp_path / "m")),
+    )
+    train_classifier(cfg, verbose=False, progress=False)
+    loaded = load_model(tmp_path / "m")
+    grus = [m for m in loaded.model.modules() if isinstance(m, GRU)]
+    assert grus and all(g.inference_cache for g in grus)

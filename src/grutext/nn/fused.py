@@ -381,6 +381,49 @@ class _GRULayerFunction(torch.autograd.Function):
         return dx, (dh0 if need[1] else None), dw_ih, dw_hh, db_ih, db_hh, None, None, None, None
 
 
+def _cached_layer(
+    gru: Any, layer: int, x: Tensor, use_ext: bool, rec_masks: list[Tensor] | None
+) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+    """One layer's weights prepared for the C++ loop, kept between calls: for prediction only.
+
+    Taken when the module has ``inference_cache`` set (`grutext.artifact.load_model` sets it on the models
+    it loads), autograd is off, the module is in eval mode, the C++ loop runs in the weights' dtype and
+    projects inputs inside its loop. Returns ``(W_ih, W_hh, b_ih, b_hh)`` stacked over directions, the two
+    weights as transposed views of contiguous (D, In, 3H) / (D, H, 3H) copies (the loop reads them
+    row-major, so it copies nothing per call), or None where the call must take the ordinary path. The copy
+    is rebuilt when a parameter is replaced or changed in place through torch (optimiser steps,
+    ``load_state_dict``, ``copy_`` under ``no_grad``: each bumps the tensor's version); a change written
+    through ``.data``, which torch does not count, is not seen, so leave ``inference_cache`` off for a model
+    whose weights are edited that way between predictions.
+    """
+    if not (
+        getattr(gru, "inference_cache", False)
+        and use_ext
+        and PROJECT_IN_LOOP
+        and not gru.training
+        and not torch.is_grad_enabled()
+        and rec_masks is None
+        and gru.bias
+        and gru.compute_dtype in (None, x.dtype)
+        and x.stride(2) == 1
+    ):
+        return None
+    ws = [gru.layer_weights(layer, d) for d in range(gru.num_directions)]
+    params = [t for w in ws for t in w if t is not None]
+    if any(t.dtype != x.dtype or t.device != x.device for t in params):
+        return None
+    key = tuple((t.data_ptr(), t._version) for t in params)
+    cache = gru.__dict__.setdefault("_inference_weights", {})
+    hit = cache.get(layer)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    w_ih = torch.stack([w[0] for w in ws]).transpose(1, 2).contiguous().transpose(1, 2)  # (D, 3H, In) view
+    w_hh = torch.stack([w[1] for w in ws]).transpose(1, 2).contiguous().transpose(1, 2)  # (D, 3H, H) view
+    prepared = (w_ih, w_hh, torch.stack([w[2] for w in ws]), torch.stack([w[3] for w in ws]))
+    cache[layer] = (key, prepared)
+    return prepared
+
+
 def gru_forward(
     gru: Any, x: Tensor, lengths: Tensor | None, h0: Tensor, rec_masks: list[Tensor] | None
 ) -> tuple[Tensor, Tensor]:
@@ -405,6 +448,14 @@ def gru_forward(
     layer_in = x
     h_n = []
     for layer in range(gru.num_layers):
+        cached = _cached_layer(gru, layer, layer_in, use_ext, rec_masks)
+        if cached is not None:  # inference: the prepared weights, straight to the C++ loop (no autograd)
+            fwd, _ = _loops(True)
+            out, hl, _ = fwd(layer_in, *cached, h0[layer * D : (layer + 1) * D].contiguous(), lens, None, False)
+            out = out.view(T, B, D * H)
+            h_n.append(hl)
+            layer_in = out
+            continue
         ws = [gru.layer_weights(layer, d) for d in range(D)]
         w_ih = torch.stack([w[0] for w in ws])  # (D, 3H, In)
         w_hh = torch.stack([w[1] for w in ws])  # (D, 3H, H)

@@ -195,6 +195,9 @@ class GRU(nn.Module):
         self.init = init
         self.impl = impl
         self.last_path: str | None = None  # "fused" | "explicit" | "cudnn" after each forward
+        # prediction only: keep the weights prepared for the C++ loop between no-grad eval calls (see
+        # `grutext.nn.fused._cached_layer`); set by `grutext.artifact.load_model`
+        self.inference_cache = False
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         H = hidden_size
         for layer in range(num_layers):

@@ -338,3 +338,17 @@ def test_threads_are_split_between_jobs_and_reach_each_run(csv_data, tmp_path):
     spec = runner.spec_of(exp, runner.jobs_of(exp)[0], threads=3)
     assert spec["threads"] == 3 and spec["config"]["train"]["threads"] == 3  # start_run sets torch's threads from it
     assert spec["config"]["train"]["out"] == str(tmp_path / "exp" / "runs" / "gru-seed1")
+
+
+def test_the_settings_line_names_the_monitor_each_task_really_uses(csv_data, tmp_path):
+    from grutext.experiments.report import settings_line
+
+    cfg = tiny_config(csv_data)
+    points = [Point("gru", "gru", {"model.cell": "gru"})]
+    line = {
+        kind: settings_line(Experiment("compare", kind, cfg.to_dict(), {}, points, 1, tmp_path))
+        for kind in ("classifier", "language_model", "tagger")
+    }
+    assert "monitor val_accuracy" in line["classifier"]
+    assert "monitor val_loss" in line["language_model"]  # the language model always picks by validation loss
+    assert "monitor val_chunk_f1" in line["tagger"]

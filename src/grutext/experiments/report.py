@@ -68,6 +68,16 @@ def summarize(exp: Experiment, records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _monitor(kind: str, asked: str) -> str:
+    """The validation figure the runs really pick their best epoch by (the tasks override the classifier's
+    default: a language model always val_loss, a tagger chunk F1 or, for plain labels, token accuracy)."""
+    if kind == "language_model" or asked == "val_loss":
+        return "val_loss"
+    if kind == "tagger":
+        return "val_chunk_f1 (val_accuracy for plain labels)"
+    return asked
+
+
 def settings_line(exp: Experiment) -> str:
     """The settings every run shares, in one line (data, network, optimisation, seeds)."""
     c = exp.config
@@ -79,7 +89,7 @@ def settings_line(exp: Experiment) -> str:
         f"layers {m['num_layers']}",
         "bidirectional" if m["bidirectional"] and exp.kind != "language_model" else "unidirectional",
         f"dropout {m['dropout']}",
-        f"epochs {t['epochs'] or 'auto'} (patience {t['patience']}, monitor {t['monitor']})",
+        f"epochs {t['epochs'] or 'auto'} (patience {t['patience']}, monitor {_monitor(exp.kind, t['monitor'])})",
         f"batch {t['batch_size']}",
         f"lr {t['lr']} ({t['schedule']})",
         f"seeds {exp.seeds} (training seeds {exp.base_seed}..{exp.train_seed(exp.seeds)})",

@@ -97,7 +97,15 @@ class Server:
         return rc
 
 
-async def load(url: str, texts: list[str], n: int, concurrency: int) -> dict[str, Any]:
+def _predicted(body: bytes) -> bool:
+    return isinstance(json.loads(body)["results"][0]["label"], str)
+
+
+def _healthy(body: bytes) -> bool:
+    return isinstance(json.loads(body), dict)
+
+
+async def load(url: str, texts: list[str] | None, n: int, concurrency: int) -> dict[str, Any]:
     """n requests from `concurrency` keep-alive connections, each sending its next request when the
     last is answered.
 
@@ -105,11 +113,17 @@ async def load(url: str, texts: list[str], n: int, concurrency: int) -> dict[str
     its Content-Length (then checks status 200 and a label in the JSON). A general client costs more
     CPU per request than the server does: with httpx on this 2-core machine both modes ran at the
     client's speed (about 100 requests/s, mean batch size 1.3 at concurrency 32).
+
+    texts None: ``GET /health`` instead, no model call: the requests/s of the HTTP stack itself (server and
+    this client on the same machine), the ceiling that no batching can pass.
     """
     host, port = url.removeprefix("http://").split(":")
-    bodies = [json.dumps({"text": t}).encode() for t in texts]
-    head = f"POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-    requests = [head.encode() + b"Content-Length: %d\r\n\r\n" % len(b) + b for b in bodies]
+    if texts is None:
+        requests, check = [f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()], _healthy
+    else:
+        bodies = [json.dumps({"text": t}).encode() for t in texts]
+        head = f"POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        requests, check = [head.encode() + b"Content-Length: %d\r\n\r\n" % len(b) + b for b in bodies], _predicted
     latencies: list[float] = []
     errors: list[str] = []
     next_index = 0
@@ -128,7 +142,7 @@ async def load(url: str, texts: list[str], n: int, concurrency: int) -> dict[str
                     status = int(answer[9:12])
                     length = re.search(rb"content-length: *(\d+)", answer, re.I)
                     body = await reader.readexactly(int(length.group(1)) if length else 0)
-                    if status != 200 or not isinstance(json.loads(body)["results"][0]["label"], str):
+                    if status != 200 or not check(body):
                         errors.append(f"{status}: {body[:80]!r}")
                 except (OSError, asyncio.IncompleteReadError, ValueError, KeyError) as exc:
                     errors.append(f"{type(exc).__name__}: {exc}")
@@ -201,6 +215,12 @@ def main() -> None:
                     f"(load {load_avg:.1f})",
                     flush=True,
                 )
+        top = max(levels)  # the HTTP stack alone at the top concurrency: the most any batching could reach
+        ceiling = asyncio.run(load(servers["batching"].url, None, args.requests, top))
+        print(
+            f"GET /health    c={top:<3} {ceiling['requests_per_s']:>8.1f} req/s (no model: the HTTP ceiling)",
+            flush=True,
+        )
     finally:
         exit_codes = {mode: s.stop() for mode, s in servers.items()}
     speedup = {}
@@ -224,6 +244,15 @@ def main() -> None:
         "note": args.note,
         "runs": runs,
         "batching_speedup_rps": speedup,
+        "http_ceiling": {
+            **ceiling,
+            "request": "GET /health (no model)",
+            "most_speedup_possible": round(
+                ceiling["requests_per_s"]
+                / next(r["requests_per_s"] for r in runs if r["mode"] == "no_batching" and r["concurrency"] == top),
+                2,
+            ),
+        },
         "server_exit_codes": exit_codes,
     }
     out = Path(args.out)

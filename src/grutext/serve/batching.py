@@ -5,9 +5,12 @@ waiting request, then keeps taking requests until the batch holds `max_batch` te
 `max_wait_s` has passed since the first one, and runs the whole batch in the model's single worker
 thread (`executor`, shared by every batcher and every other model call, so the model never runs
 twice at once). While a batch runs, new requests queue, so under load batches fill without waiting
-(the same adaptive effect as BentoML's adaptive batching). The collector waits for more requests
-only while traffic is concurrent (the last forward pass served more than one request); a lone
-client, whose next request cannot come before this answer, never pays `max_wait_s`. A request never
+(the same adaptive effect as BentoML's adaptive batching). The collector takes every request already
+queued, and waits for more (up to `max_wait_s`) only while the batch has fewer requests than the last
+forward pass served: so a lone client, whose next request cannot come before this answer, never waits,
+and N clients that each wait for their answer before sending again (a closed loop) are served as soon
+as all N are back, not after `max_wait_s` (`benchmarks/serve_load.py`, 8 such clients: 1.02x -> 1.78x
+the requests/s of no batching). A request never
 splits: one with more texts than `max_batch` runs alone. Requests cancelled while queued (timeouts)
 are skipped.
 """
@@ -112,13 +115,13 @@ class MicroBatcher:
                 continue
             items = [first]
             n = len(first.texts)
-            deadline = loop.time() + (self.max_wait_s if self._last_requests > 1 else 0.0)
+            deadline = loop.time() + self.max_wait_s
             while n < self.max_batch:
                 try:
                     if self._queue.empty():
                         wait = deadline - loop.time()
-                        if wait <= 0:
-                            break
+                        if wait <= 0 or len(items) >= self._last_requests:
+                            break  # waited long enough, or every client of the last pass is back in
                         item = await asyncio.wait_for(self._queue.get(), wait)
                     else:
                         item = self._queue.get_nowait()

@@ -129,3 +129,10 @@ def test_atomic_write_leaves_nothing_on_crash(trained, tmp_path):
         save_model(target, run.model, run.tokenizer, run.config, labels=run.labels, extra={"x.png": boom})
     load_model(target)
     assert [p.name for p in tmp_path.iterdir()] == ["atomic"]
+
+
+def test_save_creates_missing_parent_folders(trained, tmp_path):
+    run, _ = trained
+    target = tmp_path / "a" / "b" / "model"
+    save_model(target, run.model, run.tokenizer, run.config, labels=run.labels)
+    assert load_model(target).labels == run.labels

@@ -129,3 +129,15 @@ def test_char_training_trace_reports_bits_per_character():
     assert "perplexity" not in row and "val_perplexity" not in row
     assert row["bpc"] == pytest.approx(row["loss"] / math.log(2), rel=1e-9)
     assert row["val_bpc"] == pytest.approx(row["val_loss"] / math.log(2), rel=1e-9)
+
+
+def test_lm_config_sets_what_a_language_model_needs():
+    from grutext.tasks.language_model.config import lm_config
+
+    cfg = Config(
+        DataConfig(), ModelConfig(bidirectional=True, pooling="max", task="binary"), TrainConfig(monitor="val_accuracy")
+    )
+    got = lm_config(cfg)
+    assert (got.model.bidirectional, got.model.pooling, got.model.task, got.train.monitor) == (
+        False, "last", "auto", "val_loss",
+    )  # fmt: skip

@@ -267,3 +267,9 @@ def test_converted_gives_every_sentence_in_another_scheme(tmp_path: Path) -> Non
     plain = read_conll(path, scheme="none")
     with pytest.raises(DataError, match="plain labels .* cannot be converted to BIOES"):
         plain.converted("BIOES")
+
+
+def test_bioes_tags_in_iob_files_are_named() -> None:
+    for scheme in ("IOB2", "IOB1"):
+        assert invalid_transitions(["E-NP"], scheme) == [(0, f"E-NP is not an {scheme} tag (E-/S- belong to BIOES)")]
+        assert invalid_transitions(["S-NP"], scheme) == [(0, f"S-NP is not an {scheme} tag (E-/S- belong to BIOES)")]

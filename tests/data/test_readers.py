@@ -445,3 +445,18 @@ def test_hf_named_columns_override_the_guess(monkeypatch: pytest.MonkeyPatch) ->
     _fake_datasets(monkeypatch, {"train": _FakeSplit(rows, None)})
     out = load_named("hf:reviews", text_col="title", label_col="bucket")
     assert out["train"].texts == ["t"] * 4 and out["train"].labels == ["lo", "hi", "lo", "hi"]
+
+
+def test_hf_errors_name_the_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [{"text": "a fine text", "label": "a"}, {"text": "", "label": "b"}]
+    _fake_datasets(monkeypatch, {"train": _FakeSplit(rows, None)})
+    with pytest.raises(DataError, match=r"^hf:x\[train\] row 2: empty text in column 'text'$"):
+        load_named("hf:x")
+
+
+def test_an_empty_class_folder_is_named(tmp_path: Path) -> None:
+    (tmp_path / "pos").mkdir()
+    (tmp_path / "pos" / "a.txt").write_text("good")
+    (tmp_path / "neg").mkdir()
+    with pytest.raises(DataError, match=r"neg: empty class folder, expected at least one text file$"):
+        read_dataset(tmp_path)

@@ -280,3 +280,17 @@ def test_bad_shapes_and_empty_sentences_are_named_errors() -> None:
         crf.decode(torch.zeros(2, 3, K, dtype=torch.float64), lengths=torch.tensor([3, 0]))
     with pytest.raises(ValueError, match="at least one token"):
         crf.decode(torch.zeros(2, 0, K, dtype=torch.float64))
+
+
+def test_nll_with_lengths_equals_nll_with_the_mask() -> None:
+    crf = make_crf()
+    emissions, mask = batch()
+    lengths = mask.sum(1)
+    tags = torch.randint(0, K, emissions.shape[:2])
+    for reduction in ("mean", "sum", "none"):
+        torch.testing.assert_close(
+            crf.nll(emissions, tags, lengths=lengths, reduction=reduction),
+            crf.nll(emissions, tags, mask=mask, reduction=reduction),
+        )
+    full = crf.nll(emissions, tags, reduction="none")  # no lengths: every step counts, so the padded rows differ
+    assert not torch.allclose(full, crf.nll(emissions, tags, lengths=lengths, reduction="none"))

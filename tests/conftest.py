@@ -107,10 +107,15 @@ def write_csv(path: Path, texts: list[str], labels: list[str]) -> Path:
     return path
 
 
+def torch_threads(n: int):  # type: ignore[no-untyped-def]
+    """Generator for a fixture: torch on `n` threads for the test, the old count restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def one_thread():
     """torch on one thread for the test, restored after (parity figures and timings single-threaded)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    yield from torch_threads(1)

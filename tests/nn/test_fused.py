@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+from tests.conftest import torch_threads
 
 from grutext.nn import cudnn, fused
 from grutext.nn.gru import GRU
@@ -209,10 +210,7 @@ def test_allocator_tuning_is_opt_out(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def two_threads():
     """The C++ loops split (direction, batch chunk) items across threads only when torch has more than one."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(old)
+    yield from torch_threads(2)
 
 
 # 17 rows: two unequal batch chunks (8 + 9) per direction; lengths with zeros, full rows, and one

@@ -424,6 +424,23 @@ def _cached_layer(
     return prepared
 
 
+def _autograd_layer(
+    gru: Any, layer: int, x: Tensor, h0: Tensor, lens: Tensor, rec_mask: Tensor | None, use_ext: bool
+) -> tuple[Tensor, Tensor]:
+    """One layer through `_GRULayerFunction`: its weights stacked over directions for this call."""
+    D, H = gru.num_directions, gru.hidden_size
+    ws = [gru.layer_weights(layer, d) for d in range(D)]
+    w_ih = torch.stack([w[0] for w in ws])  # (D, 3H, In)
+    w_hh = torch.stack([w[1] for w in ws])  # (D, 3H, H)
+    if gru.bias:
+        b_ih = torch.stack([w[2] for w in ws])  # (D, 3H)
+        b_hh = torch.stack([w[3] for w in ws])  # (D, 3H)
+    else:
+        b_ih = b_hh = x.new_zeros(D, 3 * H)
+    out, hl = _GRULayerFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, lens, rec_mask, gru.compute_dtype, use_ext)
+    return out, hl
+
+
 def gru_forward(
     gru: Any, x: Tensor, lengths: Tensor | None, h0: Tensor, rec_masks: list[Tensor] | None
 ) -> tuple[Tensor, Tensor]:
@@ -448,35 +465,14 @@ def gru_forward(
     layer_in = x
     h_n = []
     for layer in range(gru.num_layers):
+        h0_l = h0[layer * D : (layer + 1) * D]
         cached = _cached_layer(gru, layer, layer_in, use_ext, rec_masks)
         if cached is not None:  # inference: the prepared weights, straight to the C++ loop (no autograd)
-            fwd, _ = _loops(True)
-            out, hl, _ = fwd(layer_in, *cached, h0[layer * D : (layer + 1) * D].contiguous(), lens, None, False)
+            out, hl, _ = _loops(True)[0](layer_in, *cached, h0_l.contiguous(), lens, None, False)
             out = out.view(T, B, D * H)
-            h_n.append(hl)
-            layer_in = out
-            continue
-        ws = [gru.layer_weights(layer, d) for d in range(D)]
-        w_ih = torch.stack([w[0] for w in ws])  # (D, 3H, In)
-        w_hh = torch.stack([w[1] for w in ws])  # (D, 3H, H)
-        if gru.bias:
-            b_ih = torch.stack([w[2] for w in ws])  # (D, 3H)
-            b_hh = torch.stack([w[3] for w in ws])  # (D, 3H)
         else:
-            b_ih = b_hh = x.new_zeros(D, 3 * H)
-        rec_mask = None if rec_masks is None else rec_masks[layer]
-        out, hl = _GRULayerFunction.apply(
-            layer_in,
-            h0[layer * D : (layer + 1) * D],
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-            lens,
-            rec_mask,
-            gru.compute_dtype,
-            use_ext,
-        )
+            rec_mask = None if rec_masks is None else rec_masks[layer]
+            out, hl = _autograd_layer(gru, layer, layer_in, h0_l, lens, rec_mask, use_ext)
         h_n.append(hl)
         if gru.dropout and gru.training and layer < gru.num_layers - 1:
             out = F.dropout(out, gru.dropout, True)

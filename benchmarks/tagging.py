@@ -5,6 +5,7 @@ seed, and the in-process latency of tagging one 20-token sentence.
     python benchmarks/tagging.py --seeds 5                           # the whole table, 5 seeds each
     python benchmarks/tagging.py --latency-only --model runs/chunker # the latency of a saved tagger
     python benchmarks/tagging.py --latency-only --recipes crf        # ... of the crf recipe's network, untrained
+    python benchmarks/tagging.py --recipes crf --seeds 1 --latency   # a run, then the latency of its model
 
 Each run's figures are merged into benchmarks/results/tagging.json (by recipe and seed, so the
 table fills up over several invocations) and the table is rewritten in tagging.md; a recipe
@@ -56,6 +57,13 @@ RECIPES: dict[str, tuple[Config, TagConfig, str]] = {
         replace(_BASE, model=replace(_BASE.model, pretrained="glove-6b-50d", embed_dim=50)),
         TagConfig(decoder="softmax"),
         "--dropout 0.5 --epochs 25 --patience 5 --pretrained glove-6b-50d --embed-dim 50 --decoder softmax",
+    ),
+    # the POS column of the file (column 1) as the feature embedding: part of CoNLL-2000, not external data
+    "crf-pos": (_BASE, TagConfig(feature_col=1), "--dropout 0.5 --epochs 25 --patience 5 --feature-col 1"),
+    "glove-crf-pos": (
+        replace(_BASE, model=replace(_BASE.model, pretrained="glove-6b-50d", embed_dim=50)),
+        TagConfig(feature_col=1),
+        "--dropout 0.5 --epochs 25 --patience 5 --pretrained glove-6b-50d --embed-dim 50 --feature-col 1",
     ),
 }
 
@@ -268,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only measure the latency: of --model, else of the first recipe's network untrained (its shape)",
     )
+    p.add_argument(
+        "--latency",
+        action="store_true",
+        help="after the runs, also measure the latency (of --model, else of the first run's model); without it the "
+        "table keeps the latency measured before",
+    )
     p.add_argument("--model", default=None, help="tagger for the latency (default: the first run's model)")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.recipes.split(",") if n.strip()]
@@ -293,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     untrained = args.latency_only and not model
     if untrained:
         model = untrained_model(names[0], Path(args.work))
-    if model:
+    if model and (args.latency or args.latency_only):
         results["_latency"] = latency(model)
         results["_latency"]["untrained"] = untrained
         results["_latency"]["recipe"] = names[0] if untrained else None

@@ -99,16 +99,18 @@ def loss_of(task: str, net: Net, x: torch.Tensor, y: torch.Tensor) -> tuple[torc
     if task == "adding":
         pred = out[:, -1, 0]
         mse = ((pred - y) ** 2).mean()
-        return mse, float(mse)
+        return mse, float(mse.detach())
     loss = nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
     acc = (out[:, -COPY_LEN:].argmax(-1) == y[:, -COPY_LEN:]).float().mean()
     return loss, float(acc)
 
 
-def train_one(task: str, cell: str, hidden: int, t: int, seed: int, steps: int, batch: int) -> dict[str, Any]:
+def train_one(
+    task: str, cell: str, hidden: int, t: int, seed: int, steps: int, batch: int, lr: float
+) -> dict[str, Any]:
     torch.manual_seed(1000 + seed)
     net = build(task, cell, hidden)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
     data_gen = torch.Generator().manual_seed(seed)  # the same batches for every cell
     make = adding_batch if task == "adding" else copy_batch
     t0 = time.perf_counter()
@@ -137,13 +139,35 @@ def main() -> int:
     p.add_argument("--hidden", type=int, default=64, help="hidden size of the first cell")
     p.add_argument("--steps", type=int, default=1000, help="training steps per run")
     p.add_argument("--batch", type=int, default=32, help="sequences per step")
+    p.add_argument("--lr", type=float, default=5e-3, help="Adam's learning rate (default 5e-3)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"), help="folder for JSON, markdown and PNG")
     p.add_argument("--label", default="", help="a note printed with the table (e.g. 'small configuration')")
+    p.add_argument(
+        "--combine",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="no training: the table and plot of earlier runs' long_memory.json files together (e.g. one per task)",
+    )
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.combine:
+        runs = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.combine]
+    else:
+        runs = [run(args)]
+        (out / "long_memory.json").write_text(json.dumps(runs[0], indent=1), encoding="utf-8")
+    md = table(runs, args.label)
+    (out / "long_memory.md").write_text(md, encoding="utf-8")
+    print(md)
+    plot(runs, out / "long_memory.png")
+    return 0
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every (task, T, seed, cell) of `args` trained and scored: ``{"meta": ..., "rows": [...]}``."""
+    torch.set_num_threads(args.threads)
     sizes = {
         task: match_hidden_sizes(lambda c, h, task=task: build(task, c, h), args.cells, args.hidden)
         for task in args.tasks
@@ -155,22 +179,17 @@ def main() -> int:
             for seed in range(1, args.seeds + 1):
                 for cell in args.cells:
                     h = sizes[task][cell]["hidden_size"]
-                    r = train_one(task, cell, h, t, seed, args.steps, args.batch)
+                    r = train_one(task, cell, h, t, seed, args.steps, args.batch, args.lr)
                     row = {"task": task, "T": t, "seed": seed, "cell": cell, "hidden": h, **r}
                     row["params"] = trainable_parameters(build(task, cell, h))
                     rows.append(row)
                     print(json.dumps(row), flush=True)
     meta = {
         "machine": f"{cpu_name()}, {platform.machine()}, torch {torch.__version__}, {args.threads} threads",
-        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "combine")},
         "sizes": sizes,
     }
-    (out / "long_memory.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1), encoding="utf-8")
-    md = table(rows, args)
-    (out / "long_memory.md").write_text(md, encoding="utf-8")
-    print(md)
-    plot(rows, args, out / "long_memory.png")
-    return 0
+    return {"meta": meta, "rows": rows}
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -178,27 +197,46 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    lines = []
-    if args.label:
-        lines.append(f"_{args.label}_\n")
-    head = "| task | T | " + " | ".join(args.cells) + " |"
-    lines += [head, "|" + "---|" * (2 + len(args.cells))]
-    for task in args.tasks:
-        for t in args.lengths:
-            cells = []
-            for cell in args.cells:
-                rs = [r for r in rows if r["task"] == task and r["T"] == t and r["cell"] == cell]
-                m = _mean([r["score"] for r in rs])
-                secs = _mean([r["seconds"] for r in rs]) or 0.0
-                shown = "n/a" if m is None else (f"{m:.4f}" if task == "adding" else f"{100 * m:.1f}%")
-                cells.append(f"{shown} ({secs:.0f}s)")
-            metric = "test MSE (1/6 = always 1)" if task == "adding" else "recall accuracy (chance 12.5%)"
-            lines.append(f"| {task}: {metric} | {t} | " + " | ".join(cells) + " |")
+def _tasks(runs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
+    """(task, that run's settings, its rows) for every task of every run, in order."""
+    out = []
+    for r in runs:
+        for task in r["meta"]["settings"]["tasks"]:
+            out.append((task, r["meta"]["settings"], [row for row in r["rows"] if row["task"] == task]))
+    return out
+
+
+def _shown(task: str, m: float | None) -> str:
+    return "n/a" if m is None else (f"{m:.4f}" if task == "adding" else f"{100 * m:.1f}%")
+
+
+def table(runs: list[dict[str, Any]], label: str) -> str:
+    """One row per (task, T): each cell's mean score over the seeds (and its mean training seconds)."""
+    cells = runs[0]["meta"]["settings"]["cells"]
+    lines = [f"_{label}_\n"] if label else []
+    lines += ["| task | T | steps x batch, lr, seeds | " + " | ".join(cells) + " |", "|" + "---|" * (3 + len(cells))]
+    for task, st, rows in _tasks(runs):
+        metric = "test MSE (1/6 = always 1)" if task == "adding" else "recall accuracy (chance 12.5%)"
+        for t in sorted({row["T"] for row in rows}):
+            shown = []
+            for cell in cells:
+                rs = [row for row in rows if row["T"] == t and row["cell"] == cell]
+                m = _mean([row["score"] for row in rs])
+                per = ", ".join(_shown(task, row["score"]) for row in rs)
+                secs = _mean([row["seconds"] for row in rs]) or 0.0
+                shown.append(f"{_shown(task, m)} ({per}; {secs:.0f}s)")
+            how = f"{st['steps']} x {st['batch']}, {st.get('lr', 1e-3):g}, {st['seeds']}"
+            lines.append(f"| {task}: {metric} | {t} | {how} | " + " | ".join(shown) + " |")
+    sizes = "; ".join(
+        f"{task}: " + ", ".join(f"{c} {v['hidden_size']} units" for c, v in r["meta"]["sizes"][task].items())
+        for r in runs
+        for task in r["meta"]["settings"]["tasks"]
+    )
+    lines += ["", f"Hidden sizes (parameters matched within 2%): {sizes}. Machine: {runs[0]['meta']['machine']}."]
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> None:
+def plot(runs: list[dict[str, Any]], path: Path) -> None:
     try:
         import matplotlib
 
@@ -207,20 +245,23 @@ def plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> No
     except ImportError:
         print("note: matplotlib is not installed, no plot")
         return
-    fig, axes = plt.subplots(1, len(args.tasks), figsize=(5.5 * len(args.tasks), 3.8))
-    axes = [axes] if len(args.tasks) == 1 else list(axes)
-    for ax, task in zip(axes, args.tasks, strict=True):
-        for i, cell in enumerate(args.cells):
+    tasks = _tasks(runs)
+    cells = runs[0]["meta"]["settings"]["cells"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.8))
+    axes = [axes] if len(tasks) == 1 else list(axes)
+    for ax, (task, st, rows) in zip(axes, tasks, strict=True):
+        lengths = sorted({row["T"] for row in rows})
+        for i, cell in enumerate(cells):
             xs, ys = [], []
-            for t in args.lengths:
-                m = _mean([r["score"] for r in rows if r["task"] == task and r["T"] == t and r["cell"] == cell])
+            for t in lengths:
+                m = _mean([row["score"] for row in rows if row["T"] == t and row["cell"] == cell])
                 if m is not None:
                     xs.append(t)
                     ys.append(m if task == "adding" else 100 * m)
             ax.plot(xs, ys, marker="o", color=f"C{i}", label=cell)
         ax.set_xscale("log")
-        ax.set_xticks(args.lengths)
-        ax.set_xticklabels([str(t) for t in args.lengths])
+        ax.set_xticks(lengths)
+        ax.set_xticklabels([str(t) for t in lengths])
         ax.set_xlabel("T (steps between the information and its use)")
         if task == "adding":
             ax.axhline(1 / 6, color="grey", linestyle=":", label="always 1")
@@ -228,7 +269,7 @@ def plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> No
         else:
             ax.axhline(12.5, color="grey", linestyle=":", label="chance")
             ax.set_ylabel("recall accuracy % (higher is better)")
-        ax.set_title(f"{task} ({args.seeds} seed(s), {args.steps} steps)")
+        ax.set_title(f"{task} ({st['seeds']} seed(s), {st['steps']} steps)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -114,6 +114,10 @@ def section() -> str:
                 "[benchmarks/results/recurrent_speed_avx512.md](benchmarks/results/recurrent_speed_avx512.md).",
                 "",
             ]
+        profile = RESULTS / "recurrent_profile.md"
+        if profile.is_file():
+            text = re.sub(r"^# .*\n\n", "", profile.read_text()).strip()
+            parts += ["#### One training step, phase by phase (fused GRU vs torch.nn.LSTM)", "", text, ""]
     return "\n".join(parts)
 
 
